@@ -1,0 +1,199 @@
+package resources
+
+import (
+	"sort"
+	"strings"
+)
+
+// ParamType is a FHIR search parameter type.
+type ParamType string
+
+// The search parameter types Roster indexes.
+const (
+	ParamString    ParamType = "string"
+	ParamToken     ParamType = "token"
+	ParamDate      ParamType = "date"
+	ParamReference ParamType = "reference"
+)
+
+// IndexValue is one indexed value of a search parameter: strings are stored
+// lower-cased, tokens as system + code, dates as ISO text, references as
+// "Type/id".
+type IndexValue struct {
+	System string
+	Value  string
+}
+
+// SearchParam describes one search parameter of a type and how to extract its
+// values from a resource.
+type SearchParam struct {
+	Code        string
+	Type        ParamType
+	Description string
+	// FoldCase lower-cases token codes on write and on search (email).
+	FoldCase bool
+	// Target is the referenced type when a bare id is given (`patient=123`).
+	Target string
+	Values func(Resource) []IndexValue
+}
+
+// Type is a registered resource type: everything the generic pipeline needs
+// to know about it.
+type Type struct {
+	Name   string
+	New    func() Resource
+	Params []SearchParam
+	// AdminOnly types are read and written only by project admins.
+	AdminOnly bool
+	// SuperAdminCreate types are created only by the super admin.
+	SuperAdminCreate bool
+	// Unique returns keys that must be unique across the server; a clash is 409.
+	Unique func(r Resource, project string) []string
+	// Prepare enforces server-owned elements before validation (e.g. a
+	// membership's project is always its own project).
+	Prepare func(r Resource, project string)
+	// Validate returns the problems with r, each with its expression.
+	Validate func(r Resource) []Issue
+}
+
+// Param returns the named search parameter.
+func (t *Type) Param(code string) (*SearchParam, bool) {
+	for i := range t.Params {
+		if t.Params[i].Code == code {
+			return &t.Params[i], true
+		}
+	}
+	return nil, false
+}
+
+var registry = map[string]*Type{}
+
+// Register adds t to the registry; called from init of this package.
+func Register(t *Type) { registry[t.Name] = t }
+
+// Lookup returns the registered type called name.
+func Lookup(name string) (*Type, bool) {
+	t, ok := registry[name]
+	return t, ok
+}
+
+// Types lists the registered types, sorted by name.
+func Types() []*Type {
+	out := make([]*Type, 0, len(registry))
+	for _, t := range registry {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Fold normalizes a string for case-insensitive matching.
+func Fold(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// ---- extractor helpers used by the type definitions ----
+
+func strs(values ...string) []IndexValue {
+	out := make([]IndexValue, 0, len(values))
+	seen := map[string]bool{}
+	for _, v := range values {
+		if f := Fold(v); f != "" && !seen[f] {
+			seen[f] = true
+			out = append(out, IndexValue{Value: f})
+		}
+	}
+	return out
+}
+
+func nameValues(names []HumanName) []IndexValue {
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, n.Text, n.Family)
+		parts = append(parts, n.Given...)
+		parts = append(parts, n.Prefix...)
+		parts = append(parts, n.Suffix...)
+		full := strings.TrimSpace(strings.Join(append(append([]string{}, n.Given...), n.Family), " "))
+		parts = append(parts, full)
+	}
+	return strs(parts...)
+}
+
+func familyValues(names []HumanName) []IndexValue {
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, n.Family)
+	}
+	return strs(parts...)
+}
+
+func givenValues(names []HumanName) []IndexValue {
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, n.Given...)
+	}
+	return strs(parts...)
+}
+
+func telecomValues(cps []ContactPoint, only string) []IndexValue {
+	var out []IndexValue
+	for _, cp := range cps {
+		if cp.Value == "" || (only != "" && cp.System != only) {
+			continue
+		}
+		v := cp.Value
+		if cp.System == "email" {
+			v = Fold(v)
+		}
+		out = append(out, IndexValue{System: cp.System, Value: v})
+	}
+	return out
+}
+
+func emailValues(cps []ContactPoint) []IndexValue {
+	out := telecomValues(cps, "email")
+	for i := range out {
+		out[i].System = ""
+	}
+	return out
+}
+
+func identifierValues(ids []Identifier) []IndexValue {
+	var out []IndexValue
+	for _, id := range ids {
+		if id.Value != "" {
+			out = append(out, IndexValue{System: id.System, Value: id.Value})
+		}
+	}
+	return out
+}
+
+func codeValue(code string) []IndexValue {
+	if code == "" {
+		return nil
+	}
+	return []IndexValue{{Value: code}}
+}
+
+func boolValue(b *bool, dflt bool) []IndexValue {
+	v := dflt
+	if b != nil {
+		v = *b
+	}
+	if v {
+		return []IndexValue{{Value: "true"}}
+	}
+	return []IndexValue{{Value: "false"}}
+}
+
+func refValue(r *Reference) []IndexValue {
+	if r == nil || r.Reference == "" {
+		return nil
+	}
+	return []IndexValue{{Value: r.Reference}}
+}
+
+func dateValue(d string) []IndexValue {
+	if d == "" {
+		return nil
+	}
+	return []IndexValue{{Value: d}}
+}

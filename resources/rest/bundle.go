@@ -1,0 +1,307 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+// MaxBundleEntries caps batch and transaction Bundles.
+var MaxBundleEntries = 1000
+
+// Bundle is a FHIR Bundle (search results, history, batch and transaction).
+type Bundle struct {
+	ResourceType string        `json:"resourceType"`
+	ID           string        `json:"id,omitempty"`
+	Type         string        `json:"type"`
+	Total        *int          `json:"total,omitempty"`
+	Link         []BundleLink  `json:"link,omitempty"`
+	Entry        []BundleEntry `json:"entry,omitempty"`
+}
+
+// BundleLink is a paging link.
+type BundleLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
+// BundleEntry is one entry; Resource is raw JSON so stored resources are
+// written without decoding them.
+type BundleEntry struct {
+	FullURL  string          `json:"fullUrl,omitempty"`
+	Resource json.RawMessage `json:"resource,omitempty"`
+	Search   *BundleSearch   `json:"search,omitempty"`
+	Request  *BundleRequest  `json:"request,omitempty"`
+	Response *BundleResponse `json:"response,omitempty"`
+}
+
+// BundleSearch says why an entry is in a searchset.
+type BundleSearch struct {
+	Mode string `json:"mode"`
+}
+
+// BundleRequest is an entry's request in a batch, transaction or history.
+type BundleRequest struct {
+	Method      string `json:"method"`
+	URL         string `json:"url"`
+	IfMatch     string `json:"ifMatch,omitempty"`
+	IfNoneExist string `json:"ifNoneExist,omitempty"`
+}
+
+// BundleResponse is an entry's outcome.
+type BundleResponse struct {
+	Status       string          `json:"status"`
+	Location     string          `json:"location,omitempty"`
+	Etag         string          `json:"etag,omitempty"`
+	LastModified string          `json:"lastModified,omitempty"`
+	Outcome      json.RawMessage `json:"outcome,omitempty"`
+}
+
+func (h *Handler) bundle(c echo.Context) error {
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
+	var in Bundle
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return resources.Invalid("Bundle", "Invalid Bundle: %s", jsonReason(err))
+	}
+	if in.ResourceType != "Bundle" {
+		return resources.Invalid("resourceType", "Expected a Bundle")
+	}
+	if in.Type != "batch" && in.Type != "transaction" {
+		return resources.Invalid("Bundle.type", "Bundle.type must be batch or transaction")
+	}
+	if len(in.Entry) > MaxBundleEntries {
+		return &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly",
+			Message: "Bundle has " + strconv.Itoa(len(in.Entry)) + " entries; the limit is " + strconv.Itoa(MaxBundleEntries)}
+	}
+	for i, e := range in.Entry {
+		if e.Request == nil || e.Request.Method == "" || e.Request.URL == "" {
+			return resources.Invalid("Bundle.entry["+strconv.Itoa(i)+"].request", "Every entry needs request.method and request.url")
+		}
+	}
+	ctx := c.Request().Context()
+	out := &Bundle{ResourceType: "Bundle", Type: in.Type + "-response", Entry: make([]BundleEntry, len(in.Entry))}
+	if in.Type == "batch" {
+		for i := range in.Entry {
+			out.Entry[i] = h.entryResult(h.runEntry(ctx, &in.Entry[i], nil))
+		}
+		return WriteJSON(c, http.StatusOK, out)
+	}
+	// A transaction: server ids for every POST first, so entries can refer to
+	// each other by their urn:uuid fullUrls in any order.
+	ids := map[string]string{}
+	for _, e := range in.Entry {
+		if strings.EqualFold(e.Request.Method, http.MethodPost) && strings.HasPrefix(e.FullURL, "urn:uuid:") {
+			ids[e.FullURL] = typeFromURL(e.Request.URL) + "/" + uuid.NewString()
+		}
+	}
+	err = h.svc.InTx(ctx, func(ctx context.Context) error {
+		for i := range in.Entry {
+			res, err := h.runEntry(ctx, &in.Entry[i], ids)
+			if err != nil {
+				return withEntry(err, i)
+			}
+			out.Entry[i] = h.entryResult(res, nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(c, http.StatusOK, out)
+}
+
+func withEntry(err error, i int) error {
+	e, ok := resources.AsError(err)
+	if !ok {
+		return err
+	}
+	cp := *e
+	cp.Message = "Transaction entry " + strconv.Itoa(i) + ": " + e.Message
+	if len(cp.Issues) == 0 {
+		cp.Issues = []resources.Issue{{Code: e.Code, Expression: "Bundle.entry[" + strconv.Itoa(i) + "]", Message: cp.Message}}
+	}
+	return &cp
+}
+
+func jsonReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "json: "); i >= 0 {
+		return msg[i+6:]
+	}
+	return "malformed JSON"
+}
+
+func typeFromURL(u string) string {
+	u = strings.TrimPrefix(u, "/")
+	t, _, _ := strings.Cut(u, "?")
+	t, _, _ = strings.Cut(t, "/")
+	return t
+}
+
+type entryOutcome struct {
+	status string
+	rec    *resources.Record
+	body   any
+}
+
+func (h *Handler) entryResult(res *entryOutcome, err error) BundleEntry {
+	if err != nil {
+		e := ToError(err)
+		if e == nil {
+			e = &resources.Error{Code: "exception", Message: "Internal server error"}
+		}
+		status := http.StatusInternalServerError
+		if e.Kind != 0 {
+			status = Status(e)
+		}
+		o, _ := json.Marshal(OutcomeOf(e))
+		return BundleEntry{Response: &BundleResponse{Status: strconv.Itoa(status) + " " + http.StatusText(status), Outcome: o}}
+	}
+	entry := BundleEntry{Response: &BundleResponse{Status: res.status}}
+	if res.rec != nil {
+		entry.FullURL = h.base + "fhir/R4/" + res.rec.Type + "/" + res.rec.ID
+		entry.Resource = res.rec.Content
+		entry.Response.Location = h.location(res.rec)
+		entry.Response.Etag = res.rec.ETag()
+		entry.Response.LastModified = res.rec.LastUpdated.Format("2006-01-02T15:04:05.000Z07:00")
+	} else if res.body != nil {
+		entry.Resource, _ = json.Marshal(res.body)
+	}
+	return entry
+}
+
+// runEntry performs one entry through the same service calls the REST
+// handlers make.
+func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]string) (*entryOutcome, error) {
+	method := strings.ToUpper(e.Request.Method)
+	path, rawQuery, _ := strings.Cut(strings.TrimPrefix(e.Request.URL, "/"), "?")
+	parts := strings.Split(path, "/")
+	t, ok := resources.Lookup(parts[0])
+	if !ok {
+		return nil, resources.NotFound("Unknown resource type %s", parts[0])
+	}
+	body := []byte(e.Resource)
+	if len(ids) > 0 && len(body) > 0 {
+		s := string(body)
+		for urn, ref := range ids {
+			s = strings.ReplaceAll(s, `"`+urn+`"`, `"`+ref+`"`)
+		}
+		body = []byte(s)
+	}
+	switch {
+	case method == http.MethodPost && len(parts) == 1:
+		r, err := resources.DecodeAs(t.Name, body)
+		if err != nil {
+			return nil, err
+		}
+		if e.Request.IfNoneExist != "" {
+			vals, err := url.ParseQuery(e.Request.IfNoneExist)
+			if err != nil {
+				return nil, resources.Invalid("ifNoneExist", "Invalid ifNoneExist")
+			}
+			q, err := resources.ParseQuery(t, vals)
+			if err != nil {
+				return nil, err
+			}
+			q.Count = 2
+			recs, _, err := h.svc.Search(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			if len(recs) > 1 {
+				return nil, resources.Precondition("multiple-matches", "ifNoneExist matched more than one %s", t.Name)
+			}
+			if len(recs) == 1 {
+				if ref, ok := ids[e.FullURL]; ok {
+					// Later entries must point at the existing match.
+					for k, v := range ids {
+						if v == ref {
+							ids[k] = recs[0].Type + "/" + recs[0].ID
+						}
+					}
+				}
+				return &entryOutcome{status: "200 OK", rec: recs[0]}, nil
+			}
+		}
+		id := ""
+		if ref, ok := ids[e.FullURL]; ok {
+			_, id, _ = strings.Cut(ref, "/")
+		}
+		rec, err := h.svc.CreateWithID(ctx, r, "", id)
+		if err != nil {
+			return nil, err
+		}
+		return &entryOutcome{status: "201 Created", rec: rec}, nil
+	case method == http.MethodPut && len(parts) == 2:
+		r, err := resources.DecodeAs(t.Name, body)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := h.svc.Update(ctx, r, parts[1], e.Request.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		return &entryOutcome{status: "200 OK", rec: rec}, nil
+	case method == http.MethodPatch && len(parts) == 2:
+		patch := body
+		// FHIR carries a JSON Patch in a Binary; accept the patch array directly too.
+		var bin struct {
+			ResourceType string `json:"resourceType"`
+			Data         []byte `json:"data"`
+		}
+		if json.Unmarshal(body, &bin) == nil && bin.ResourceType == "Binary" {
+			patch = bin.Data
+		}
+		rec, err := h.svc.Patch(ctx, t.Name, parts[1], patch, e.Request.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		return &entryOutcome{status: "200 OK", rec: rec}, nil
+	case method == http.MethodDelete && len(parts) == 2:
+		if err := h.svc.Delete(ctx, t.Name, parts[1]); err != nil {
+			return nil, err
+		}
+		return &entryOutcome{status: "200 OK", body: AllOK("Deleted")}, nil
+	case method == http.MethodGet && len(parts) == 2:
+		rec, err := h.svc.Read(ctx, t.Name, parts[1])
+		if err != nil {
+			return nil, err
+		}
+		return &entryOutcome{status: "200 OK", rec: rec}, nil
+	case method == http.MethodGet && len(parts) == 1:
+		vals, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return nil, resources.Invalid("request.url", "Invalid search")
+		}
+		q, err := resources.ParseQuery(t, vals)
+		if err != nil {
+			return nil, err
+		}
+		recs, total, err := h.svc.Search(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		b := &Bundle{ResourceType: "Bundle", Type: "searchset"}
+		if total >= 0 {
+			b.Total = &total
+		}
+		for _, rec := range recs {
+			b.Entry = append(b.Entry, BundleEntry{FullURL: h.base + "fhir/R4/" + rec.Type + "/" + rec.ID, Resource: rec.Content, Search: &BundleSearch{Mode: "match"}})
+		}
+		return &entryOutcome{status: "200 OK", body: b}, nil
+	}
+	return nil, resources.Invalid("request", "Unsupported entry %s %s", method, e.Request.URL)
+}

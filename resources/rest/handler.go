@@ -1,0 +1,357 @@
+package rest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+// FHIRJSON is the media type of every FHIR response.
+const FHIRJSON = "application/fhir+json; charset=utf-8"
+
+// Handler is the one generic FHIR REST handler set.
+type Handler struct {
+	svc  *resources.Service
+	base string // public base URL ending in "/"
+}
+
+// NewHandler returns handlers over svc; baseURL is ROSTER_BASE_URL.
+func NewHandler(svc *resources.Service, baseURL string) *Handler {
+	if !strings.HasSuffix(baseURL, "/") {
+		baseURL += "/"
+	}
+	return &Handler{svc: svc, base: baseURL}
+}
+
+// Register mounts the FHIR routes on g (already behind authentication);
+// metadata is mounted on public, which needs none.
+func (h *Handler) Register(public, g *echo.Group) {
+	public.GET("/metadata", h.metadata)
+	g.POST("", h.bundle)
+	g.POST("/", h.bundle)
+	g.GET("/:type", h.search)
+	g.POST("/:type/_search", h.searchPost)
+	g.POST("/:type", h.create)
+	g.GET("/:type/_history", h.typeHistory)
+	g.GET("/:type/:id", h.read)
+	g.PUT("/:type/:id", h.update)
+	g.PATCH("/:type/:id", h.patch)
+	g.DELETE("/:type/:id", h.delete)
+	g.GET("/:type/:id/_history", h.instanceHistory)
+	g.GET("/:type/:id/_history/:vid", h.vread)
+}
+
+// WriteJSON writes v as FHIR JSON.
+func WriteJSON(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, FHIRJSON, b)
+}
+
+// ReadBody reads the request body; an empty body is a 400.
+func ReadBody(c echo.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if ok := asMaxBytes(err, &mbe); ok {
+			return nil, &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly", Message: "Request body too large"}
+		}
+		return nil, resources.Invalid("", "Could not read the request body")
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil, resources.Invalid("", "Request body is empty")
+	}
+	return b, nil
+}
+
+func asMaxBytes(err error, target **http.MaxBytesError) bool {
+	e, ok := err.(*http.MaxBytesError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func (h *Handler) typeOf(c echo.Context) (*resources.Type, error) {
+	t, ok := resources.Lookup(c.Param("type"))
+	if !ok {
+		return nil, resources.NotFound("Unknown resource type %s", c.Param("type"))
+	}
+	return t, nil
+}
+
+func (h *Handler) location(rec *resources.Record) string {
+	return h.base + "fhir/R4/" + rec.Type + "/" + rec.ID + "/_history/" + strconv.FormatInt(rec.Version, 10)
+}
+
+// writeRecord answers with a stored resource and its version headers.
+func (h *Handler) writeRecord(c echo.Context, status int, rec *resources.Record) error {
+	hd := c.Response().Header()
+	hd.Set("ETag", rec.ETag())
+	hd.Set("Last-Modified", rec.LastUpdated.Format(http.TimeFormat))
+	if status == http.StatusCreated {
+		hd.Set("Location", h.location(rec))
+	}
+	return c.Blob(status, FHIRJSON, rec.Content)
+}
+
+func (h *Handler) create(c echo.Context) error {
+	t, err := h.typeOf(c)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
+	r, err := resources.DecodeAs(t.Name, body)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if cond := c.Request().Header.Get("If-None-Exist"); cond != "" {
+		match, err := h.conditionalMatch(c, t, cond)
+		if err != nil || match != nil {
+			if match != nil {
+				return h.writeRecord(c, http.StatusOK, match)
+			}
+			return err
+		}
+	}
+	rec, err := h.svc.Create(ctx, r)
+	if err != nil {
+		return err
+	}
+	return h.writeRecord(c, http.StatusCreated, rec)
+}
+
+// conditionalMatch resolves If-None-Exist: nil when nothing matches, the one
+// match, or 412 for several.
+func (h *Handler) conditionalMatch(c echo.Context, t *resources.Type, cond string) (*resources.Record, error) {
+	vals, err := url.ParseQuery(strings.TrimPrefix(cond, t.Name+"?"))
+	if err != nil {
+		return nil, resources.Invalid("If-None-Exist", "Invalid If-None-Exist search")
+	}
+	q, err := resources.ParseQuery(t, vals)
+	if err != nil {
+		return nil, err
+	}
+	q.Count, q.Offset = 2, 0
+	recs, _, err := h.svc.Search(c.Request().Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	switch len(recs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return recs[0], nil
+	}
+	return nil, resources.Precondition("multiple-matches", "If-None-Exist matched more than one %s", t.Name)
+}
+
+func (h *Handler) read(c echo.Context) error {
+	rec, err := h.svc.Read(c.Request().Context(), c.Param("type"), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return h.writeRecord(c, http.StatusOK, rec)
+}
+
+func (h *Handler) vread(c echo.Context) error {
+	rec, err := h.svc.VRead(c.Request().Context(), c.Param("type"), c.Param("id"), c.Param("vid"))
+	if err != nil {
+		return err
+	}
+	return h.writeRecord(c, http.StatusOK, rec)
+}
+
+func (h *Handler) update(c echo.Context) error {
+	t, err := h.typeOf(c)
+	if err != nil {
+		return err
+	}
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
+	r, err := resources.DecodeAs(t.Name, body)
+	if err != nil {
+		return err
+	}
+	rec, err := h.svc.Update(c.Request().Context(), r, c.Param("id"), c.Request().Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	return h.writeRecord(c, http.StatusOK, rec)
+}
+
+func (h *Handler) patch(c echo.Context) error {
+	if _, err := h.typeOf(c); err != nil {
+		return err
+	}
+	ct := c.Request().Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
+		return &resources.Error{Kind: resources.KindInvalid, Code: "not-supported", Message: "PATCH needs Content-Type application/json-patch+json"}
+	}
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
+	rec, err := h.svc.Patch(c.Request().Context(), c.Param("type"), c.Param("id"), body, c.Request().Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	return h.writeRecord(c, http.StatusOK, rec)
+}
+
+func (h *Handler) delete(c echo.Context) error {
+	if _, err := h.typeOf(c); err != nil {
+		return err
+	}
+	if err := h.svc.Delete(c.Request().Context(), c.Param("type"), c.Param("id")); err != nil {
+		return err
+	}
+	return WriteJSON(c, http.StatusOK, AllOK("Deleted"))
+}
+
+func (h *Handler) search(c echo.Context) error {
+	return h.runSearch(c, c.QueryParams())
+}
+
+func (h *Handler) searchPost(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return resources.Invalid("", "Invalid form body")
+	}
+	for k, v := range c.QueryParams() {
+		form[k] = append(form[k], v...)
+	}
+	return h.runSearch(c, form)
+}
+
+func (h *Handler) runSearch(c echo.Context, params url.Values) error {
+	t, err := h.typeOf(c)
+	if err != nil {
+		return err
+	}
+	q, err := resources.ParseQuery(t, params)
+	if err != nil {
+		return err
+	}
+	recs, total, err := h.svc.Search(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	b := &Bundle{ResourceType: "Bundle", Type: "searchset"}
+	if total >= 0 {
+		b.Total = &total
+	}
+	b.Link = h.pageLinks(t.Name, q, len(recs))
+	for _, rec := range recs {
+		b.Entry = append(b.Entry, BundleEntry{
+			FullURL:  h.base + "fhir/R4/" + rec.Type + "/" + rec.ID,
+			Resource: rec.Content,
+			Search:   &BundleSearch{Mode: "match"},
+		})
+	}
+	return WriteJSON(c, http.StatusOK, b)
+}
+
+// pageLinks builds self/first/next/previous from the query the client sent.
+func (h *Handler) pageLinks(typ string, q *resources.Query, got int) []BundleLink {
+	link := func(rel string, offset int) BundleLink {
+		v := url.Values{}
+		for k, vals := range q.RawQuery {
+			if k != "_offset" && k != "_count" {
+				v[k] = vals
+			}
+		}
+		v.Set("_count", strconv.Itoa(q.Count))
+		if offset > 0 {
+			v.Set("_offset", strconv.Itoa(offset))
+		}
+		return BundleLink{Relation: rel, URL: h.base + "fhir/R4/" + typ + "?" + v.Encode()}
+	}
+	links := []BundleLink{link("self", q.Offset), link("first", 0)}
+	if q.Count > 0 && got == q.Count {
+		links = append(links, link("next", q.Offset+q.Count))
+	}
+	if q.Offset > 0 {
+		links = append(links, link("previous", max(0, q.Offset-q.Count)))
+	}
+	return links
+}
+
+func (h *Handler) typeHistory(c echo.Context) error {
+	return h.history(c, "")
+}
+
+func (h *Handler) instanceHistory(c echo.Context) error {
+	return h.history(c, c.Param("id"))
+}
+
+func (h *Handler) history(c echo.Context, id string) error {
+	t, err := h.typeOf(c)
+	if err != nil {
+		return err
+	}
+	hq := &resources.HistoryQuery{Type: t.Name, ID: id, Count: resources.DefaultCount}
+	if v := c.QueryParam("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > resources.MaxCount {
+			return resources.Invalid("_count", "_count must be an integer from 0 to %d", resources.MaxCount)
+		}
+		hq.Count = n
+	}
+	if v := c.QueryParam("_offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return resources.Invalid("_offset", "_offset must be a non-negative integer")
+		}
+		hq.Offset = n
+	}
+	if v := c.QueryParam("_since"); v != "" {
+		from, _, err := resources.DateRange(v)
+		if err != nil {
+			return resources.Invalid("_since", "_since must be an instant")
+		}
+		hq.Since = from
+	}
+	recs, err := h.svc.History(c.Request().Context(), hq)
+	if err != nil {
+		return err
+	}
+	b := &Bundle{ResourceType: "Bundle", Type: "history"}
+	self := h.base + "fhir/R4/" + t.Name
+	if id != "" {
+		self += "/" + id
+	}
+	b.Link = []BundleLink{{Relation: "self", URL: self + "/_history"}}
+	for _, rec := range recs {
+		e := BundleEntry{FullURL: h.base + "fhir/R4/" + rec.Type + "/" + rec.ID}
+		method, status := http.MethodPut, "200 OK"
+		switch {
+		case rec.Deleted:
+			method, status = http.MethodDelete, "204 No Content"
+		case rec.Version == 1:
+			method, status = http.MethodPost, "201 Created"
+		}
+		if !rec.Deleted {
+			e.Resource = rec.Content
+		}
+		e.Request = &BundleRequest{Method: method, URL: rec.Type + "/" + rec.ID}
+		e.Response = &BundleResponse{Status: status, Etag: rec.ETag(), LastModified: rec.LastUpdated.Format("2006-01-02T15:04:05.000Z07:00")}
+		b.Entry = append(b.Entry, e)
+	}
+	return WriteJSON(c, http.StatusOK, b)
+}

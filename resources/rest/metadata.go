@@ -1,0 +1,80 @@
+package rest
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+type capabilityStatement struct {
+	ResourceType string           `json:"resourceType"`
+	Status       string           `json:"status"`
+	Date         string           `json:"date"`
+	Kind         string           `json:"kind"`
+	Software     map[string]any   `json:"software"`
+	FhirVersion  string           `json:"fhirVersion"`
+	Format       []string         `json:"format"`
+	Rest         []capabilityRest `json:"rest"`
+}
+
+type capabilityRest struct {
+	Mode        string               `json:"mode"`
+	Resource    []capabilityResource `json:"resource"`
+	Interaction []map[string]string  `json:"interaction"`
+	SearchParam []capabilityParam    `json:"searchParam"`
+}
+
+type capabilityResource struct {
+	Type              string              `json:"type"`
+	Interaction       []map[string]string `json:"interaction"`
+	Versioning        string              `json:"versioning"`
+	ReadHistory       bool                `json:"readHistory"`
+	UpdateCreate      bool                `json:"updateCreate"`
+	ConditionalCreate bool                `json:"conditionalCreate"`
+	ConditionalUpdate bool                `json:"conditionalUpdate"`
+	ConditionalDelete string              `json:"conditionalDelete"`
+	SearchParam       []capabilityParam   `json:"searchParam"`
+}
+
+type capabilityParam struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Documentation string `json:"documentation,omitempty"`
+}
+
+var commonParams = []capabilityParam{
+	{Name: "_id", Type: "token", Documentation: "Logical id"},
+	{Name: "_lastUpdated", Type: "date", Documentation: "When the resource last changed (eq, gt, lt, ge, le, ne)"},
+	{Name: "_count", Type: "number", Documentation: "Page size, default 20, at most 1000"},
+	{Name: "_offset", Type: "number", Documentation: "Entries to skip"},
+	{Name: "_sort", Type: "string", Documentation: "Sort keys, - for descending"},
+	{Name: "_total", Type: "string", Documentation: "accurate: include Bundle.total"},
+}
+
+var started = time.Now().UTC().Format(time.RFC3339)
+
+func (h *Handler) metadata(c echo.Context) error {
+	cs := capabilityStatement{
+		ResourceType: "CapabilityStatement", Status: "active", Date: started, Kind: "instance",
+		Software:    map[string]any{"name": "Roster"},
+		FhirVersion: "4.0.1", Format: []string{"json", "application/fhir+json"},
+	}
+	rest := capabilityRest{Mode: "server", SearchParam: commonParams,
+		Interaction: []map[string]string{{"code": "batch"}, {"code": "transaction"}}}
+	for _, t := range resources.Types() {
+		r := capabilityResource{Type: t.Name, Versioning: "versioned", ReadHistory: true, ConditionalCreate: true,
+			ConditionalDelete: "not-supported", SearchParam: append([]capabilityParam{}, commonParams[:2]...)}
+		for _, code := range []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"} {
+			r.Interaction = append(r.Interaction, map[string]string{"code": code})
+		}
+		for _, p := range t.Params {
+			r.SearchParam = append(r.SearchParam, capabilityParam{Name: p.Code, Type: string(p.Type), Documentation: p.Description})
+		}
+		rest.Resource = append(rest.Resource, r)
+	}
+	cs.Rest = []capabilityRest{rest}
+	return WriteJSON(c, http.StatusOK, cs)
+}

@@ -1,0 +1,489 @@
+package resources
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/google/uuid"
+)
+
+// Record is one stored version of a resource.
+type Record struct {
+	Type        string
+	ID          string
+	Project     string
+	Version     int64
+	LastUpdated time.Time
+	Deleted     bool
+	Content     []byte // the resource JSON with its meta; nil when deleted
+	Index       []IndexRow
+	Unique      []string
+}
+
+// ETag is the record's weak entity tag.
+func (r *Record) ETag() string { return `W/"` + strconv.FormatInt(r.Version, 10) + `"` }
+
+// IndexRow is one search-index entry of a record.
+type IndexRow struct {
+	Param  string
+	System string
+	Value  string
+	Num    int64 // dates: start of the covered interval, UTC microseconds
+}
+
+// HistoryQuery selects versions for a history Bundle.
+type HistoryQuery struct {
+	Type    string
+	ID      string // "" for type history
+	Project string
+	All     bool
+	Count   int
+	Offset  int
+	Since   int64 // UTC microseconds; 0 for all
+}
+
+// Store is what the generic pipeline needs from storage.
+type Store interface {
+	// InTx runs fn in one transaction carried by the context; nested calls join it.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// Lock takes a transaction-scoped lock on key, serializing writers that
+	// decide on the same data (e.g. invites of one email).
+	Lock(ctx context.Context, key string) error
+	Insert(ctx context.Context, rec *Record) error
+	// Replace writes rec as the next version; ErrPrecondition when the stored
+	// version is no longer rec.Version-1.
+	Replace(ctx context.Context, rec *Record) error
+	Get(ctx context.Context, typ, id string) (*Record, error)
+	GetVersion(ctx context.Context, typ, id string, version int64) (*Record, error)
+	Search(ctx context.Context, q *Query) (recs []*Record, total int, err error)
+	History(ctx context.Context, q *HistoryQuery) ([]*Record, error)
+}
+
+// Service is the one pipeline every resource write and read goes through,
+// whichever HTTP surface (FHIR, admin, dialect) it came from.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns a Service over store; now is the clock (nil: time.Now).
+func NewService(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now}
+}
+
+// Store returns the underlying store (for transactions and locks).
+func (s *Service) Store() Store { return s.store }
+
+// InTx runs fn in one transaction.
+func (s *Service) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.store.InTx(ctx, fn)
+}
+
+func caller(ctx context.Context) (*Caller, error) {
+	c := CallerFrom(ctx)
+	if c == nil {
+		return nil, Unauthorized("Unauthorized")
+	}
+	return c, nil
+}
+
+// lookup resolves a type name, 404 for an unknown type.
+func lookup(name string) (*Type, error) {
+	t, ok := Lookup(name)
+	if !ok {
+		return nil, NotFound("Unknown resource type %s", name)
+	}
+	return t, nil
+}
+
+func (s *Service) authorize(c *Caller, t *Type, project string, write, create bool) error {
+	if c.System {
+		return nil
+	}
+	if !c.Sees(project) {
+		return NotFound("Not found")
+	}
+	if create && t.SuperAdminCreate && !c.SuperAdmin {
+		return Forbidden("Only the super admin may create %s", t.Name)
+	}
+	if t.AdminOnly && !c.CanAdmin(project) {
+		return Forbidden("Forbidden: %s requires project admin rights", t.Name)
+	}
+	return nil
+}
+
+// Decode parses a request body into a new resource of typ, strictly.
+func DecodeAs(typ string, body []byte) (Resource, error) {
+	t, err := lookup(typ)
+	if err != nil {
+		return nil, err
+	}
+	r := t.New()
+	if err := Decode(body, r); err != nil {
+		if de, ok := err.(*DecodeError); ok {
+			return nil, Invalid(de.Element, "%s", de.Error())
+		}
+		return nil, Invalid("", "Invalid resource")
+	}
+	if rt := r.Base().ResourceType; rt != typ {
+		return nil, Invalid("resourceType", "resourceType %q does not match %s", rt, typ)
+	}
+	return r, nil
+}
+
+// Create stores r as a new resource in the caller's project.
+func (s *Service) Create(ctx context.Context, r Resource) (*Record, error) {
+	return s.CreateIn(ctx, r, "")
+}
+
+// CreateIn stores r as a new resource in project ("" = the caller's project).
+func (s *Service) CreateIn(ctx context.Context, r Resource, project string) (*Record, error) {
+	return s.CreateWithID(ctx, r, project, "")
+}
+
+// CreateWithID is CreateIn with a server-chosen id assigned in advance (a
+// transaction Bundle resolving urn:uuid references); "" generates one.
+func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id string) (*Record, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := r.Base()
+	t, err := lookup(b.ResourceType)
+	if err != nil {
+		return nil, err
+	}
+	if project == "" {
+		project = c.Project
+	}
+	if err := s.authorize(c, t, project, true, true); err != nil {
+		return nil, err
+	}
+	b.ID = id
+	if b.ID == "" {
+		b.ID = uuid.NewString()
+	}
+	if t.Name == "Project" {
+		project = b.ID // a Project belongs to itself, as in Medplum
+	}
+	return s.write(ctx, t, r, project, 1, c)
+}
+
+// write validates r and stores it as version v.
+func (s *Service) write(ctx context.Context, t *Type, r Resource, project string, v int64, c *Caller) (*Record, error) {
+	b := r.Base()
+	now := s.now().UTC().Truncate(time.Microsecond)
+	meta := Meta{}
+	if b.Meta != nil {
+		meta.Profile, meta.Security, meta.Tag, meta.Source = b.Meta.Profile, b.Meta.Security, b.Meta.Tag, b.Meta.Source
+	}
+	meta.VersionID = strconv.FormatInt(v, 10)
+	meta.LastUpdated = now.Format("2006-01-02T15:04:05.000000Z07:00")
+	meta.Project = project
+	meta.Author = c.ProfileRef()
+	b.Meta = &meta
+	if t.Prepare != nil {
+		t.Prepare(r, project)
+	}
+	if t.Validate != nil {
+		if issues := t.Validate(r); len(issues) > 0 {
+			return nil, Invalids(issues)
+		}
+	}
+	content, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{Type: t.Name, ID: b.ID, Project: project, Version: v, LastUpdated: now, Content: content}
+	rec.Index = indexRows(t, r)
+	if t.Unique != nil {
+		rec.Unique = t.Unique(r, project)
+	}
+	if v == 1 {
+		err = s.store.Insert(ctx, rec)
+	} else {
+		err = s.store.Replace(ctx, rec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func indexRows(t *Type, r Resource) []IndexRow {
+	var rows []IndexRow
+	for _, p := range t.Params {
+		for _, v := range p.Values(r) {
+			row := IndexRow{Param: p.Code, System: v.System, Value: v.Value}
+			if p.Type == ParamDate {
+				row.Num, _, _ = DateRange(v.Value)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// Read returns the current version of typ/id visible to the caller.
+func (s *Service) Read(ctx context.Context, typ, id string) (*Record, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := lookup(typ)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.store.Get(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, t, rec.Project, false, false); err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return nil, Gone("%s/%s was deleted", typ, id)
+	}
+	return rec, nil
+}
+
+// ReadTyped reads typ/id and decodes it into a typed resource.
+func ReadTyped[T Resource](ctx context.Context, s *Service, typ, id string) (T, *Record, error) {
+	var zero T
+	rec, err := s.Read(ctx, typ, id)
+	if err != nil {
+		return zero, nil, err
+	}
+	r, err := Unmarshal(rec)
+	if err != nil {
+		return zero, nil, err
+	}
+	typed, ok := r.(T)
+	if !ok {
+		return zero, nil, NotFound("Not found")
+	}
+	return typed, rec, nil
+}
+
+// Unmarshal decodes a stored record into its typed resource.
+func Unmarshal(rec *Record) (Resource, error) {
+	t, err := lookup(rec.Type)
+	if err != nil {
+		return nil, err
+	}
+	r := t.New()
+	if err := json.Unmarshal(rec.Content, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// VRead returns one version.
+func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Record, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := lookup(typ)
+	if err != nil {
+		return nil, err
+	}
+	v, err := strconv.ParseInt(vid, 10, 64)
+	if err != nil {
+		return nil, NotFound("Version %s not found", vid)
+	}
+	rec, err := s.store.GetVersion(ctx, typ, id, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, t, rec.Project, false, false); err != nil {
+		return nil, err
+	}
+	if rec.Deleted {
+		return nil, Gone("%s/%s version %s was a deletion", typ, id, vid)
+	}
+	return rec, nil
+}
+
+// Update replaces typ/id with r. ifMatch, when set, is the ETag or version
+// the client last saw; a stale one is 412.
+func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*Record, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := r.Base()
+	t, err := lookup(b.ResourceType)
+	if err != nil {
+		return nil, err
+	}
+	if b.ID != "" && b.ID != id {
+		return nil, Invalid("id", "Resource id %q does not match the URL id %q", b.ID, id)
+	}
+	b.ID = id
+	cur, err := s.store.Get(ctx, t.Name, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, t, cur.Project, true, false); err != nil {
+		return nil, err
+	}
+	if cur.Deleted {
+		return nil, Gone("%s/%s was deleted", t.Name, id)
+	}
+	if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	return s.write(ctx, t, r, cur.Project, cur.Version+1, c)
+}
+
+func checkIfMatch(ifMatch string, version int64) error {
+	if ifMatch == "" {
+		return nil
+	}
+	v := strings.TrimPrefix(strings.TrimSpace(ifMatch), "W/")
+	v = strings.Trim(v, `"`)
+	if v != strconv.FormatInt(version, 10) {
+		return Precondition("conflict", "Version mismatch: If-Match %s, current version %d", ifMatch, version)
+	}
+	return nil
+}
+
+// Patch applies a JSON Patch document to typ/id.
+func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMatch string) (*Record, error) {
+	cur, err := s.Read(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIfMatch(ifMatch, cur.Version); err != nil {
+		return nil, err
+	}
+	ops, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, Invalid("", "Invalid JSON Patch document")
+	}
+	out, err := ops.Apply(cur.Content)
+	if err != nil {
+		return nil, Invalid("", "JSON Patch could not be applied: %s", patchReason(err))
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+		ID           string `json:"id"`
+	}
+	_ = json.Unmarshal(out, &head)
+	if head.ResourceType != typ || head.ID != id {
+		return nil, Invalid("", "JSON Patch must not change resourceType or id")
+	}
+	r, err := DecodeAs(typ, out)
+	if err != nil {
+		return nil, err
+	}
+	return s.Update(ctx, r, id, strconv.FormatInt(cur.Version, 10))
+}
+
+func patchReason(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "testing value"):
+		return "a test operation failed"
+	case strings.Contains(msg, "missing"), strings.Contains(msg, "not found"), strings.Contains(msg, "unable to"):
+		return "a path does not exist"
+	}
+	return "invalid operation"
+}
+
+// Delete marks typ/id deleted; reading it afterwards is 410.
+func (s *Service) Delete(ctx context.Context, typ, id string) error {
+	c, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	t, err := lookup(typ)
+	if err != nil {
+		return err
+	}
+	cur, err := s.store.Get(ctx, typ, id)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, t, cur.Project, true, false); err != nil {
+		return err
+	}
+	if cur.Deleted {
+		return nil
+	}
+	rec := &Record{Type: typ, ID: id, Project: cur.Project, Version: cur.Version + 1,
+		LastUpdated: s.now().UTC().Truncate(time.Microsecond), Deleted: true}
+	return s.store.Replace(ctx, rec)
+}
+
+// Search runs q in the caller's project (every project for the super admin).
+func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	t, err := lookup(q.Type)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.authorize(c, t, c.Project, false, false); err != nil {
+		return nil, 0, err
+	}
+	q.Project, q.All = c.Project, c.SuperAdmin && !c.System
+	if c.System && c.Project == "" {
+		q.All = true
+	}
+	return s.store.Search(ctx, q)
+}
+
+// SearchTyped runs q and decodes the matches.
+func SearchTyped[T Resource](ctx context.Context, s *Service, q *Query) ([]T, error) {
+	recs, _, err := s.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(recs))
+	for _, rec := range recs {
+		r, err := Unmarshal(rec)
+		if err != nil {
+			return nil, err
+		}
+		if typed, ok := r.(T); ok {
+			out = append(out, typed)
+		}
+	}
+	return out, nil
+}
+
+// History lists versions newest first.
+func (s *Service) History(ctx context.Context, q *HistoryQuery) ([]*Record, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := lookup(q.Type)
+	if err != nil {
+		return nil, err
+	}
+	if q.ID != "" {
+		cur, err := s.store.Get(ctx, q.Type, q.ID)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(c, t, cur.Project, false, false); err != nil {
+			return nil, err
+		}
+	} else if err := s.authorize(c, t, c.Project, false, false); err != nil {
+		return nil, err
+	}
+	q.Project, q.All = c.Project, c.SuperAdmin
+	return s.store.History(ctx, q)
+}

@@ -1,0 +1,240 @@
+package resources
+
+import (
+	"net/mail"
+	"regexp"
+	"strings"
+)
+
+func init() {
+	Register(&Type{Name: "Patient", New: func() Resource { return &Patient{} },
+		Params: personParams(func(r Resource) person {
+			p := r.(*Patient)
+			return person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
+		}),
+		Validate: func(r Resource) []Issue {
+			p := r.(*Patient)
+			return validatePerson("Patient", person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active})
+		},
+	})
+	Register(&Type{Name: "Practitioner", New: func() Resource { return &Practitioner{} },
+		Params: personParams(func(r Resource) person {
+			p := r.(*Practitioner)
+			return person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
+		}),
+		Validate: func(r Resource) []Issue {
+			p := r.(*Practitioner)
+			return validatePerson("Practitioner", person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active})
+		},
+	})
+	Register(&Type{Name: "RelatedPerson", New: func() Resource { return &RelatedPerson{} },
+		Params: append(personParams(func(r Resource) person {
+			p := r.(*RelatedPerson)
+			return person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
+		}), SearchParam{Code: "patient", Type: ParamReference, Target: "Patient", Description: "The patient this person is related to",
+			Values: func(r Resource) []IndexValue { return refValue(&r.(*RelatedPerson).Patient) }}),
+		Validate: func(r Resource) []Issue {
+			p := r.(*RelatedPerson)
+			issues := validatePerson("RelatedPerson", person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active})
+			if !strings.HasPrefix(p.Patient.Reference, "Patient/") || len(p.Patient.Reference) <= len("Patient/") {
+				issues = append(issues, Issue{Code: "required", Expression: "RelatedPerson.patient", Message: "RelatedPerson.patient must reference a Patient"})
+			}
+			return issues
+		},
+	})
+	Register(&Type{Name: "User", New: func() Resource { return &User{} }, AdminOnly: true,
+		Params: []SearchParam{
+			{Code: "email", Type: ParamToken, FoldCase: true, Description: "The user's email address",
+				Values: func(r Resource) []IndexValue { return strs(r.(*User).Email) }},
+			{Code: "external-id", Type: ParamToken, Description: "The user's external id",
+				Values: func(r Resource) []IndexValue { return codeValue(r.(*User).ExternalID) }},
+			{Code: "name", Type: ParamString, Description: "The user's first or last name",
+				Values: func(r Resource) []IndexValue {
+					u := r.(*User)
+					return strs(u.FirstName, u.LastName, strings.TrimSpace(u.FirstName+" "+u.LastName))
+				}},
+			{Code: "project", Type: ParamReference, Target: "Project", Description: "The project a project-scoped user belongs to",
+				Values: func(r Resource) []IndexValue { return refValue(r.(*User).Project) }},
+		},
+		Unique: func(r Resource, _ string) []string {
+			u := r.(*User)
+			scope := ""
+			if u.Project != nil {
+				scope = u.Project.Reference
+			}
+			var keys []string
+			if u.Email != "" {
+				keys = append(keys, "User.email|"+scope+"|"+Fold(u.Email))
+			}
+			if u.ExternalID != "" {
+				keys = append(keys, "User.externalId|"+scope+"|"+u.ExternalID)
+			}
+			return keys
+		},
+		Validate: func(r Resource) []Issue {
+			u := r.(*User)
+			if u.Email != "" && !ValidEmail(u.Email) {
+				return []Issue{{Code: "invalid", Expression: "User.email", Message: "Invalid email address"}}
+			}
+			return nil
+		},
+	})
+	Register(&Type{Name: "ProjectMembership", New: func() Resource { return &ProjectMembership{} }, AdminOnly: true,
+		Params: []SearchParam{
+			{Code: "user", Type: ParamReference, Target: "User", Description: "The member's User",
+				Values: func(r Resource) []IndexValue { return refValue(&r.(*ProjectMembership).User) }},
+			{Code: "profile", Type: ParamReference, Description: "The member's profile resource",
+				Values: func(r Resource) []IndexValue { return refValue(&r.(*ProjectMembership).Profile) }},
+			{Code: "project", Type: ParamReference, Target: "Project", Description: "The project",
+				Values: func(r Resource) []IndexValue { return refValue(&r.(*ProjectMembership).Project) }},
+			{Code: "active", Type: ParamToken, Description: "Whether the membership is active",
+				Values: func(r Resource) []IndexValue { return boolValue(r.(*ProjectMembership).Active, true) }},
+			{Code: "admin", Type: ParamToken, Description: "Whether the member is a project admin",
+				Values: func(r Resource) []IndexValue { return boolValue(r.(*ProjectMembership).Admin, false) }},
+			{Code: "external-id", Type: ParamToken, Description: "The membership's external id",
+				Values: func(r Resource) []IndexValue { return codeValue(r.(*ProjectMembership).ExternalID) }},
+			{Code: "access-policy", Type: ParamReference, Target: "AccessPolicy", Description: "The membership's access policy",
+				Values: func(r Resource) []IndexValue { return refValue(r.(*ProjectMembership).AccessPolicy) }},
+		},
+		Prepare: func(r Resource, project string) {
+			r.(*ProjectMembership).Project = Reference{Reference: "Project/" + project}
+		},
+		Unique: func(r Resource, project string) []string {
+			m := r.(*ProjectMembership)
+			keys := []string{"ProjectMembership|" + project + "|" + m.User.Reference + "|" + m.Profile.Reference}
+			if m.ExternalID != "" {
+				keys = append(keys, "ProjectMembership.externalId|"+project+"|"+m.ExternalID)
+			}
+			return keys
+		},
+		Validate: func(r Resource) []Issue {
+			m := r.(*ProjectMembership)
+			var issues []Issue
+			if !strings.HasPrefix(m.User.Reference, "User/") && !strings.HasPrefix(m.User.Reference, "ClientApplication/") {
+				issues = append(issues, Issue{Code: "required", Expression: "ProjectMembership.user", Message: "ProjectMembership.user must reference a User or ClientApplication"})
+			}
+			if m.Profile.Reference == "" {
+				issues = append(issues, Issue{Code: "required", Expression: "ProjectMembership.profile", Message: "ProjectMembership.profile is required"})
+			}
+			return issues
+		},
+	})
+	Register(&Type{Name: "Project", New: func() Resource { return &Project{} }, AdminOnly: true, SuperAdminCreate: true,
+		Params: []SearchParam{
+			{Code: "name", Type: ParamString, Description: "The project's name",
+				Values: func(r Resource) []IndexValue { return strs(r.(*Project).Name) }},
+		},
+		Validate: func(r Resource) []Issue {
+			if strings.TrimSpace(r.(*Project).Name) == "" {
+				return []Issue{{Code: "required", Expression: "Project.name", Message: "Project.name is required"}}
+			}
+			return nil
+		},
+	})
+	Register(&Type{Name: "ClientApplication", New: func() Resource { return &ClientApplication{} }, AdminOnly: true,
+		Params: []SearchParam{
+			{Code: "name", Type: ParamString, Description: "The application's name",
+				Values: func(r Resource) []IndexValue { return strs(r.(*ClientApplication).Name) }},
+		},
+	})
+	Register(&Type{Name: "AccessPolicy", New: func() Resource { return &AccessPolicy{} }, AdminOnly: true,
+		Params: []SearchParam{
+			{Code: "name", Type: ParamString, Description: "The policy's name",
+				Values: func(r Resource) []IndexValue { return strs(r.(*AccessPolicy).Name) }},
+		},
+		Validate: func(r Resource) []Issue {
+			var issues []Issue
+			for i, res := range r.(*AccessPolicy).Resource {
+				if _, ok := Lookup(res.ResourceType); !ok && res.ResourceType != "*" {
+					issues = append(issues, Issue{Code: "invalid", Expression: "AccessPolicy.resource[" + itoa(i) + "].resourceType",
+						Message: "Unknown resource type " + res.ResourceType})
+				}
+			}
+			return issues
+		},
+	})
+}
+
+type person struct {
+	name       []HumanName
+	telecom    []ContactPoint
+	identifier []Identifier
+	gender     string
+	birthDate  string
+	active     *bool
+}
+
+func personParams(get func(Resource) person) []SearchParam {
+	return []SearchParam{
+		{Code: "name", Type: ParamString, Description: "Any part of the name",
+			Values: func(r Resource) []IndexValue { return nameValues(get(r).name) }},
+		{Code: "family", Type: ParamString, Description: "The family name",
+			Values: func(r Resource) []IndexValue { return familyValues(get(r).name) }},
+		{Code: "given", Type: ParamString, Description: "A given name",
+			Values: func(r Resource) []IndexValue { return givenValues(get(r).name) }},
+		{Code: "email", Type: ParamToken, FoldCase: true, Description: "An email address in telecom",
+			Values: func(r Resource) []IndexValue { return emailValues(get(r).telecom) }},
+		{Code: "phone", Type: ParamToken, Description: "A phone number in telecom",
+			Values: func(r Resource) []IndexValue {
+				out := telecomValues(get(r).telecom, "phone")
+				for i := range out {
+					out[i].System = ""
+				}
+				return out
+			}},
+		{Code: "telecom", Type: ParamToken, Description: "Any telecom value, as system|value",
+			Values: func(r Resource) []IndexValue { return telecomValues(get(r).telecom, "") }},
+		{Code: "identifier", Type: ParamToken, Description: "An identifier, as system|value",
+			Values: func(r Resource) []IndexValue { return identifierValues(get(r).identifier) }},
+		{Code: "gender", Type: ParamToken, Description: "Administrative gender",
+			Values: func(r Resource) []IndexValue { return codeValue(get(r).gender) }},
+		{Code: "birthdate", Type: ParamDate, Description: "Date of birth",
+			Values: func(r Resource) []IndexValue { return dateValue(get(r).birthDate) }},
+		{Code: "active", Type: ParamToken, Description: "Whether the record is active",
+			Values: func(r Resource) []IndexValue {
+				if get(r).active == nil {
+					return nil
+				}
+				return boolValue(get(r).active, true)
+			}},
+	}
+}
+
+var (
+	datePattern = regexp.MustCompile(`^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$`)
+	genders     = map[string]bool{"male": true, "female": true, "other": true, "unknown": true}
+	telecomSys  = map[string]bool{"phone": true, "fax": true, "email": true, "pager": true, "url": true, "sms": true, "other": true}
+)
+
+func validatePerson(typ string, p person) []Issue {
+	var issues []Issue
+	if p.gender != "" && !genders[p.gender] {
+		issues = append(issues, Issue{Code: "value", Expression: typ + ".gender", Message: "gender must be male, female, other or unknown"})
+	}
+	if p.birthDate != "" && !datePattern.MatchString(p.birthDate) {
+		issues = append(issues, Issue{Code: "value", Expression: typ + ".birthDate", Message: "birthDate must be a date (YYYY, YYYY-MM or YYYY-MM-DD)"})
+	}
+	for i, cp := range p.telecom {
+		if cp.System != "" && !telecomSys[cp.System] {
+			issues = append(issues, Issue{Code: "value", Expression: typ + ".telecom[" + itoa(i) + "].system", Message: "Unknown telecom system " + cp.System})
+		}
+		if cp.System == "email" && !ValidEmail(cp.Value) {
+			issues = append(issues, Issue{Code: "value", Expression: typ + ".telecom[" + itoa(i) + "].value", Message: "Invalid email address"})
+		}
+	}
+	return issues
+}
+
+// ValidEmail reports whether s is a plain addr-spec (no display name).
+func ValidEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s, "@") && !strings.ContainsAny(s, " <>")
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}

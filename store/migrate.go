@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// migration is one schema step. Steps are append-only: never edit one that
+// has shipped, add the next.
+type migration struct {
+	version int
+	sql     string // statements separated by ";\n"; {{text_c}} and friends expand per dialect
+}
+
+var migrations = []migration{
+	{1, `
+CREATE TABLE IF NOT EXISTS resources (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  last_updated BIGINT NOT NULL,
+  deleted BOOLEAN NOT NULL DEFAULT FALSE,
+  content TEXT,
+  PRIMARY KEY (type, id)
+);
+CREATE INDEX IF NOT EXISTS resources_project_type_updated ON resources (project_id, type, last_updated);
+CREATE TABLE IF NOT EXISTS resource_history (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  project_id TEXT NOT NULL,
+  last_updated BIGINT NOT NULL,
+  deleted BOOLEAN NOT NULL DEFAULT FALSE,
+  content TEXT,
+  PRIMARY KEY (type, id, version)
+);
+CREATE INDEX IF NOT EXISTS history_project_type_updated ON resource_history (project_id, type, last_updated);
+CREATE TABLE IF NOT EXISTS search_index (
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  param TEXT NOT NULL,
+  system TEXT NOT NULL DEFAULT '',
+  value {{text_c}} NOT NULL,
+  num BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS search_index_value ON search_index (project_id, type, param, value);
+CREATE INDEX IF NOT EXISTS search_index_num ON search_index (project_id, type, param, num);
+CREATE INDEX IF NOT EXISTS search_index_owner ON search_index (type, id);
+CREATE TABLE IF NOT EXISTS unique_keys (
+  key TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unique_keys_owner ON unique_keys (type, id);
+CREATE TABLE IF NOT EXISTS passwords (
+  user_id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS client_secrets (
+  client_id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL,
+  lookup TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS client_secrets_lookup ON client_secrets (lookup);
+CREATE TABLE IF NOT EXISTS logins (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  client_id TEXT NOT NULL DEFAULT '',
+  membership_id TEXT NOT NULL DEFAULT '',
+  project_id TEXT NOT NULL DEFAULT '',
+  code_hash TEXT NOT NULL DEFAULT '',
+  code_challenge TEXT NOT NULL DEFAULT '',
+  code_method TEXT NOT NULL DEFAULT '',
+  code_used BOOLEAN NOT NULL DEFAULT FALSE,
+  refresh_hash TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  granted_at BIGINT NOT NULL DEFAULT 0,
+  revoked_at BIGINT NOT NULL DEFAULT 0,
+  remote_addr TEXT NOT NULL DEFAULT '',
+  user_agent TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS logins_user ON logins (user_id);
+CREATE INDEX IF NOT EXISTS logins_code ON logins (code_hash);
+CREATE INDEX IF NOT EXISTS logins_refresh ON logins (refresh_hash);
+CREATE TABLE IF NOT EXISTS signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  private_pem TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  retired_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS links (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  project_id TEXT NOT NULL DEFAULT '',
+  secret_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT NOT NULL DEFAULT 0,
+  revoked_at BIGINT NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  data TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS links_user_kind ON links (user_id, kind);
+CREATE TABLE IF NOT EXISTS outbox (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT '',
+  to_addr TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  body_text TEXT NOT NULL,
+  body_html TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  locked_until BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  sent_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)`},
+}
+
+func (s *Store) expand(stmt string) string {
+	if s.postgres {
+		return strings.ReplaceAll(stmt, "{{text_c}}", `TEXT COLLATE "C"`)
+	}
+	return strings.ReplaceAll(stmt, "{{text_c}}", "TEXT")
+}
+
+// Migrate brings the schema up to date. Several processes may start at once:
+// on PostgreSQL an advisory lock lets one migrate while the others wait.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if s.postgres {
+			if _, err := s.exec(ctx, "SELECT pg_advisory_xact_lock(7301977)"); err != nil {
+				return err
+			}
+		}
+		if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		var current int
+		if err := s.queryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		for _, m := range migrations {
+			if m.version <= current {
+				continue
+			}
+			for _, stmt := range strings.Split(m.sql, ";\n") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := s.exec(ctx, s.expand(stmt)); err != nil {
+					return fmt.Errorf("migration %d: %w", m.version, err)
+				}
+			}
+			if _, err := s.exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", m.version, nowMicro()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

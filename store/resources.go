@@ -1,0 +1,364 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+func nowMicro() int64 { return time.Now().UnixMicro() }
+
+const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
+
+// Insert stores a new resource: current row, first history version, search
+// index and unique keys, in one transaction.
+func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.claimUnique(ctx, rec); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, "INSERT INTO resources ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+			rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)); err != nil {
+			if errors.Is(err, errUnique) {
+				return resources.Conflict("%s/%s already exists", rec.Type, rec.ID)
+			}
+			return err
+		}
+		if err := s.insertHistory(ctx, rec); err != nil {
+			return err
+		}
+		return s.insertIndex(ctx, rec)
+	})
+}
+
+// Replace writes the next version of a resource, or marks it deleted. The
+// version check happens in the UPDATE itself, so two concurrent writers of
+// the same version cannot both win.
+func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		var content any
+		if !rec.Deleted {
+			content = string(rec.Content)
+		}
+		res, err := s.exec(ctx, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?",
+			rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Type, rec.ID, rec.Version-1)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return resources.Precondition("conflict", "%s/%s was changed by another request", rec.Type, rec.ID)
+		}
+		if _, err := s.exec(ctx, "DELETE FROM unique_keys WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
+			return err
+		}
+		if err := s.claimUnique(ctx, rec); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, "DELETE FROM search_index WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
+			return err
+		}
+		if err := s.insertHistory(ctx, rec); err != nil {
+			return err
+		}
+		return s.insertIndex(ctx, rec)
+	})
+}
+
+// uniqueMessages turns a unique key's prefix into what the client is told.
+var uniqueMessages = map[string]string{
+	"User.email":                   "A user with this email already exists",
+	"User.externalId":              "A user with this external id already exists",
+	"ProjectMembership":            "User is already a member of this project",
+	"ProjectMembership.externalId": "A membership with this external id already exists in the project",
+}
+
+func (s *Store) claimUnique(ctx context.Context, rec *resources.Record) error {
+	if rec.Deleted {
+		return nil
+	}
+	for _, key := range rec.Unique {
+		if _, err := s.exec(ctx, "INSERT INTO unique_keys (key, type, id) VALUES (?, ?, ?)", key, rec.Type, rec.ID); err != nil {
+			if errors.Is(err, errUnique) {
+				prefix, _, _ := strings.Cut(key, "|")
+				msg, ok := uniqueMessages[prefix]
+				if !ok {
+					msg = "A " + rec.Type + " with the same " + prefix + " already exists"
+				}
+				return resources.Conflict("%s", msg)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) insertHistory(ctx context.Context, rec *resources.Record) error {
+	var content any
+	if !rec.Deleted {
+		content = string(rec.Content)
+	}
+	_, err := s.exec(ctx, "INSERT INTO resource_history ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content)
+	return err
+}
+
+// insertIndex writes the record's search rows in batched multi-row INSERTs.
+func (s *Store) insertIndex(ctx context.Context, rec *resources.Record) error {
+	if rec.Deleted || len(rec.Index) == 0 {
+		return nil
+	}
+	const per = 100
+	for start := 0; start < len(rec.Index); start += per {
+		end := min(start+per, len(rec.Index))
+		var b strings.Builder
+		b.WriteString("INSERT INTO search_index (type, id, project_id, param, system, value, num) VALUES ")
+		args := make([]any, 0, (end-start)*7)
+		for i, row := range rec.Index[start:end] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num)
+		}
+		if _, err := s.exec(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanRecord(sc interface{ Scan(...any) error }) (*resources.Record, error) {
+	var (
+		rec     resources.Record
+		lu      int64
+		content sql.NullString
+	)
+	if err := sc.Scan(&rec.Type, &rec.ID, &rec.Project, &rec.Version, &lu, &rec.Deleted, &content); err != nil {
+		return nil, err
+	}
+	rec.LastUpdated = time.UnixMicro(lu).UTC()
+	if content.Valid {
+		rec.Content = []byte(content.String)
+	}
+	return &rec, nil
+}
+
+// Get returns the current row of typ/id, deleted or not.
+func (s *Store) Get(ctx context.Context, typ, id string) (*resources.Record, error) {
+	rec, err := scanRecord(s.queryRow(ctx, "SELECT "+recordColumns+" FROM resources WHERE type = ? AND id = ?", typ, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, resources.NotFound("%s/%s not found", typ, id)
+	}
+	return rec, translate(err)
+}
+
+// GetVersion returns one historical version.
+func (s *Store) GetVersion(ctx context.Context, typ, id string, version int64) (*resources.Record, error) {
+	rec, err := scanRecord(s.queryRow(ctx, "SELECT "+recordColumns+" FROM resource_history WHERE type = ? AND id = ? AND version = ?", typ, id, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, resources.NotFound("%s/%s version %d not found", typ, id, version)
+	}
+	return rec, translate(err)
+}
+
+func (s *Store) collect(rows *sql.Rows, err error) ([]*resources.Record, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*resources.Record
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, translate(rows.Err())
+}
+
+// maxRune bounds a prefix range: every string starting with p sorts below
+// p+maxRune in byte order (PostgreSQL's "C" collation, SQLite's BINARY).
+const maxRune = "\U0010FFFF"
+
+// Search runs a parsed query from the indexed columns: each filter is a
+// semi-join on search_index served by its (project, type, param, value) index.
+func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Record, int, error) {
+	var (
+		where strings.Builder
+		args  []any
+	)
+	where.WriteString(" WHERE r.type = ? AND r.deleted = ?")
+	args = append(args, q.Type, false)
+	if !q.All {
+		where.WriteString(" AND r.project_id = ?")
+		args = append(args, q.Project)
+	}
+	for _, f := range q.Filters {
+		clause, fargs := s.filterSQL(q, f)
+		where.WriteString(" AND " + clause)
+		args = append(args, fargs...)
+	}
+	order := s.orderSQL(q)
+	var recs []*resources.Record
+	if q.Count > 0 {
+		sqlText := "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+			where.String() + order + " LIMIT ? OFFSET ?"
+		var err error
+		recs, err = s.collect(s.query(ctx, sqlText, append(append([]any{}, args...), q.Count, q.Offset)...))
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	total := -1
+	if q.Total || q.Count == 0 {
+		if err := s.queryRow(ctx, "SELECT COUNT(*) FROM resources r"+where.String(), args...).Scan(&total); err != nil {
+			return nil, 0, translate(err)
+		}
+	}
+	return recs, total, nil
+}
+
+func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any) {
+	if f.Code == "_id" {
+		ph := make([]string, len(f.Values))
+		args := make([]any, len(f.Values))
+		for i, v := range f.Values {
+			ph[i], args[i] = "?", v.Value
+		}
+		return "r.id IN (" + strings.Join(ph, ", ") + ")", args
+	}
+	if f.Code == "_lastUpdated" {
+		var ors []string
+		var args []any
+		for _, v := range f.Values {
+			c, a := dateCompare("r.last_updated", v)
+			ors = append(ors, c)
+			args = append(args, a...)
+		}
+		return "(" + strings.Join(ors, " OR ") + ")", args
+	}
+	sub := "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ?"
+	args := []any{q.Type, f.Code}
+	if !q.All {
+		sub += " AND s.project_id = ?"
+		args = append(args, q.Project)
+	}
+	var ors []string
+	for _, v := range f.Values {
+		c, a := valueCompare(f.Param.Type, v)
+		ors = append(ors, c)
+		args = append(args, a...)
+	}
+	return "r.id IN (" + sub + " AND (" + strings.Join(ors, " OR ") + "))", args
+}
+
+func dateCompare(col string, v resources.FilterValue) (string, []any) {
+	switch v.Op {
+	case "gt":
+		return col + " >= ?", []any{v.To}
+	case "ge":
+		return col + " >= ?", []any{v.From}
+	case "lt":
+		return col + " < ?", []any{v.From}
+	case "le":
+		return col + " < ?", []any{v.To}
+	case "ne":
+		return "(" + col + " < ? OR " + col + " >= ?)", []any{v.From, v.To}
+	}
+	return "(" + col + " >= ? AND " + col + " < ?)", []any{v.From, v.To}
+}
+
+func valueCompare(t resources.ParamType, v resources.FilterValue) (string, []any) {
+	switch t {
+	case resources.ParamDate:
+		return dateCompare("s.num", v)
+	case resources.ParamString:
+		switch v.Op {
+		case "exact":
+			return "s.value = ?", []any{resources.Fold(v.Value)}
+		case "co":
+			return "s.value LIKE ? ESCAPE '\\'", []any{"%" + likeEscape(v.Value) + "%"}
+		}
+		return "(s.value >= ? AND s.value < ?)", []any{v.Value, v.Value + maxRune}
+	case resources.ParamReference:
+		if v.Suffix {
+			return "s.value LIKE ? ESCAPE '\\'", []any{"%" + likeEscape(v.Value)}
+		}
+		return "s.value = ?", []any{v.Value}
+	}
+	if v.HasSystem {
+		if v.Value == "" {
+			return "s.system = ?", []any{v.System}
+		}
+		return "(s.system = ? AND s.value = ?)", []any{v.System, v.Value}
+	}
+	return "s.value = ?", []any{v.Value}
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func (s *Store) orderSQL(q *resources.Query) string {
+	if len(q.Sort) == 0 {
+		return " ORDER BY r.last_updated DESC, r.id"
+	}
+	var parts []string
+	for _, k := range q.Sort {
+		dir := " ASC"
+		if k.Desc {
+			dir = " DESC"
+		}
+		switch k.Code {
+		case "_id":
+			parts = append(parts, "r.id"+dir)
+		case "_lastUpdated":
+			parts = append(parts, "r.last_updated"+dir)
+		default:
+			col := "value"
+			if p, ok := lookupParam(q.Type, k.Code); ok && p.Type == resources.ParamDate {
+				col = "num"
+			}
+			agg := "MIN"
+			if k.Desc {
+				agg = "MAX"
+			}
+			// The code was validated against the registry, so it is safe to inline.
+			parts = append(parts, "(SELECT "+agg+"(s."+col+") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '"+k.Code+"')"+dir)
+		}
+	}
+	return " ORDER BY " + strings.Join(parts, ", ") + ", r.id"
+}
+
+func lookupParam(typ, code string) (*resources.SearchParam, bool) {
+	t, ok := resources.Lookup(typ)
+	if !ok {
+		return nil, false
+	}
+	return t.Param(code)
+}
+
+// History lists versions newest first, of one resource or of a whole type.
+func (s *Store) History(ctx context.Context, q *resources.HistoryQuery) ([]*resources.Record, error) {
+	sqlText := "SELECT " + recordColumns + " FROM resource_history WHERE type = ?"
+	args := []any{q.Type}
+	if q.ID != "" {
+		sqlText += " AND id = ?"
+		args = append(args, q.ID)
+	} else if !q.All {
+		sqlText += " AND project_id = ?"
+		args = append(args, q.Project)
+	}
+	if q.Since > 0 {
+		sqlText += " AND last_updated >= ?"
+		args = append(args, q.Since)
+	}
+	sqlText += " ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?"
+	args = append(args, q.Count, q.Offset)
+	return s.collect(s.query(ctx, sqlText, args...))
+}
