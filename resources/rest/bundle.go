@@ -70,34 +70,42 @@ func (h *Handler) bundle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	out, err := h.RunBundle(c.Request().Context(), body)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(c, http.StatusOK, out)
+}
+
+// RunBundle processes a batch or transaction Bundle as the context's caller.
+func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
 	var in Bundle
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return resources.Invalid("Bundle", "Invalid Bundle: %s", jsonReason(err))
+		return nil, resources.Invalid("Bundle", "Invalid Bundle: %s", jsonReason(err))
 	}
 	if in.ResourceType != "Bundle" {
-		return resources.Invalid("resourceType", "Expected a Bundle")
+		return nil, resources.Invalid("resourceType", "Expected a Bundle")
 	}
 	if in.Type != "batch" && in.Type != "transaction" {
-		return resources.Invalid("Bundle.type", "Bundle.type must be batch or transaction")
+		return nil, resources.Invalid("Bundle.type", "Bundle.type must be batch or transaction")
 	}
 	if len(in.Entry) > MaxBundleEntries {
-		return &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly",
+		return nil, &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly",
 			Message: "Bundle has " + strconv.Itoa(len(in.Entry)) + " entries; the limit is " + strconv.Itoa(MaxBundleEntries)}
 	}
 	for i, e := range in.Entry {
 		if e.Request == nil || e.Request.Method == "" || e.Request.URL == "" {
-			return resources.Invalid("Bundle.entry["+strconv.Itoa(i)+"].request", "Every entry needs request.method and request.url")
+			return nil, resources.Invalid("Bundle.entry["+strconv.Itoa(i)+"].request", "Every entry needs request.method and request.url")
 		}
 	}
-	ctx := c.Request().Context()
 	out := &Bundle{ResourceType: "Bundle", Type: in.Type + "-response", Entry: make([]BundleEntry, len(in.Entry))}
 	if in.Type == "batch" {
 		for i := range in.Entry {
 			out.Entry[i] = h.entryResult(h.runEntry(ctx, &in.Entry[i], nil))
 		}
-		return WriteJSON(c, http.StatusOK, out)
+		return out, nil
 	}
 	// A transaction: server ids for every POST first, so entries can refer to
 	// each other by their urn:uuid fullUrls in any order.
@@ -107,7 +115,7 @@ func (h *Handler) bundle(c echo.Context) error {
 			ids[e.FullURL] = typeFromURL(e.Request.URL) + "/" + uuid.NewString()
 		}
 	}
-	err = h.svc.InTx(ctx, func(ctx context.Context) error {
+	err := h.svc.InTx(ctx, func(ctx context.Context) error {
 		for i := range in.Entry {
 			res, err := h.runEntry(ctx, &in.Entry[i], ids)
 			if err != nil {
@@ -118,9 +126,9 @@ func (h *Handler) bundle(c echo.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return WriteJSON(c, http.StatusOK, out)
+	return out, nil
 }
 
 func withEntry(err error, i int) error {

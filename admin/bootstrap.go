@@ -1,0 +1,85 @@
+package admin
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/resources"
+)
+
+// BootstrapResult says what Bootstrap created.
+type BootstrapResult struct {
+	Created   bool
+	ProjectID string
+	UserID    string
+	Email     string
+	// GeneratedPassword is set when no password was configured; it is shown once.
+	GeneratedPassword string
+}
+
+// Bootstrap creates, on an empty database, the super admin, the Default
+// project and the admin's membership. Several processes may start at once:
+// the work runs in one locked transaction and is skipped once done.
+func (s *Service) Bootstrap(ctx context.Context, email, password string) (*BootstrapResult, error) {
+	out := &BootstrapResult{}
+	sys := resources.AsSystem(ctx, "")
+	err := s.res.InTx(sys, func(ctx context.Context) error {
+		if err := s.res.Store().Lock(ctx, "roster-bootstrap"); err != nil {
+			return err
+		}
+		projects, err := Search[*resources.Project](ctx, s.res, "", "Project", url.Values{"_count": {"1"}})
+		if err != nil {
+			return err
+		}
+		if len(projects) > 0 {
+			return nil
+		}
+		if email == "" {
+			email = "admin@example.com"
+		}
+		email = strings.ToLower(strings.TrimSpace(email))
+		if password == "" {
+			password = auth.Secret()[:24]
+			out.GeneratedPassword = password
+		}
+		if err := auth.CheckPasswordRules("ROSTER_ADMIN_PASSWORD", password); err != nil {
+			return err
+		}
+		p := &resources.Project{Name: "Default", Description: "Created at first start", SuperAdmin: ptr(true)}
+		p.ResourceType = "Project"
+		prec, err := s.res.CreateIn(ctx, p, "")
+		if err != nil {
+			return err
+		}
+		u := &resources.User{FirstName: "Super", LastName: "Admin", Email: email, Admin: ptr(true), EmailVerified: ptr(true)}
+		u.ResourceType = "User"
+		urec, err := s.res.CreateIn(ctx, u, prec.ID)
+		if err != nil {
+			return err
+		}
+		prac := &resources.Practitioner{Name: []resources.HumanName{{Given: []string{"Super"}, Family: "Admin"}},
+			Telecom: []resources.ContactPoint{{System: "email", Value: email}}}
+		prac.ResourceType = "Practitioner"
+		prRec, err := s.res.CreateIn(ctx, prac, prec.ID)
+		if err != nil {
+			return err
+		}
+		m := &resources.ProjectMembership{
+			User:    resources.Reference{Reference: "User/" + urec.ID, Display: email},
+			Profile: resources.Reference{Reference: "Practitioner/" + prRec.ID, Display: "Super Admin"},
+			Admin:   ptr(true), Active: ptr(true),
+		}
+		m.ResourceType = "ProjectMembership"
+		if _, err := s.res.CreateIn(ctx, m, prec.ID); err != nil {
+			return err
+		}
+		if err := s.auth.SetPassword(ctx, urec.ID, password, ""); err != nil {
+			return err
+		}
+		out.Created, out.ProjectID, out.UserID, out.Email = true, prec.ID, urec.ID, email
+		return nil
+	})
+	return out, err
+}

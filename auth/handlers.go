@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/resources/rest"
+)
+
+// Register mounts the Medplum-compatible auth routes on e.
+func (s *Service) Register(e *echo.Echo) {
+	e.POST("/auth/login", s.handleLogin)
+	e.POST("/auth/profile", s.handleProfile)
+	e.POST("/oauth2/token", s.handleToken)
+	e.GET("/.well-known/jwks.json", s.handleJWKS)
+	// Per-route middleware: a group with an empty prefix would catch every
+	// unknown path and answer 401 instead of 404.
+	req := s.Required()
+	e.GET("/auth/me", s.handleMe, req)
+	e.POST("/auth/changepassword", s.handleChangePassword, req)
+	e.POST("/oauth2/logout", s.handleLogout, req)
+	e.GET("/oauth2/logout", s.handleLogout, req)
+	e.GET("/oauth2/userinfo", s.handleUserInfo, req)
+}
+
+// DecodeJSON strictly decodes a JSON request body into v.
+func DecodeJSON(c echo.Context, v any) error {
+	body, err := rest.ReadBody(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	if err := dec.Decode(v); err != nil {
+		return resources.Invalid("", "Request body must be a JSON object")
+	}
+	return nil
+}
+
+func (s *Service) handleLogin(c echo.Context) error {
+	var req LoginRequest
+	if err := DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.Login(c.Request().Context(), req, c.RealIP(), c.Request().UserAgent())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (s *Service) handleProfile(c echo.Context) error {
+	var req struct {
+		Login   string `json:"login"`
+		Profile string `json:"profile"`
+	}
+	if err := DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	resp, err := s.ChooseProfile(c.Request().Context(), req.Login, req.Profile)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (s *Service) handleToken(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	form, err := c.FormParams()
+	if err != nil {
+		return c.JSON(http.StatusBadRequest, &OAuthError{Code: "invalid_request", Description: "Expected a form-encoded body"})
+	}
+	_, id, secret := Credentials(c)
+	resp, err := s.Exchange(c.Request().Context(), form, id, secret)
+	if err != nil {
+		if oe, ok := err.(*OAuthError); ok {
+			return c.JSON(oe.Status, oe)
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (s *Service) handleJWKS(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, s.keys.JWKS())
+}
+
+func (s *Service) handleMe(c echo.Context) error {
+	ctx := c.Request().Context()
+	caller := resources.CallerFrom(ctx)
+	sys := resources.AsSystem(ctx, "")
+	out := map[string]any{}
+	if rec, err := s.res.Read(sys, "Project", caller.Project); err == nil {
+		out["project"] = json.RawMessage(rec.Content)
+	}
+	if rec, err := s.res.Read(sys, "ProjectMembership", caller.MembershipID); err == nil {
+		out["membership"] = json.RawMessage(rec.Content)
+	}
+	if typ, id, ok := strings.Cut(caller.Profile, "/"); ok {
+		if rec, err := s.res.Read(sys, typ, id); err == nil {
+			out["profile"] = json.RawMessage(rec.Content)
+		}
+	}
+	if caller.ClientID == "" || caller.ClientID != caller.UserID {
+		if rec, err := s.res.Read(sys, "User", caller.UserID); err == nil {
+			out["user"] = json.RawMessage(rec.Content)
+		}
+	}
+	out["config"] = map[string]any{"resourceType": "UserConfiguration", "id": caller.MembershipID, "menu": []any{}}
+	out["security"] = map[string]any{"mfaEnrolled": false}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Service) handleUserInfo(c echo.Context) error {
+	caller := resources.CallerFrom(c.Request().Context())
+	return c.JSON(http.StatusOK, map[string]any{"sub": caller.UserID, "profile": caller.Profile})
+}
+
+func (s *Service) handleChangePassword(c echo.Context) error {
+	var req struct {
+		OldPassword string `json:"oldPassword"`
+		NewPassword string `json:"newPassword"`
+	}
+	if err := DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := s.ChangePassword(ctx, resources.CallerFrom(ctx), req.OldPassword, req.NewPassword); err != nil {
+		return err
+	}
+	return rest.WriteJSON(c, http.StatusOK, rest.AllOK("Password changed"))
+}
+
+func (s *Service) handleLogout(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := s.Logout(ctx, resources.CallerFrom(ctx)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+}

@@ -1,0 +1,564 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+// Lifetimes of the things a login hands out.
+var (
+	AccessTokenTTL = time.Hour
+	CodeTTL        = 10 * time.Minute
+	LoginTTL       = 30 * 24 * time.Hour
+)
+
+// Service runs logins and checks credentials.
+type Service struct {
+	store Store
+	res   *resources.Service
+	keys  *Keys
+	now   func() time.Time
+
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// NewService returns the auth service.
+func NewService(store Store, res *resources.Service, keys *Keys) *Service {
+	return &Service{store: store, res: res, keys: keys, now: time.Now}
+}
+
+// Keys returns the signing keys.
+func (s *Service) Keys() *Keys { return s.keys }
+
+// comparePassword compares in constant work whether or not a hash exists:
+// the unknown-account path hashes against a dummy of the same cost.
+func (s *Service) comparePassword(hash, pw string) bool {
+	if hash == "" {
+		s.dummyOnce.Do(func() {
+			h, _ := bcrypt.GenerateFromPassword([]byte("roster-dummy-password"), BcryptCost)
+			s.dummy = string(h)
+		})
+		_ = bcrypt.CompareHashAndPassword([]byte(s.dummy), []byte(pw))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+}
+
+func search[T resources.Resource](ctx context.Context, res *resources.Service, typ string, params url.Values) ([]T, error) {
+	t, _ := resources.Lookup(typ)
+	q, err := resources.ParseQuery(t, params)
+	if err != nil {
+		return nil, err
+	}
+	q.Count = resources.MaxCount
+	return resources.SearchTyped[T](resources.AsSystem(ctx, ""), res, q)
+}
+
+// FindUser finds the User signing in with email: the project-scoped user of
+// projectID if there is one, else the server-scoped user, else the only
+// project-scoped user with that email.
+func (s *Service) FindUser(ctx context.Context, email, projectID string) (*resources.User, error) {
+	users, err := search[*resources.User](ctx, s.res, "User", url.Values{"email": {resources.Fold(email)}})
+	if err != nil {
+		return nil, err
+	}
+	var server, scoped []*resources.User
+	for _, u := range users {
+		if u.Project == nil {
+			server = append(server, u)
+		} else if projectID == "" || u.Project.Reference == "Project/"+projectID {
+			scoped = append(scoped, u)
+		}
+	}
+	switch {
+	case projectID != "" && len(scoped) == 1:
+		return scoped[0], nil
+	case len(server) == 1:
+		return server[0], nil
+	case len(scoped) == 1:
+		return scoped[0], nil
+	}
+	return nil, resources.NotFound("User not found")
+}
+
+// Memberships lists the active memberships of a User or ClientApplication.
+func (s *Service) Memberships(ctx context.Context, ref string) ([]*resources.ProjectMembership, error) {
+	return search[*resources.ProjectMembership](ctx, s.res, "ProjectMembership", url.Values{"user": {ref}, "active": {"true"}})
+}
+
+// LoginRequest is the body of POST /auth/login.
+type LoginRequest struct {
+	Email               string `json:"email"`
+	Password            string `json:"password"`
+	CodeChallenge       string `json:"codeChallenge"`
+	CodeChallengeMethod string `json:"codeChallengeMethod"`
+	ClientID            string `json:"clientId"`
+	ProjectID           string `json:"projectId"`
+	Scope               string `json:"scope"`
+	Remember            bool   `json:"remember"`
+	ResourceType        string `json:"resourceType"`
+	Nonce               string `json:"nonce"`
+	LaunchID            string `json:"launch"`
+	RedirectURI         string `json:"redirectUri"`
+	GoogleClientID      string `json:"googleClientId"`
+}
+
+// LoginResponse is {login, code} or {login, memberships}.
+type LoginResponse struct {
+	Login       string            `json:"login"`
+	Code        string            `json:"code,omitempty"`
+	Memberships []json.RawMessage `json:"memberships,omitempty"`
+}
+
+var errBadLogin = &resources.Error{Kind: resources.KindInvalid, Code: "invalid", Message: "Email or password is invalid",
+	Issues: []resources.Issue{{Code: "invalid", Expression: "password", Message: "Email or password is invalid"}}}
+
+// Login checks an email and password and starts a login.
+func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userAgent string) (*LoginResponse, error) {
+	var issues []resources.Issue
+	if strings.TrimSpace(req.Email) == "" {
+		issues = append(issues, resources.Issue{Code: "required", Expression: "email", Message: "Email is required"})
+	}
+	if req.Password == "" {
+		issues = append(issues, resources.Issue{Code: "required", Expression: "password", Message: "Password is required"})
+	}
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != "S256" && req.CodeChallengeMethod != "plain" {
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "codeChallengeMethod", Message: "codeChallengeMethod must be S256 or plain"})
+	}
+	if req.CodeChallengeMethod != "" && req.CodeChallenge == "" {
+		issues = append(issues, resources.Issue{Code: "required", Expression: "codeChallenge", Message: "codeChallenge is required with codeChallengeMethod"})
+	}
+	if len(issues) > 0 {
+		return nil, resources.Invalids(issues)
+	}
+	projectID := req.ProjectID
+	if req.ClientID != "" {
+		client, err := s.readClient(ctx, req.ClientID)
+		if err != nil {
+			return nil, resources.Invalid("clientId", "Client not found")
+		}
+		if projectID == "" {
+			projectID = client.Base().Meta.Project
+		}
+	}
+	user, err := s.FindUser(ctx, req.Email, projectID)
+	hash := ""
+	if err == nil {
+		hash, _ = s.store.PasswordHash(ctx, user.ID)
+	}
+	if !s.comparePassword(hash, req.Password) || user == nil {
+		return nil, errBadLogin
+	}
+	mems, err := s.Memberships(ctx, "User/"+user.ID)
+	if err != nil {
+		return nil, err
+	}
+	if projectID != "" {
+		mems = filter(mems, func(m *resources.ProjectMembership) bool { return m.Project.Reference == "Project/"+projectID })
+	}
+	if len(mems) == 0 {
+		return nil, resources.Invalid("projectId", "User has no active membership in this project")
+	}
+	now := s.now().UTC()
+	l := &Login{ID: uuid.NewString(), UserID: user.ID, ClientID: req.ClientID, CodeChallenge: req.CodeChallenge,
+		CodeMethod: req.CodeChallengeMethod, CreatedAt: now, ExpiresAt: now.Add(LoginTTL),
+		RemoteAddr: remoteAddr, UserAgent: truncate(userAgent, 250)}
+	if len(mems) == 1 {
+		l.MembershipID, l.ProjectID = mems[0].ID, strings.TrimPrefix(mems[0].Project.Reference, "Project/")
+	}
+	code := Secret()
+	l.CodeHash = HashSecret(code)
+	if err := s.store.CreateLogin(ctx, l); err != nil {
+		return nil, err
+	}
+	if len(mems) == 1 {
+		return &LoginResponse{Login: l.ID, Code: code}, nil
+	}
+	// The user must choose: the code is only released by /auth/profile.
+	out := &LoginResponse{Login: l.ID}
+	for _, m := range mems {
+		b, _ := json.Marshal(m)
+		out.Memberships = append(out.Memberships, b)
+	}
+	return out, nil
+}
+
+// ChooseProfile completes a login that matched several memberships.
+func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID string) (*LoginResponse, error) {
+	var l *Login
+	sess, err := s.store.Session(ctx, loginID)
+	if err == nil {
+		l = &sess.Login
+	}
+	if l == nil || !l.RevokedAt.IsZero() || l.MembershipID != "" || s.now().After(l.CreatedAt.Add(CodeTTL)) {
+		return nil, resources.Invalid("login", "Login not found or already completed")
+	}
+	mems, err := s.Memberships(ctx, "User/"+l.UserID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mems {
+		if m.ID == membershipID || m.Profile.Reference == membershipID {
+			code := Secret()
+			if err := s.store.InTx(ctx, func(ctx context.Context) error {
+				if err := s.store.SetLoginMembership(ctx, l.ID, m.ID, strings.TrimPrefix(m.Project.Reference, "Project/")); err != nil {
+					return err
+				}
+				return s.store.RotateCode(ctx, l.ID, HashSecret(code))
+			}); err != nil {
+				return nil, err
+			}
+			return &LoginResponse{Login: l.ID, Code: code}, nil
+		}
+	}
+	return nil, resources.Invalid("profile", "Profile not found")
+}
+
+// TokenResponse is the OAuth2 token answer (Medplum's fields).
+type TokenResponse struct {
+	AccessToken  string               `json:"access_token"`
+	RefreshToken string               `json:"refresh_token,omitempty"`
+	ExpiresIn    int                  `json:"expires_in"`
+	TokenType    string               `json:"token_type"`
+	Scope        string               `json:"scope,omitempty"`
+	Project      *resources.Reference `json:"project,omitempty"`
+	Profile      *resources.Reference `json:"profile,omitempty"`
+}
+
+// OAuthError is an RFC 6749 error answer.
+type OAuthError struct {
+	Status      int    `json:"-"`
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+
+func invalidGrant(desc string) *OAuthError {
+	return &OAuthError{Status: 400, Code: "invalid_grant", Description: desc}
+}
+
+// Exchange runs the token endpoint for one grant.
+func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicSecret string) (*TokenResponse, error) {
+	switch form.Get("grant_type") {
+	case "authorization_code":
+		return s.exchangeCode(ctx, form)
+	case "client_credentials":
+		id, secret := form.Get("client_id"), form.Get("client_secret")
+		if basicID != "" {
+			id, secret = basicID, basicSecret
+		}
+		if id == "" || secret == "" {
+			return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing client_id or client_secret"}
+		}
+		return s.clientCredentials(ctx, id, secret, form.Get("scope"))
+	case "refresh_token":
+		return s.refresh(ctx, form.Get("refresh_token"))
+	case "":
+		return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing grant_type"}
+	}
+	return nil, &OAuthError{Status: 400, Code: "unsupported_grant_type", Description: "Unsupported grant_type"}
+}
+
+func (s *Service) exchangeCode(ctx context.Context, form url.Values) (*TokenResponse, error) {
+	code := form.Get("code")
+	if code == "" {
+		return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing code"}
+	}
+	l, err := s.store.LoginByCode(ctx, HashSecret(code))
+	if err != nil {
+		return nil, invalidGrant("Invalid code")
+	}
+	if !l.RevokedAt.IsZero() || s.now().After(l.CreatedAt.Add(CodeTTL)) {
+		return nil, invalidGrant("Invalid code")
+	}
+	if l.MembershipID == "" {
+		return nil, invalidGrant("Login profile not set")
+	}
+	if cid := form.Get("client_id"); l.ClientID != "" && cid != "" && cid != l.ClientID {
+		return nil, invalidGrant("Invalid client")
+	}
+	if l.CodeChallenge != "" {
+		verifier := form.Get("code_verifier")
+		if verifier == "" {
+			return nil, invalidGrant("Missing code verifier")
+		}
+		want := verifier
+		if l.CodeMethod == "S256" {
+			sum := sha256.Sum256([]byte(verifier))
+			want = base64.RawURLEncoding.EncodeToString(sum[:])
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(l.CodeChallenge)) != 1 {
+			return nil, invalidGrant("Invalid code verifier")
+		}
+	}
+	ok, err := s.store.UseCode(ctx, l.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		// A code used twice is a stolen code: revoke what it produced.
+		_ = s.store.RevokeLogin(ctx, l.ID)
+		return nil, invalidGrant("Invalid code")
+	}
+	return s.issue(ctx, l, true)
+}
+
+func (s *Service) clientCredentials(ctx context.Context, id, secret, scope string) (*TokenResponse, error) {
+	hash, err := s.store.ClientSecretHash(ctx, id)
+	if err != nil || subtle.ConstantTimeCompare([]byte(hash), []byte(HashSecret(secret))) != 1 {
+		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Invalid client credentials"}
+	}
+	mems, err := s.Memberships(ctx, "ClientApplication/"+id)
+	if err != nil || len(mems) == 0 {
+		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Client has no active membership"}
+	}
+	now := s.now().UTC()
+	l := &Login{ID: uuid.NewString(), UserID: id, ClientID: id, MembershipID: mems[0].ID,
+		ProjectID: strings.TrimPrefix(mems[0].Project.Reference, "Project/"), CreatedAt: now, ExpiresAt: now.Add(AccessTokenTTL)}
+	if err := s.store.CreateLogin(ctx, l); err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, l, false)
+}
+
+func (s *Service) refresh(ctx context.Context, token string) (*TokenResponse, error) {
+	if token == "" {
+		return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing refresh_token"}
+	}
+	old := HashSecret(token)
+	l, err := s.store.LoginByRefresh(ctx, old)
+	if err != nil || !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) {
+		return nil, invalidGrant("Invalid refresh token")
+	}
+	resp, err := s.tokens(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	refresh := Secret()
+	ok, err := s.store.RotateRefresh(ctx, l.ID, old, HashSecret(refresh))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, invalidGrant("Invalid refresh token")
+	}
+	resp.RefreshToken = refresh
+	return resp, nil
+}
+
+// issue answers a token request for a login that was just granted.
+func (s *Service) issue(ctx context.Context, l *Login, withRefresh bool) (*TokenResponse, error) {
+	resp, err := s.tokens(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	if withRefresh {
+		refresh := Secret()
+		ok, err := s.store.RotateRefresh(ctx, l.ID, "", HashSecret(refresh))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			resp.RefreshToken = refresh
+		}
+	}
+	return resp, nil
+}
+
+// tokens signs an access token for the login's current membership.
+func (s *Service) tokens(ctx context.Context, l *Login) (*TokenResponse, error) {
+	sess, err := s.store.Session(ctx, l.ID)
+	if err != nil {
+		return nil, err
+	}
+	var m resources.ProjectMembership
+	if sess.Membership == nil || json.Unmarshal(sess.Membership, &m) != nil || (m.Active != nil && !*m.Active) {
+		return nil, invalidGrant("Membership is not active")
+	}
+	exp := s.now().Add(AccessTokenTTL)
+	claims := &Claims{LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference, Username: l.UserID, Scope: "openid offline"}
+	claims.Subject = l.UserID
+	claims.ExpiresAt = jwt.NewNumericDate(exp)
+	at, err := s.keys.Sign(claims)
+	if err != nil {
+		return nil, err
+	}
+	return &TokenResponse{AccessToken: at, ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: "Bearer", Scope: claims.Scope,
+		Project: &resources.Reference{Reference: m.Project.Reference}, Profile: &resources.Reference{Reference: m.Profile.Reference, Display: m.Profile.Display}}, nil
+}
+
+// ErrUnauthenticated is every credential failure: one answer, no detail.
+var ErrUnauthenticated = resources.Unauthorized("Unauthorized")
+
+// Authenticate resolves a bearer token into the caller it acts for, checking
+// the login and membership in the database on every call.
+func (s *Service) Authenticate(ctx context.Context, token string) (*resources.Caller, error) {
+	claims, err := s.keys.Verify(ctx, token)
+	if err != nil {
+		return nil, ErrUnauthenticated
+	}
+	return s.callerForLogin(ctx, claims.LoginID)
+}
+
+func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resources.Caller, error) {
+	sess, err := s.store.Session(ctx, loginID)
+	if err != nil {
+		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+			return nil, ErrUnauthenticated
+		}
+		return nil, err
+	}
+	l := sess.Login
+	if !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) || l.MembershipID == "" {
+		return nil, ErrUnauthenticated
+	}
+	var m resources.ProjectMembership
+	if sess.Membership == nil || json.Unmarshal(sess.Membership, &m) != nil || (m.Active != nil && !*m.Active) {
+		return nil, ErrUnauthenticated
+	}
+	c := &resources.Caller{
+		Project: strings.TrimPrefix(m.Project.Reference, "Project/"), Admin: m.Admin != nil && *m.Admin,
+		UserID: l.UserID, MembershipID: m.ID, LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference,
+	}
+	if sess.User != nil {
+		var u resources.User
+		if json.Unmarshal(sess.User, &u) == nil && u.Admin != nil && *u.Admin {
+			c.SuperAdmin = true
+		}
+	}
+	return c, nil
+}
+
+// AuthenticateClient resolves ClientApplication credentials (HTTP Basic on
+// API calls, as Medplum accepts) into a caller.
+func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (*resources.Caller, error) {
+	hash, err := s.store.ClientSecretHash(ctx, id)
+	if err != nil || subtle.ConstantTimeCompare([]byte(hash), []byte(HashSecret(secret))) != 1 {
+		return nil, ErrUnauthenticated
+	}
+	return s.clientCaller(ctx, id)
+}
+
+// AuthenticateAPIKey resolves a client secret alone (a dialect's static API
+// key) into the caller of the ClientApplication that owns it.
+func (s *Service) AuthenticateAPIKey(ctx context.Context, secret string) (*resources.Caller, error) {
+	if secret == "" {
+		return nil, ErrUnauthenticated
+	}
+	id, err := s.store.ClientBySecretHash(ctx, HashSecret(secret))
+	if err != nil {
+		return nil, ErrUnauthenticated
+	}
+	return s.clientCaller(ctx, id)
+}
+
+func (s *Service) clientCaller(ctx context.Context, id string) (*resources.Caller, error) {
+	mems, err := s.Memberships(ctx, "ClientApplication/"+id)
+	if err != nil || len(mems) == 0 {
+		return nil, ErrUnauthenticated
+	}
+	m := mems[0]
+	return &resources.Caller{Project: strings.TrimPrefix(m.Project.Reference, "Project/"), Admin: m.Admin != nil && *m.Admin,
+		UserID: id, MembershipID: m.ID, ClientID: id, Profile: m.Profile.Reference}, nil
+}
+
+// Logout revokes the caller's login at once.
+func (s *Service) Logout(ctx context.Context, c *resources.Caller) error {
+	if c.LoginID == "" {
+		return resources.Invalid("", "Not signed in with a login")
+	}
+	return s.store.RevokeLogin(ctx, c.LoginID)
+}
+
+// SetPassword validates and stores a user's new password and ends every
+// login of that user except keep.
+func (s *Service) SetPassword(ctx context.Context, userID, password, keep string) error {
+	if err := CheckPasswordRules("password", password); err != nil {
+		return err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.SetPasswordHash(ctx, userID, hash); err != nil {
+			return err
+		}
+		return s.store.RevokeUserLogins(ctx, userID, keep)
+	})
+}
+
+// ChangePassword checks the old password and sets the new one; the caller's
+// other logins end.
+func (s *Service) ChangePassword(ctx context.Context, c *resources.Caller, oldPw, newPw string) error {
+	if c.ClientID != "" && c.ClientID == c.UserID {
+		return resources.Forbidden("Clients have no password")
+	}
+	if err := CheckPasswordRules("newPassword", newPw); err != nil {
+		return err
+	}
+	hash, _ := s.store.PasswordHash(ctx, c.UserID)
+	if !s.comparePassword(hash, oldPw) {
+		return resources.Invalid("oldPassword", "Incorrect password")
+	}
+	hashNew, err := HashPassword(newPw)
+	if err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.SetPasswordHash(ctx, c.UserID, hashNew); err != nil {
+			return err
+		}
+		return s.store.RevokeUserLogins(ctx, c.UserID, c.LoginID)
+	})
+}
+
+// CreateClientSecret gives a ClientApplication a new secret and returns it;
+// only its hash is kept.
+func (s *Service) CreateClientSecret(ctx context.Context, clientID string) (string, error) {
+	secret := Secret()
+	if err := s.store.SetClientSecretHash(ctx, clientID, HashSecret(secret)); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+func (s *Service) readClient(ctx context.Context, id string) (resources.Resource, error) {
+	rec, err := s.res.Read(resources.AsSystem(ctx, ""), "ClientApplication", id)
+	if err != nil {
+		return nil, err
+	}
+	return resources.Unmarshal(rec)
+}
+
+func filter[T any](in []T, keep func(T) bool) []T {
+	var out []T
+	for _, v := range in {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

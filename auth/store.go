@@ -1,0 +1,73 @@
+// Package auth is Roster's Medplum-compatible authentication: password login
+// with PKCE, the OAuth2 token endpoint, JWT access tokens signed with keys
+// kept in the database, and the middleware that turns a request's credentials
+// into a resources.Caller — checked against the database on every request, so
+// a revoked login or a deactivated membership stops working at once.
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Login is one sign-in: the grant behind an authorization code, its access
+// tokens and its refresh token.
+type Login struct {
+	ID            string
+	UserID        string // User id, or ClientApplication id for client logins
+	ClientID      string
+	MembershipID  string
+	ProjectID     string
+	CodeHash      string
+	CodeChallenge string
+	CodeMethod    string
+	RefreshHash   string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
+	RemoteAddr    string
+	UserAgent     string
+}
+
+// Session is what a request's login resolves to right now.
+type Session struct {
+	Login      Login
+	Membership []byte // ProjectMembership JSON; nil when missing or deleted
+	User       []byte // User JSON (nil for client logins)
+}
+
+// SigningKey is one JWT signing key.
+type SigningKey struct {
+	KID        string
+	Alg        string
+	PrivatePEM string
+	CreatedAt  time.Time
+	RetiredAt  time.Time
+}
+
+// Store is the storage auth needs.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	PasswordHash(ctx context.Context, userID string) (string, error)
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	CreateLogin(ctx context.Context, l *Login) error
+	// LoginByCode finds the login of an unused authorization code.
+	LoginByCode(ctx context.Context, codeHash string) (*Login, error)
+	// UseCode marks the code used; false when another request used it first.
+	UseCode(ctx context.Context, loginID string) (bool, error)
+	LoginByRefresh(ctx context.Context, refreshHash string) (*Login, error)
+	// RotateRefresh swaps the refresh hash; false when it was already rotated.
+	RotateRefresh(ctx context.Context, loginID, oldHash, newHash string) (bool, error)
+	SetLoginMembership(ctx context.Context, loginID, membershipID, projectID string) error
+	RotateCode(ctx context.Context, loginID, codeHash string) error
+	RevokeLogin(ctx context.Context, loginID string) error
+	// RevokeUserLogins revokes every login of userID except keep ("" for all).
+	RevokeUserLogins(ctx context.Context, userID, keep string) error
+	Session(ctx context.Context, loginID string) (*Session, error)
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	AddSigningKey(ctx context.Context, k SigningKey) error
+	// ClientBySecretHash returns the ClientApplication id owning a secret.
+	ClientBySecretHash(ctx context.Context, hash string) (string, error)
+	ClientSecretHash(ctx context.Context, clientID string) (string, error)
+	SetClientSecretHash(ctx context.Context, clientID, hash string) error
+}

@@ -1,0 +1,214 @@
+// Package app assembles a Roster server from its configuration: storage,
+// services, routes. main and every test suite build it the same way.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/resources/rest"
+	"github.com/rosterhq/roster/store"
+)
+
+// Config is Roster's configuration; FromEnv reads it from ROSTER_* variables.
+type Config struct {
+	Addr          string
+	BaseURL       string
+	DatabaseURL   string
+	DataDir       string
+	SQLitePath    string // tests: a specific SQLite file
+	AdminEmail    string
+	AdminPassword string
+	SMTPURL       string
+	AppURL        string
+	BodyLimit     int64 // bytes
+	// SkipBootstrap leaves an empty database empty (roster migrate).
+	SkipBootstrap bool
+}
+
+// FromEnv reads the configuration from the environment with the documented defaults.
+func FromEnv() Config {
+	c := Config{
+		Addr:          env("ROSTER_ADDR", ":8080"),
+		BaseURL:       env("ROSTER_BASE_URL", "http://localhost:8080/"),
+		DatabaseURL:   os.Getenv("ROSTER_DATABASE_URL"),
+		DataDir:       env("ROSTER_DATA_DIR", "./data"),
+		AdminEmail:    os.Getenv("ROSTER_ADMIN_EMAIL"),
+		AdminPassword: os.Getenv("ROSTER_ADMIN_PASSWORD"),
+		SMTPURL:       os.Getenv("ROSTER_SMTP_URL"),
+		AppURL:        os.Getenv("ROSTER_APP_URL"),
+		BodyLimit:     1 << 20,
+	}
+	if v, err := strconv.ParseInt(os.Getenv("ROSTER_BODY_LIMIT"), 10, 64); err == nil && v > 0 {
+		c.BodyLimit = v
+	}
+	return c
+}
+
+func env(key, dflt string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return dflt
+}
+
+func (c *Config) normalize() {
+	if c.BaseURL == "" {
+		c.BaseURL = "http://localhost:8080/"
+	}
+	if !strings.HasSuffix(c.BaseURL, "/") {
+		c.BaseURL += "/"
+	}
+	if c.AppURL == "" {
+		c.AppURL = c.BaseURL
+	}
+	if !strings.HasSuffix(c.AppURL, "/") {
+		c.AppURL += "/"
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = 1 << 20
+	}
+}
+
+// App is a running Roster's parts.
+type App struct {
+	Config    Config
+	Log       *slog.Logger
+	Store     *store.Store
+	Resources *resources.Service
+	Auth      *auth.Service
+	Admin     *admin.Service
+	Echo      *echo.Echo
+	Bootstrap *admin.BootstrapResult
+
+	FHIR *rest.Handler
+
+	stop    []func()
+	workers []func()
+}
+
+// New opens the database, migrates it, bootstraps an empty one and builds the router.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	cfg.normalize()
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	st, err := store.Open(store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLitePath: cfg.SQLitePath})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Store: st}
+	a.stop = append(a.stop, func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Resources = resources.NewService(st, nil)
+	keys, err := auth.NewKeys(ctx, st, cfg.BaseURL)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Auth = auth.NewService(st, a.Resources, keys)
+	a.Admin = admin.NewService(a.Resources, a.Auth)
+	if !cfg.SkipBootstrap {
+		res, err := a.Admin.Bootstrap(ctx, cfg.AdminEmail, cfg.AdminPassword)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("bootstrap: %w", err)
+		}
+		a.Bootstrap = res
+	}
+	a.FHIR = rest.NewHandler(a.Resources, cfg.BaseURL)
+	a.Echo = a.router()
+	return a, nil
+}
+
+// Stop ends the background workers (mail sender), letting in-flight work finish.
+func (a *App) Stop() {
+	for i := len(a.workers) - 1; i >= 0; i-- {
+		a.workers[i]()
+	}
+	a.workers = nil
+}
+
+// Close releases the app's resources.
+func (a *App) Close() {
+	a.Stop()
+	for i := len(a.stop) - 1; i >= 0; i-- {
+		a.stop[i]()
+	}
+	a.stop = nil
+}
+
+func (a *App) router() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = rest.ErrorHandler(a.Log)
+	e.Use(middleware.RequestID())
+	e.Use(a.logRequests)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			a.Log.Error("panic", "err", err.Error(), "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.BodyLimit(strconv.FormatInt(a.Config.BodyLimit, 10) + "B"))
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", func(c echo.Context) error {
+		if err := a.Store.Ping(c.Request().Context()); err != nil {
+			return resources.Unavailable("Database unavailable")
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	})
+
+	fhir := a.FHIR
+	fhir.Register(e.Group("/fhir/R4"), e.Group("/fhir/R4", a.Auth.Required()))
+	a.Auth.Register(e)
+	a.Admin.Register(e)
+	return e
+}
+
+// logRequests writes one structured line per request with its request id.
+func (a *App) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		status := c.Response().Status
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		a.Log.Log(req.Context(), level, "request",
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"method", req.Method, "path", req.URL.Path, "status", status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", c.RealIP())
+		return nil
+	}
+}
+
+// DefaultProject returns the id of the project named Default ("" if none).
+func (a *App) DefaultProject(ctx context.Context) string {
+	projects, err := admin.Search[*resources.Project](ctx, a.Resources, "", "Project", map[string][]string{"name:exact": {"Default"}})
+	if err != nil || len(projects) == 0 {
+		return ""
+	}
+	return projects[0].ID
+}

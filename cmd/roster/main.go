@@ -1,0 +1,115 @@
+// Command roster runs the Roster server and its maintenance subcommands:
+//
+//	roster [serve]        run the server (default)
+//	roster migrate        apply schema migrations and exit
+//	roster seed FILE      load a FHIR Bundle into the database
+//	roster keys rotate    add a new token signing key
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rosterhq/roster/cmd/roster/app"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "roster:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	cfg := app.FromEnv()
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		cfg.SkipBootstrap = true
+		a, err := app.New(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		a.Close()
+		fmt.Println("migrations applied")
+		return nil
+	case "seed":
+		return seed(ctx, cfg, log, args)
+	case "keys":
+		return keys(ctx, cfg, log, args)
+	case "help", "-h", "--help":
+		fmt.Println("usage: roster [serve|migrate|seed FILE|keys rotate|invite ...]")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try: serve, migrate, seed FILE, keys rotate, invite)", cmd)
+}
+
+func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if b := a.Bootstrap; b != nil && b.Created {
+		log.Info("bootstrapped", "admin_email", b.Email, "project", b.ProjectID)
+		if b.GeneratedPassword != "" {
+			// Printed once, on the first start only; it is not stored anywhere in clear.
+			fmt.Fprintf(os.Stderr, "\n  Super admin: %s\n  Password:    %s\n  (shown once; change it after signing in)\n\n", b.Email, b.GeneratedPassword)
+		}
+	}
+	srv := &http.Server{Addr: cfg.Addr, Handler: a.Echo, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("listening", "addr", cfg.Addr)
+		errc <- srv.ListenAndServe()
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+		log.Info("shutting down")
+		// In-flight requests finish; new connections are refused.
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+	}
+	a.Stop()
+	return nil
+}
+
+func keys(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) error {
+	if len(args) != 1 || args[0] != "rotate" {
+		return errors.New("usage: roster keys rotate")
+	}
+	cfg.SkipBootstrap = true
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	kid, err := a.Auth.Keys().Rotate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Println("new signing key:", kid)
+	return nil
+}

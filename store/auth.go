@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/resources"
+)
+
+var _ auth.Store = (*Store)(nil)
+
+func micro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// PasswordHash returns a user's password hash ("" and NotFound when unset).
+func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error) {
+	var h string
+	err := s.queryRow(ctx, "SELECT hash FROM passwords WHERE user_id = ?", userID).Scan(&h)
+	return h, translate(err)
+}
+
+// SetPasswordHash stores a user's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	_, err := s.exec(ctx, "INSERT INTO passwords (user_id, hash, updated_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+		userID, hash, nowMicro())
+	return err
+}
+
+const loginColumns = "id, user_id, client_id, membership_id, project_id, code_hash, code_challenge, code_method, refresh_hash, created_at, expires_at, revoked_at, remote_addr, user_agent"
+
+func scanLogin(sc interface{ Scan(...any) error }) (*auth.Login, error) {
+	var l auth.Login
+	var created, expires, revoked int64
+	if err := sc.Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &l.CodeHash, &l.CodeChallenge, &l.CodeMethod,
+		&l.RefreshHash, &created, &expires, &revoked, &l.RemoteAddr, &l.UserAgent); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, resources.NotFound("Login not found")
+		}
+		return nil, err
+	}
+	l.CreatedAt, l.ExpiresAt, l.RevokedAt = fromMicro(created), fromMicro(expires), fromMicro(revoked)
+	return &l, nil
+}
+
+// CreateLogin stores a new login.
+func (s *Store) CreateLogin(ctx context.Context, l *auth.Login) error {
+	_, err := s.exec(ctx, "INSERT INTO logins ("+loginColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		l.ID, l.UserID, l.ClientID, l.MembershipID, l.ProjectID, l.CodeHash, l.CodeChallenge, l.CodeMethod,
+		l.RefreshHash, micro(l.CreatedAt), micro(l.ExpiresAt), micro(l.RevokedAt), l.RemoteAddr, l.UserAgent)
+	return err
+}
+
+// LoginByCode finds the login holding an unused authorization code.
+func (s *Store) LoginByCode(ctx context.Context, codeHash string) (*auth.Login, error) {
+	return scanLogin(s.queryRow(ctx, "SELECT "+loginColumns+" FROM logins WHERE code_hash = ? AND code_used = ?", codeHash, false))
+}
+
+// UseCode marks a login's code used, once.
+func (s *Store) UseCode(ctx context.Context, loginID string) (bool, error) {
+	res, err := s.exec(ctx, "UPDATE logins SET code_used = ?, granted_at = ? WHERE id = ? AND code_used = ?", true, nowMicro(), loginID, false)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// RotateCode gives a login a fresh, unused code.
+func (s *Store) RotateCode(ctx context.Context, loginID, codeHash string) error {
+	_, err := s.exec(ctx, "UPDATE logins SET code_hash = ?, code_used = ?, created_at = ? WHERE id = ?", codeHash, false, nowMicro(), loginID)
+	return err
+}
+
+// LoginByRefresh finds the login whose current refresh token hashes to hash.
+func (s *Store) LoginByRefresh(ctx context.Context, hash string) (*auth.Login, error) {
+	if hash == "" {
+		return nil, resources.NotFound("Login not found")
+	}
+	return scanLogin(s.queryRow(ctx, "SELECT "+loginColumns+" FROM logins WHERE refresh_hash = ?", hash))
+}
+
+// RotateRefresh swaps a login's refresh hash if it is still oldHash.
+func (s *Store) RotateRefresh(ctx context.Context, loginID, oldHash, newHash string) (bool, error) {
+	res, err := s.exec(ctx, "UPDATE logins SET refresh_hash = ? WHERE id = ? AND refresh_hash = ?", newHash, loginID, oldHash)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// SetLoginMembership records the membership a login acts through.
+func (s *Store) SetLoginMembership(ctx context.Context, loginID, membershipID, projectID string) error {
+	_, err := s.exec(ctx, "UPDATE logins SET membership_id = ?, project_id = ? WHERE id = ?", membershipID, projectID, loginID)
+	return err
+}
+
+// RevokeLogin ends a login.
+func (s *Store) RevokeLogin(ctx context.Context, loginID string) error {
+	_, err := s.exec(ctx, "UPDATE logins SET revoked_at = ? WHERE id = ? AND revoked_at = 0", nowMicro(), loginID)
+	return err
+}
+
+// RevokeUserLogins ends every login of a user but keep.
+func (s *Store) RevokeUserLogins(ctx context.Context, userID, keep string) error {
+	_, err := s.exec(ctx, "UPDATE logins SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at = 0", nowMicro(), userID, keep)
+	return err
+}
+
+// Session reads a login with its membership and user in one round trip.
+func (s *Store) Session(ctx context.Context, loginID string) (*auth.Session, error) {
+	var (
+		sess       auth.Session
+		membership sql.NullString
+		user       sql.NullString
+		created    int64
+		expires    int64
+		revoked    int64
+	)
+	l := &sess.Login
+	err := s.queryRow(ctx, `SELECT l.id, l.user_id, l.client_id, l.membership_id, l.project_id, l.created_at, l.expires_at, l.revoked_at, m.content, u.content
+FROM logins l
+LEFT JOIN resources m ON m.type = 'ProjectMembership' AND m.id = l.membership_id AND m.deleted = ?
+LEFT JOIN resources u ON u.type = 'User' AND u.id = l.user_id AND u.deleted = ?
+WHERE l.id = ?`, false, false, loginID).Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &created, &expires, &revoked, &membership, &user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, resources.NotFound("Login not found")
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	l.CreatedAt, l.ExpiresAt, l.RevokedAt = fromMicro(created), fromMicro(expires), fromMicro(revoked)
+	if membership.Valid {
+		sess.Membership = []byte(membership.String)
+	}
+	if user.Valid {
+		sess.User = []byte(user.String)
+	}
+	return &sess, nil
+}
+
+// SigningKeys lists every signing key.
+func (s *Store) SigningKeys(ctx context.Context) ([]auth.SigningKey, error) {
+	rows, err := s.query(ctx, "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []auth.SigningKey
+	for rows.Next() {
+		var k auth.SigningKey
+		var created, retired int64
+		if err := rows.Scan(&k.KID, &k.Alg, &k.PrivatePEM, &created, &retired); err != nil {
+			return nil, err
+		}
+		k.CreatedAt, k.RetiredAt = fromMicro(created), fromMicro(retired)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// AddSigningKey stores a new signing key.
+func (s *Store) AddSigningKey(ctx context.Context, k auth.SigningKey) error {
+	_, err := s.exec(ctx, "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+		k.KID, k.Alg, k.PrivatePEM, micro(k.CreatedAt), micro(k.RetiredAt))
+	return err
+}
+
+// ClientBySecretHash returns the ClientApplication id owning a secret hash.
+func (s *Store) ClientBySecretHash(ctx context.Context, hash string) (string, error) {
+	var id string
+	err := s.queryRow(ctx, "SELECT client_id FROM client_secrets WHERE lookup = ?", hash).Scan(&id)
+	return id, translate(err)
+}
+
+// ClientSecretHash returns a ClientApplication's secret hash.
+func (s *Store) ClientSecretHash(ctx context.Context, clientID string) (string, error) {
+	var h string
+	err := s.queryRow(ctx, "SELECT hash FROM client_secrets WHERE client_id = ?", clientID).Scan(&h)
+	return h, translate(err)
+}
+
+// SetClientSecretHash stores (or replaces) a ClientApplication's secret hash.
+func (s *Store) SetClientSecretHash(ctx context.Context, clientID, hash string) error {
+	_, err := s.exec(ctx, "INSERT INTO client_secrets (client_id, hash, lookup, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET hash = excluded.hash, lookup = excluded.lookup, created_at = excluded.created_at",
+		clientID, hash, hash, nowMicro())
+	return err
+}
