@@ -1,0 +1,61 @@
+// Package mail is Roster's durable outbox: messages are written in the same
+// transaction as the act that causes them, and a background sender delivers
+// them over SMTP with retries, so no invite or reset is lost or blocked by
+// the mail server.
+package mail
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Delivery states of a message.
+const (
+	StatusPending = "pending" // waiting for (another) attempt
+	StatusSent    = "sent"
+	StatusFailed  = "failed" // gave up after MaxAttempts
+	StatusLogged  = "logged" // no SMTP configured: recorded and logged only
+)
+
+// Message is one outgoing email.
+type Message struct {
+	ID            string
+	ProjectID     string
+	Kind          string // e.g. "invite", "welcome", "reset"
+	To            string
+	Subject       string
+	Text          string
+	HTML          string
+	Status        string
+	Attempts      int
+	LastError     string
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	SentAt        time.Time
+}
+
+// Store is the outbox's storage.
+type Store interface {
+	EnqueueMail(ctx context.Context, m *Message) error
+}
+
+// Outbox queues messages.
+type Outbox struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewOutbox returns an outbox over store.
+func NewOutbox(store Store) *Outbox { return &Outbox{store: store, now: time.Now} }
+
+// Enqueue records m for delivery inside the context's transaction.
+func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
+	now := o.now().UTC()
+	if m.ID == "" {
+		m.ID = uuid.NewString()
+	}
+	m.Status, m.CreatedAt, m.NextAttemptAt = StatusPending, now, now
+	return o.store.EnqueueMail(ctx, &m)
+}
