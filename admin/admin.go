@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
@@ -21,6 +22,10 @@ import (
 type Service struct {
 	res  *resources.Service
 	auth *auth.Service
+
+	// Mail queues outgoing mail; AppURL is the base of links in mails.
+	Mail   *mail.Outbox
+	AppURL string
 }
 
 // NewService returns the admin service.

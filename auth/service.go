@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -31,6 +32,10 @@ type Service struct {
 	res   *resources.Service
 	keys  *Keys
 	now   func() time.Time
+
+	// Mail queues outgoing mail; AppURL is the base of links in mails.
+	Mail   *mail.Outbox
+	AppURL string
 
 	dummyOnce sync.Once
 	dummy     string

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
@@ -90,6 +91,7 @@ type App struct {
 	Resources *resources.Service
 	Auth      *auth.Service
 	Admin     *admin.Service
+	Mail      *mail.Outbox
 	Echo      *echo.Echo
 	Bootstrap *admin.BootstrapResult
 
@@ -121,8 +123,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.Mail = mail.NewOutbox(st)
 	a.Auth = auth.NewService(st, a.Resources, keys)
+	a.Auth.Mail, a.Auth.AppURL = a.Mail, cfg.AppURL
 	a.Admin = admin.NewService(a.Resources, a.Auth)
+	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
 	if !cfg.SkipBootstrap {
 		res, err := a.Admin.Bootstrap(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if err != nil {
