@@ -38,6 +38,11 @@ func (s *Service) Register(e *echo.Echo) {
 	g := e.Group("/admin", s.auth.Required())
 	g.POST("/projects", s.handleCreateProject)
 	g.POST("/projects/:projectId/client", s.handleCreateClient)
+	g.POST("/projects/:projectId/invite", s.handleInvite)
+	g.GET("/projects/:projectId", s.handleProjectDetails)
+	g.GET("/projects/:projectId/members/:membershipId", s.handleGetMember)
+	g.POST("/projects/:projectId/members/:membershipId", s.handleUpdateMember)
+	g.DELETE("/projects/:projectId/members/:membershipId", s.handleDeleteMember)
 }
 
 func ptr[T any](v T) *T { return &v }

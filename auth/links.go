@@ -68,39 +68,113 @@ func (s *Service) CreateLink(ctx context.Context, kind, userID, projectID string
 	return l.ID, secret, err
 }
 
-// ErrLinkInvalid is the one answer for a link that is unknown, wrong,
-// expired, revoked or used — callers that must say which use LinkState.
-var ErrLinkInvalid = resources.Invalid("secret", "This link is invalid or has expired")
+// Why a link cannot be used. The messages are what the set-password page and
+// POST /auth/setpassword say; a link is only ever described as expired, used
+// or replaced to someone who holds its secret — to anyone else it is invalid.
+var (
+	ErrLinkInvalid  = resources.Invalid("secret", "This link is invalid. Check that you opened the whole link from the email, or ask for a new one.")
+	ErrLinkExpired  = resources.Invalid("secret", "This link has expired. Ask for a new one.")
+	ErrLinkUsed     = resources.Invalid("secret", "This link has already been used. If that was not you, ask for a new one.")
+	ErrLinkReplaced = resources.Invalid("secret", "This link is no longer valid: a newer one was sent. Use the most recent email.")
+)
 
-// RedeemLink checks id and secret and consumes the link (exactly once, even
-// under concurrent redemptions). kinds restricts which kinds are accepted.
-func (s *Service) RedeemLink(ctx context.Context, id, secret string, kinds ...string) (*Link, error) {
+// LinkStatus is what a link's holder may be told about it.
+type LinkStatus string
+
+// The states LinkState reports.
+const (
+	LinkValid    LinkStatus = "valid"
+	LinkExpired  LinkStatus = "expired"
+	LinkUsed     LinkStatus = "used"
+	LinkReplaced LinkStatus = "replaced" // revoked, normally by a newer link of its kind
+	LinkInvalid  LinkStatus = "invalid"  // unknown id, wrong secret, wrong kind, or killed by wrong secrets
+)
+
+// Err is the error matching a status that is not LinkValid (nil for it).
+func (st LinkStatus) Err() error {
+	switch st {
+	case LinkValid:
+		return nil
+	case LinkExpired:
+		return ErrLinkExpired
+	case LinkUsed:
+		return ErrLinkUsed
+	case LinkReplaced:
+		return ErrLinkReplaced
+	}
+	return ErrLinkInvalid
+}
+
+// LinkState tells what a link is without consuming it, for a page that must
+// show the right message before anything is submitted. A wrong secret
+// counts toward MaxLinkFailures here too, and whether an id exists is never
+// told apart from a wrong secret. The link is returned only when valid.
+// Call it outside a transaction, so a counted failure is not rolled back.
+func (s *Service) LinkState(ctx context.Context, id, secret string, kinds ...string) (LinkStatus, *Link, error) {
 	ls, ok := s.store.(LinkStore)
 	if !ok {
-		return nil, resources.Unavailable("links unsupported")
+		return LinkInvalid, nil, resources.Unavailable("links unsupported")
+	}
+	if id == "" || secret == "" {
+		return LinkInvalid, nil, nil
 	}
 	l, err := ls.GetLink(ctx, id)
 	if err != nil {
-		return nil, ErrLinkInvalid
-	}
-	if !kindIn(l.Kind, kinds) {
-		return nil, ErrLinkInvalid
+		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+			// Compare anyway, so an unknown id costs what a known one does.
+			_ = subtle.ConstantTimeCompare([]byte(HashSecret(id)), []byte(HashSecret(secret)))
+			return LinkInvalid, nil, nil
+		}
+		return LinkInvalid, nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(l.SecretHash), []byte(HashSecret(secret))) != 1 {
-		_ = ls.FailLink(ctx, id)
-		return nil, ErrLinkInvalid
+		if err := ls.FailLink(ctx, id); err != nil {
+			return LinkInvalid, nil, err
+		}
+		return LinkInvalid, nil, nil
 	}
-	if l.Failures >= MaxLinkFailures || !l.UsedAt.IsZero() || !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) {
-		return l, ErrLinkInvalid
+	switch {
+	case !kindIn(l.Kind, kinds), l.Failures >= MaxLinkFailures:
+		return LinkInvalid, nil, nil
+	case !l.UsedAt.IsZero():
+		return LinkUsed, nil, nil
+	case !l.RevokedAt.IsZero():
+		return LinkReplaced, nil, nil
+	case !s.now().Before(l.ExpiresAt):
+		return LinkExpired, nil, nil
 	}
-	won, err := ls.UseLink(ctx, id)
+	return LinkValid, l, nil
+}
+
+// RedeemLink checks id and secret and consumes the link (exactly once, even
+// under concurrent redemptions). kinds restricts which kinds are accepted.
+// Outside a transaction a wrong secret is counted even though an error is
+// returned; inside one, the caller's rollback would undo the count — check
+// with LinkState first, as SetPasswordWithLink does.
+func (s *Service) RedeemLink(ctx context.Context, id, secret string, kinds ...string) (*Link, error) {
+	st, l, err := s.LinkState(ctx, id, secret, kinds...)
 	if err != nil {
 		return nil, err
 	}
-	if !won {
-		return l, ErrLinkInvalid
+	if st != LinkValid {
+		return nil, st.Err()
+	}
+	if err := s.useLink(ctx, l.ID); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// useLink consumes a checked link; the loser of a race hears "already used".
+func (s *Service) useLink(ctx context.Context, id string) error {
+	won, err := s.store.(LinkStore).UseLink(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !won {
+		return ErrLinkUsed
+	}
+	return nil
 }
 
 // RevokeLink kills a link at once.

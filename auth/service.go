@@ -37,6 +37,12 @@ type Service struct {
 	Mail   *mail.Outbox
 	AppURL string
 
+	// OnLinkUsed, when set, is told of every set-password or reset link
+	// redeemed through POST /auth/setpassword, inside the transaction that
+	// consumes it: an error rolls the redemption back. Dialects chain onto it
+	// while the app is wired (e.g. to mark a vendor's invite accepted).
+	OnLinkUsed func(ctx context.Context, l *Link) error
+
 	dummyOnce sync.Once
 	dummy     string
 }
@@ -440,6 +446,9 @@ func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resource
 		Project: strings.TrimPrefix(m.Project.Reference, "Project/"), Admin: m.Admin != nil && *m.Admin,
 		UserID: l.UserID, MembershipID: m.ID, LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference,
 	}
+	if m.AccessPolicy != nil {
+		c.AccessPolicy = m.AccessPolicy.Reference
+	}
 	if sess.User != nil {
 		var u resources.User
 		if json.Unmarshal(sess.User, &u) == nil && u.Admin != nil && *u.Admin {
@@ -478,8 +487,12 @@ func (s *Service) clientCaller(ctx context.Context, id string) (*resources.Calle
 		return nil, ErrUnauthenticated
 	}
 	m := mems[0]
-	return &resources.Caller{Project: strings.TrimPrefix(m.Project.Reference, "Project/"), Admin: m.Admin != nil && *m.Admin,
-		UserID: id, MembershipID: m.ID, ClientID: id, Profile: m.Profile.Reference}, nil
+	c := &resources.Caller{Project: strings.TrimPrefix(m.Project.Reference, "Project/"), Admin: m.Admin != nil && *m.Admin,
+		UserID: id, MembershipID: m.ID, ClientID: id, Profile: m.Profile.Reference}
+	if m.AccessPolicy != nil {
+		c.AccessPolicy = m.AccessPolicy.Reference
+	}
+	return c, nil
 }
 
 // Logout revokes the caller's login at once.

@@ -51,7 +51,8 @@ type Store interface {
 	PasswordHash(ctx context.Context, userID string) (string, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 	CreateLogin(ctx context.Context, l *Login) error
-	// LoginByCode finds the login of an unused authorization code.
+	// LoginByCode finds the login of an authorization code, even a used one
+	// (UseCode decides whether this exchange may take it).
 	LoginByCode(ctx context.Context, codeHash string) (*Login, error)
 	// UseCode marks the code used; false when another request used it first.
 	UseCode(ctx context.Context, loginID string) (bool, error)

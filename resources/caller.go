@@ -14,6 +14,9 @@ type Caller struct {
 	LoginID      string
 	ClientID     string
 	Profile      string // e.g. "Practitioner/123"
+	// AccessPolicy is the membership's accessPolicy reference ("" for none),
+	// for the guards that give it meaning.
+	AccessPolicy string
 }
 
 // ProfileRef is the caller's profile as a Reference (nil when it has none).

@@ -10,17 +10,18 @@ type Kind int
 
 // The kinds of error every layer of Roster returns.
 const (
-	KindInvalid      Kind = iota + 1 // 400
-	KindUnauthorized                 // 401
-	KindForbidden                    // 403
-	KindNotFound                     // 404
-	KindConflict                     // 409
-	KindGone                         // 410
-	KindPrecondition                 // 412
-	KindTooLarge                     // 413
-	KindBusiness                     // 422
-	KindTooMany                      // 429
-	KindUnavailable                  // 503
+	KindInvalid          Kind = iota + 1 // 400
+	KindUnauthorized                     // 401
+	KindForbidden                        // 403
+	KindNotFound                         // 404
+	KindConflict                         // 409
+	KindGone                             // 410
+	KindPrecondition                     // 412
+	KindTooLarge                         // 413
+	KindBusiness                         // 422
+	KindTooMany                          // 429
+	KindUnavailable                      // 503
+	KindMethodNotAllowed                 // 405
 )
 
 // Issue is one problem with a request, pointing at the element it concerns.

@@ -252,8 +252,9 @@ func DateRange(v string) (int64, int64, error) {
 		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
 		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
 		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
-		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(time.Second) }},
-		{time.RFC3339Nano, func(t time.Time) time.Time { return t.Add(time.Microsecond) }},
+		// time.Parse accepts a fractional second the layout does not name,
+		// so this layout also takes instants like 10:00:00.123456Z.
+		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(secondFraction(v)) }},
 	}
 	for _, l := range layouts {
 		if t, err := time.Parse(l.layout, v); err == nil {
@@ -261,4 +262,22 @@ func DateRange(v string) (int64, int64, error) {
 		}
 	}
 	return 0, 0, parseError("Invalid date " + strconv.Quote(v))
+}
+
+// secondFraction is the precision of an instant's seconds: a second, or as
+// many decimals as it has (.123 is a millisecond), but never finer than the
+// microseconds Roster stores.
+func secondFraction(v string) time.Duration {
+	_, frac, ok := strings.Cut(v, ".")
+	if !ok {
+		return time.Second
+	}
+	step := time.Second
+	for _, r := range frac {
+		if r < '0' || r > '9' || step == time.Microsecond {
+			break
+		}
+		step /= 10
+	}
+	return step
 }

@@ -16,9 +16,9 @@ const (
 	ParamReference ParamType = "reference"
 )
 
-// IndexValue is one indexed value of a search parameter: strings are stored
-// lower-cased, tokens as system + code, dates as ISO text, references as
-// "Type/id".
+// IndexValue is one indexed value of a search parameter: strings as sent
+// (the pipeline folds them for prefix search), tokens as system + code, dates
+// as ISO text, references as "Type/id".
 type IndexValue struct {
 	System string
 	Value  string
@@ -54,6 +54,10 @@ type Type struct {
 	Prepare func(r Resource, project string)
 	// Validate returns the problems with r, each with its expression.
 	Validate func(r Resource) []Issue
+	// Guard refuses a write the caller may not make although it may write
+	// the type (prev is the version being replaced, nil on create). Roster's
+	// own writes (Caller.System) skip it.
+	Guard func(c *Caller, r, prev Resource) error
 }
 
 // Param returns the named search parameter.
@@ -96,9 +100,9 @@ func strs(values ...string) []IndexValue {
 	out := make([]IndexValue, 0, len(values))
 	seen := map[string]bool{}
 	for _, v := range values {
-		if f := Fold(v); f != "" && !seen[f] {
-			seen[f] = true
-			out = append(out, IndexValue{Value: f})
+		if v = strings.TrimSpace(v); v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, IndexValue{Value: v})
 		}
 	}
 	return out

@@ -27,7 +27,8 @@ type Record struct {
 // ETag is the record's weak entity tag.
 func (r *Record) ETag() string { return `W/"` + strconv.FormatInt(r.Version, 10) + `"` }
 
-// IndexRow is one search-index entry of a record.
+// IndexRow is one search-index entry of a record. String parameters store
+// the folded value in Value and the value as sent in System.
 type IndexRow struct {
 	Param  string
 	System string
@@ -66,8 +67,9 @@ type Store interface {
 // Service is the one pipeline every resource write and read goes through,
 // whichever HTTP surface (FHIR, admin, dialect) it came from.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store  Store
+	now    func() time.Time
+	guards []Guard
 }
 
 // NewService returns a Service over store; now is the clock (nil: time.Now).
@@ -103,7 +105,9 @@ func lookup(name string) (*Type, error) {
 	return t, nil
 }
 
-func (s *Service) authorize(c *Caller, t *Type, project string, write, create bool) error {
+// authorize checks the caller may do a on a resource of t in project, then
+// asks the registered guards.
+func (s *Service) authorize(ctx context.Context, c *Caller, t *Type, project string, a Access, create bool) error {
 	if c.System {
 		return nil
 	}
@@ -116,8 +120,33 @@ func (s *Service) authorize(c *Caller, t *Type, project string, write, create bo
 	if t.AdminOnly && !c.CanAdmin(project) {
 		return Forbidden("Forbidden: %s requires project admin rights", t.Name)
 	}
+	for _, g := range s.guards {
+		if err := g(ctx, c, &a); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// Access is one operation a caller attempts, as a Guard sees it.
+type Access struct {
+	Type    string
+	ID      string // "" for a create, a search or a type history
+	Project string
+	Write   bool
+	// Query is the search being run (nil otherwise); a guard may narrow it
+	// by appending filters.
+	Query *Query
+}
+
+// Guard may refuse an operation of a non-system caller (by returning a typed
+// error) or narrow a search. Extension packages register guards to enforce
+// what a membership's accessPolicy means to them.
+type Guard func(ctx context.Context, c *Caller, a *Access) error
+
+// AddGuard registers g for every later operation; call it while wiring the
+// app, before serving.
+func (s *Service) AddGuard(g Guard) { s.guards = append(s.guards, g) }
 
 // Decode parses a request body into a new resource of typ, strictly.
 func DecodeAs(typ string, body []byte) (Resource, error) {
@@ -163,7 +192,7 @@ func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id stri
 	if project == "" {
 		project = c.Project
 	}
-	if err := s.authorize(c, t, project, true, true); err != nil {
+	if err := s.authorize(ctx, c, t, project, Access{Type: t.Name, Project: project, Write: true}, true); err != nil {
 		return nil, err
 	}
 	b.ID = id
@@ -173,11 +202,16 @@ func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id stri
 	if t.Name == "Project" {
 		project = b.ID // a Project belongs to itself, as in Medplum
 	}
-	return s.write(ctx, t, r, project, 1, c)
+	return s.write(ctx, t, r, project, 1, c, nil)
 }
 
-// write validates r and stores it as version v.
-func (s *Service) write(ctx context.Context, t *Type, r Resource, project string, v int64, c *Caller) (*Record, error) {
+// write validates r and stores it as version v, replacing prev (nil on create).
+func (s *Service) write(ctx context.Context, t *Type, r Resource, project string, v int64, c *Caller, prev Resource) (*Record, error) {
+	if t.Guard != nil && !c.System {
+		if err := t.Guard(c, r, prev); err != nil {
+			return nil, err
+		}
+	}
 	b := r.Base()
 	now := s.now().UTC().Truncate(time.Microsecond)
 	meta := Meta{}
@@ -222,6 +256,14 @@ func indexRows(t *Type, r Resource) []IndexRow {
 	for _, p := range t.Params {
 		for _, v := range p.Values(r) {
 			row := IndexRow{Param: p.Code, System: v.System, Value: v.Value}
+			switch {
+			case p.Type == ParamString:
+				// Plain and prefix search ignore case; :exact compares the
+				// value as sent, which strings keep in the unused System.
+				row.System, row.Value = v.Value, Fold(v.Value)
+			case p.FoldCase:
+				row.Value = Fold(v.Value)
+			}
 			if p.Type == ParamDate {
 				row.Num, _, _ = DateRange(v.Value)
 			}
@@ -245,7 +287,7 @@ func (s *Service) Read(ctx context.Context, typ, id string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(c, t, rec.Project, false, false); err != nil {
+	if err := s.authorize(ctx, c, t, rec.Project, Access{Type: typ, ID: id, Project: rec.Project}, false); err != nil {
 		return nil, err
 	}
 	if rec.Deleted {
@@ -303,7 +345,7 @@ func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Record, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(c, t, rec.Project, false, false); err != nil {
+	if err := s.authorize(ctx, c, t, rec.Project, Access{Type: typ, ID: id, Project: rec.Project}, false); err != nil {
 		return nil, err
 	}
 	if rec.Deleted {
@@ -332,7 +374,7 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(c, t, cur.Project, true, false); err != nil {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: id, Project: cur.Project, Write: true}, false); err != nil {
 		return nil, err
 	}
 	if cur.Deleted {
@@ -341,7 +383,11 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 	if err := checkIfMatch(ifMatch, cur.Version); err != nil {
 		return nil, err
 	}
-	return s.write(ctx, t, r, cur.Project, cur.Version+1, c)
+	prev, err := Unmarshal(cur)
+	if err != nil {
+		return nil, err
+	}
+	return s.write(ctx, t, r, cur.Project, cur.Version+1, c, prev)
 }
 
 func checkIfMatch(ifMatch string, version int64) error {
@@ -413,7 +459,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(c, t, cur.Project, true, false); err != nil {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: typ, ID: id, Project: cur.Project, Write: true}, false); err != nil {
 		return err
 	}
 	if cur.Deleted {
@@ -434,7 +480,7 @@ func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := s.authorize(c, t, c.Project, false, false); err != nil {
+	if err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: q}, false); err != nil {
 		return nil, 0, err
 	}
 	q.Project, q.All = c.Project, c.SuperAdmin && !c.System
@@ -478,10 +524,10 @@ func (s *Service) History(ctx context.Context, q *HistoryQuery) ([]*Record, erro
 		if err != nil {
 			return nil, err
 		}
-		if err := s.authorize(c, t, cur.Project, false, false); err != nil {
+		if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: q.ID, Project: cur.Project}, false); err != nil {
 			return nil, err
 		}
-	} else if err := s.authorize(c, t, c.Project, false, false); err != nil {
+	} else if err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project}, false); err != nil {
 		return nil, err
 	}
 	q.Project, q.All = c.Project, c.SuperAdmin

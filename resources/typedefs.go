@@ -71,6 +71,18 @@ func init() {
 			}
 			return keys
 		},
+		// User.admin makes a super admin: a project admin may write Users,
+		// but must not be able to promote one (or itself).
+		Guard: func(c *Caller, r, prev Resource) error {
+			var was *bool
+			if prev != nil {
+				was = prev.(*User).Admin
+			}
+			if !c.SuperAdmin && isTrue(r.(*User).Admin) != isTrue(was) {
+				return Forbidden("Only the super admin may change User.admin")
+			}
+			return nil
+		},
 		Validate: func(r Resource) []Issue {
 			u := r.(*User)
 			if u.Email != "" && !ValidEmail(u.Email) {
@@ -123,6 +135,16 @@ func init() {
 		Params: []SearchParam{
 			{Code: "name", Type: ParamString, Description: "The project's name",
 				Values: func(r Resource) []IndexValue { return strs(r.(*Project).Name) }},
+		},
+		Guard: func(c *Caller, r, prev Resource) error {
+			var was *bool
+			if prev != nil {
+				was = prev.(*Project).SuperAdmin
+			}
+			if !c.SuperAdmin && isTrue(r.(*Project).SuperAdmin) != isTrue(was) {
+				return Forbidden("Only the super admin may change Project.superAdmin")
+			}
+			return nil
 		},
 		Validate: func(r Resource) []Issue {
 			if strings.TrimSpace(r.(*Project).Name) == "" {
@@ -230,6 +252,8 @@ func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && strings.Contains(s, "@") && !strings.ContainsAny(s, " <>")
 }
+
+func isTrue(b *bool) bool { return b != nil && *b }
 
 func itoa(i int) string {
 	const digits = "0123456789"

@@ -64,9 +64,10 @@ func (s *Store) CreateLogin(ctx context.Context, l *auth.Login) error {
 	return err
 }
 
-// LoginByCode finds the login holding an unused authorization code.
+// LoginByCode finds the login holding an authorization code, used or not:
+// the caller must see a replayed code to revoke what it produced.
 func (s *Store) LoginByCode(ctx context.Context, codeHash string) (*auth.Login, error) {
-	return scanLogin(s.queryRow(ctx, "SELECT "+loginColumns+" FROM logins WHERE code_hash = ? AND code_used = ?", codeHash, false))
+	return scanLogin(s.queryRow(ctx, "SELECT "+loginColumns+" FROM logins WHERE code_hash = ?", codeHash))
 }
 
 // UseCode marks a login's code used, once.

@@ -41,9 +41,12 @@ func (s *Store) GetLink(ctx context.Context, id string) (*auth.Link, error) {
 }
 
 // UseLink consumes a link once: the WHERE clause makes exactly one of any
-// number of concurrent redemptions win.
+// number of concurrent redemptions win (on PostgreSQL the losers wait for
+// the winner's row lock and then find used_at set), and re-checks what may
+// have changed since the caller looked: revocation, failures, expiry.
 func (s *Store) UseLink(ctx context.Context, id string) (bool, error) {
-	res, err := s.exec(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ?", nowMicro(), id, auth.MaxLinkFailures)
+	now := nowMicro()
+	res, err := s.exec(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ? AND expires_at > ?", now, id, auth.MaxLinkFailures, now)
 	if err != nil {
 		return false, err
 	}

@@ -126,6 +126,26 @@ CREATE TABLE IF NOT EXISTS outbox (
   sent_at BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)`},
+	// 2: admins list a project's mail newest first.
+	{2, `CREATE INDEX IF NOT EXISTS outbox_project_created ON outbox (project_id, created_at)`},
+	// 4: Medallion's sign-up invitations (admin/medallion): records with their
+	// own ids, statuses and per-organization listing, which no resource holds.
+	{4, `
+CREATE TABLE IF NOT EXISTS medallion_invites (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  membership_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  link_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  email TEXT NOT NULL DEFAULT '',
+  sent_count INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS medallion_invites_project ON medallion_invites (project_id, membership_id, created_at);
+CREATE INDEX IF NOT EXISTS medallion_invites_link ON medallion_invites (link_id)`},
 }
 
 func (s *Store) expand(stmt string) string {

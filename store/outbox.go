@@ -2,11 +2,31 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"time"
 
 	"github.com/rosterhq/roster/admin/mail"
 )
 
-var _ mail.Store = (*Store)(nil)
+var (
+	_ mail.Store       = (*Store)(nil)
+	_ mail.SenderStore = (*Store)(nil)
+	_ mail.Lister      = (*Store)(nil)
+)
+
+const outboxColumns = "id, project_id, kind, to_addr, subject, body_text, body_html, status, attempts, next_attempt_at, locked_until, last_error, created_at, sent_at"
+
+func scanMail(sc interface{ Scan(...any) error }) (*mail.Message, error) {
+	var m mail.Message
+	var next, locked, created, sent int64
+	if err := sc.Scan(&m.ID, &m.ProjectID, &m.Kind, &m.To, &m.Subject, &m.Text, &m.HTML, &m.Status, &m.Attempts,
+		&next, &locked, &m.LastError, &created, &sent); err != nil {
+		return nil, err
+	}
+	m.NextAttemptAt, m.LockedUntil, m.CreatedAt, m.SentAt = fromMicro(next), fromMicro(locked), fromMicro(created), fromMicro(sent)
+	return &m, nil
+}
 
 // EnqueueMail writes a message to the outbox.
 func (s *Store) EnqueueMail(ctx context.Context, m *mail.Message) error {
@@ -14,4 +34,72 @@ func (s *Store) EnqueueMail(ctx context.Context, m *mail.Message) error {
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.ProjectID, m.Kind, m.To, m.Subject, m.Text, m.HTML, m.Status, m.Attempts,
 		micro(m.NextAttemptAt), micro(m.CreatedAt))
 	return err
+}
+
+// ClaimMail leases the oldest due pending message. One statement picks and
+// leases it; on PostgreSQL the pick skips rows another process is leasing
+// right now (FOR UPDATE SKIP LOCKED) and the outer WHERE is re-checked
+// against the latest row version, on SQLite the single writer already
+// serializes claimers. A cheap read first keeps idle polls from taking
+// SQLite's write lock.
+func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time) (*mail.Message, error) {
+	var one int
+	err := s.queryRow(ctx, "SELECT 1 FROM outbox WHERE status = ? AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1",
+		mail.StatusPending, micro(now), micro(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	lock := ""
+	if s.postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	m, err := scanMail(s.queryRow(ctx, `UPDATE outbox SET locked_until = ?, attempts = attempts + 1
+WHERE id = (SELECT id FROM outbox WHERE status = ? AND next_attempt_at <= ? AND locked_until <= ? ORDER BY next_attempt_at, id LIMIT 1`+lock+`)
+AND status = ? AND locked_until <= ?
+RETURNING `+outboxColumns, micro(leaseUntil), mail.StatusPending, micro(now), micro(now), mail.StatusPending, micro(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // another sender took it
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	return m, nil
+}
+
+// FinishMail records an attempt's outcome and releases the lease.
+func (s *Store) FinishMail(ctx context.Context, m *mail.Message) error {
+	_, err := s.exec(ctx, "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, sent_at = ?, locked_until = 0 WHERE id = ?",
+		m.Status, m.Attempts, m.LastError, micro(m.NextAttemptAt), micro(m.SentAt), m.ID)
+	return err
+}
+
+// ListMail returns a project's messages, newest first.
+func (s *Store) ListMail(ctx context.Context, projectID string, limit int) ([]mail.Message, error) {
+	rows, err := s.query(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE project_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", projectID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []mail.Message
+	for rows.Next() {
+		m, err := scanMail(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	return out, rows.Err()
+}
+
+// GetMail reads one message, body included (for Roster itself and tests,
+// never for an HTTP answer).
+func (s *Store) GetMail(ctx context.Context, id string) (*mail.Message, error) {
+	m, err := scanMail(s.queryRow(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
+	if err != nil {
+		return nil, translate(err)
+	}
+	return m, nil
 }

@@ -280,7 +280,7 @@ func valueCompare(t resources.ParamType, v resources.FilterValue) (string, []any
 	case resources.ParamString:
 		switch v.Op {
 		case "exact":
-			return "s.value = ?", []any{resources.Fold(v.Value)}
+			return "(s.value = ? AND s.system = ?)", []any{resources.Fold(v.Value), v.Value}
 		case "co":
 			return "s.value LIKE ? ESCAPE '\\'", []any{"%" + likeEscape(v.Value) + "%"}
 		}
@@ -329,7 +329,10 @@ func (s *Store) orderSQL(q *resources.Query) string {
 				agg = "MAX"
 			}
 			// The code was validated against the registry, so it is safe to inline.
-			parts = append(parts, "(SELECT "+agg+"(s."+col+") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '"+k.Code+"')"+dir)
+			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '" + k.Code + "')"
+			// A resource without the value sorts as if it were the largest,
+			// as PostgreSQL does by default and SQLite does not.
+			parts = append(parts, "("+value+" IS NULL)"+dir, value+dir)
 		}
 	}
 	return " ORDER BY " + strings.Join(parts, ", ") + ", r.id"

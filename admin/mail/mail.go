@@ -34,6 +34,8 @@ type Message struct {
 	CreatedAt     time.Time
 	NextAttemptAt time.Time
 	SentAt        time.Time
+	// LockedUntil is the lease of the sender working on the message.
+	LockedUntil time.Time
 }
 
 // Store is the outbox's storage.
@@ -43,19 +45,38 @@ type Store interface {
 
 // Outbox queues messages.
 type Outbox struct {
-	store Store
-	now   func() time.Time
+	store  Store
+	now    func() time.Time
+	notify chan struct{}
 }
 
 // NewOutbox returns an outbox over store.
-func NewOutbox(store Store) *Outbox { return &Outbox{store: store, now: time.Now} }
+func NewOutbox(store Store) *Outbox {
+	return &Outbox{store: store, now: time.Now, notify: make(chan struct{}, 1)}
+}
 
-// Enqueue records m for delivery inside the context's transaction.
+// Enqueue records m for delivery inside the context's transaction, then
+// nudges this process's sender so it need not wait for its next poll.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
 	now := o.now().UTC()
 	if m.ID == "" {
 		m.ID = uuid.NewString()
 	}
 	m.Status, m.CreatedAt, m.NextAttemptAt = StatusPending, now, now
-	return o.store.EnqueueMail(ctx, &m)
+	if err := o.store.EnqueueMail(ctx, &m); err != nil {
+		return err
+	}
+	o.Kick()
+	return nil
 }
+
+// Kick wakes the sender listening on this outbox; it never blocks.
+func (o *Outbox) Kick() {
+	select {
+	case o.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Notify is the channel Kick signals.
+func (o *Outbox) Notify() <-chan struct{} { return o.notify }

@@ -4,6 +4,7 @@
 //	roster migrate        apply schema migrations and exit
 //	roster seed FILE      load a FHIR Bundle into the database
 //	roster keys rotate    add a new token signing key
+//	roster invite ...     invite the rows of a CSV file into a project (roster invite --help)
 package main
 
 import (
@@ -52,6 +53,8 @@ func run(args []string) error {
 		return seed(ctx, cfg, log, args)
 	case "keys":
 		return keys(ctx, cfg, log, args)
+	case "invite":
+		return invite(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Println("usage: roster [serve|migrate|seed FILE|keys rotate|invite ...]")
 		return nil

@@ -137,9 +137,17 @@ func withEntry(err error, i int) error {
 		return err
 	}
 	cp := *e
-	cp.Message = "Transaction entry " + strconv.Itoa(i) + ": " + e.Message
+	prefix := "Transaction entry " + strconv.Itoa(i) + ": "
+	cp.Message = prefix + e.Message
 	if len(cp.Issues) == 0 {
 		cp.Issues = []resources.Issue{{Code: e.Code, Expression: "Bundle.entry[" + strconv.Itoa(i) + "]", Message: cp.Message}}
+		return &cp
+	}
+	// The outcome shows the issues, so they must say which entry failed.
+	cp.Issues = make([]resources.Issue, len(e.Issues))
+	for j, is := range e.Issues {
+		is.Message = prefix + is.Message
+		cp.Issues[j] = is
 	}
 	return &cp
 }

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -61,8 +62,11 @@ func WriteJSON(c echo.Context, status int, v any) error {
 func ReadBody(c echo.Context) ([]byte, error) {
 	b, err := io.ReadAll(c.Request().Body)
 	if err != nil {
+		// Echo's BodyLimit stops a body sent without a Content-Length
+		// mid-read, with its own 413.
 		var mbe *http.MaxBytesError
-		if ok := asMaxBytes(err, &mbe); ok {
+		var he *echo.HTTPError
+		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
 			return nil, &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly", Message: "Request body too large"}
 		}
 		return nil, resources.Invalid("", "Could not read the request body")
@@ -71,14 +75,6 @@ func ReadBody(c echo.Context) ([]byte, error) {
 		return nil, resources.Invalid("", "Request body is empty")
 	}
 	return b, nil
-}
-
-func asMaxBytes(err error, target **http.MaxBytesError) bool {
-	e, ok := err.(*http.MaxBytesError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 func (h *Handler) typeOf(c echo.Context) (*resources.Type, error) {
@@ -248,15 +244,23 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 	if err != nil {
 		return err
 	}
+	// One row more than the page tells whether a next page exists.
+	page := q.Count
+	if page > 0 {
+		q.Count++
+	}
 	recs, total, err := h.svc.Search(c.Request().Context(), q)
+	q.Count = page
 	if err != nil {
 		return err
 	}
+	more := len(recs) > page
+	recs = recs[:min(len(recs), page)]
 	b := &Bundle{ResourceType: "Bundle", Type: "searchset"}
 	if total >= 0 {
 		b.Total = &total
 	}
-	b.Link = h.pageLinks(t.Name, q, len(recs))
+	b.Link = h.pageLinks(t.Name, q, more)
 	for _, rec := range recs {
 		b.Entry = append(b.Entry, BundleEntry{
 			FullURL:  h.base + "fhir/R4/" + rec.Type + "/" + rec.ID,
@@ -268,7 +272,7 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 }
 
 // pageLinks builds self/first/next/previous from the query the client sent.
-func (h *Handler) pageLinks(typ string, q *resources.Query, got int) []BundleLink {
+func (h *Handler) pageLinks(typ string, q *resources.Query, more bool) []BundleLink {
 	link := func(rel string, offset int) BundleLink {
 		v := url.Values{}
 		for k, vals := range q.RawQuery {
@@ -283,7 +287,7 @@ func (h *Handler) pageLinks(typ string, q *resources.Query, got int) []BundleLin
 		return BundleLink{Relation: rel, URL: h.base + "fhir/R4/" + typ + "?" + v.Encode()}
 	}
 	links := []BundleLink{link("self", q.Offset), link("first", 0)}
-	if q.Count > 0 && got == q.Count {
+	if more {
 		links = append(links, link("next", q.Offset+q.Count))
 	}
 	if q.Offset > 0 {

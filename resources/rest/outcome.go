@@ -55,6 +55,8 @@ var statusByKind = map[resources.Kind]int{
 	resources.KindBusiness:     http.StatusUnprocessableEntity,
 	resources.KindTooMany:      http.StatusTooManyRequests,
 	resources.KindUnavailable:  http.StatusServiceUnavailable,
+
+	resources.KindMethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 // Status is the HTTP status for a typed error.
@@ -114,7 +116,7 @@ func ToError(err error) *resources.Error {
 		case http.StatusNotFound:
 			return resources.NotFound("Not found")
 		case http.StatusMethodNotAllowed:
-			return &resources.Error{Kind: resources.KindInvalid, Code: "not-supported", Message: "Method not allowed"}
+			return &resources.Error{Kind: resources.KindMethodNotAllowed, Code: "not-supported", Message: "Method not allowed"}
 		case http.StatusRequestEntityTooLarge:
 			return &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly", Message: "Request body too large"}
 		case http.StatusUnauthorized:

@@ -16,7 +16,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/hospital"
 	"github.com/rosterhq/roster/admin/mail"
+	"github.com/rosterhq/roster/admin/medallion"
+	"github.com/rosterhq/roster/admin/mediumone"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
@@ -35,6 +38,8 @@ type Config struct {
 	SMTPURL       string
 	AppURL        string
 	BodyLimit     int64 // bytes
+	// Mail tunes the outbox sender (ROSTER_MAIL_* variables).
+	Mail mail.Options
 	// SkipBootstrap leaves an empty database empty (roster migrate).
 	SkipBootstrap bool
 }
@@ -51,6 +56,7 @@ func FromEnv() Config {
 		SMTPURL:       os.Getenv("ROSTER_SMTP_URL"),
 		AppURL:        os.Getenv("ROSTER_APP_URL"),
 		BodyLimit:     1 << 20,
+		Mail:          mail.OptionsFromEnv(),
 	}
 	if v, err := strconv.ParseInt(os.Getenv("ROSTER_BODY_LIMIT"), 10, 64); err == nil && v > 0 {
 		c.BodyLimit = v
@@ -92,6 +98,7 @@ type App struct {
 	Auth      *auth.Service
 	Admin     *admin.Service
 	Mail      *mail.Outbox
+	Sender    *mail.Sender
 	Echo      *echo.Echo
 	Bootstrap *admin.BootstrapResult
 
@@ -138,6 +145,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.FHIR = rest.NewHandler(a.Resources, cfg.BaseURL)
 	a.Echo = a.router()
+	if a.Sender, err = mail.NewSender(st, a.Mail, cfg.SMTPURL, cfg.Mail.ForApp(cfg.AppURL), log); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.workers = append(a.workers, a.Sender.Start())
 	return a, nil
 }
 
@@ -183,7 +195,15 @@ func (a *App) router() *echo.Echo {
 	fhir := a.FHIR
 	fhir.Register(e.Group("/fhir/R4"), e.Group("/fhir/R4", a.Auth.Required()))
 	a.Auth.Register(e)
+	a.Auth.RegisterPasswords(e)
+	mail.RegisterAdmin(e, a.Auth.Required(), func(ctx context.Context, projectID string) error {
+		_, err := a.Admin.RequireProjectAdmin(ctx, projectID)
+		return err
+	}, a.Store)
 	a.Admin.Register(e)
+	mediumone.New(a.Resources, a.Auth, a.Admin, a.Store).Register(e)
+	medallion.Register(e, a.Admin, a.Auth, a.Resources, a.Store)
+	hospital.Register(e, a.Admin, a.Auth, a.Resources)
 	return e
 }
 

@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Roster server image: `docker build -t roster .` (docker-compose.yml uses it).
+
+FROM golang:1.26 AS build
+WORKDIR /src
+# Modules first, so editing code does not download them again.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# Pure Go (the embedded SQLite driver needs no cgo), so the binary is static.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/roster ./cmd/roster \
+    && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/roster /usr/local/bin/roster
+# /data belongs to the runtime user, so a new volume mounted there is writable.
+COPY --from=build --chown=65532:65532 /out/data /data
+ENV ROSTER_ADDR=:8080 \
+    ROSTER_DATA_DIR=/data
+VOLUME ["/data"]
+EXPOSE 8080
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/roster"]
+CMD ["serve"]

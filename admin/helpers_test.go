@@ -1,0 +1,218 @@
+package admin_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/admin/mail"
+	"github.com/rosterhq/roster/fixtures"
+)
+
+// srv is the suite's server; specs keep out of each other's way by working
+// in projects and with emails of their own.
+var srv *fixtures.Server
+
+var _ = BeforeSuite(func() {
+	srv = fixtures.Start(GinkgoT(), fixtures.Options{})
+	DeferCleanup(srv.Close)
+})
+
+// uniq is a short random suffix for names and emails.
+func uniq() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// do sends a request and fails the spec on a transport error.
+func do(s *fixtures.Server, method, path, token string, body any, headers ...string) *fixtures.Response {
+	GinkgoHelper()
+	r, err := s.Do(method, path, token, body, headers...)
+	Expect(err).NotTo(HaveOccurred())
+	return r
+}
+
+func invitePath(projectID string) string { return "admin/projects/" + projectID + "/invite" }
+
+// invite posts an invite and returns the answer.
+func invite(s *fixtures.Server, token, projectID string, body any) *fixtures.Response {
+	GinkgoHelper()
+	return do(s, "POST", invitePath(projectID), token, body)
+}
+
+// practitioner is an invite body for a Practitioner with email.
+func practitioner(email string) map[string]any {
+	return map[string]any{"resourceType": "Practitioner", "firstName": "Gregory", "lastName": "House", "email": email}
+}
+
+// with returns a copy of body with kv applied (a nil value deletes the key).
+func with(body map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range body {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+		} else {
+			out[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return out
+}
+
+// search runs a FHIR search as the super admin (who sees every project) and
+// returns the matching resources.
+func search(s *fixtures.Server, typ string, params url.Values) []map[string]any {
+	GinkgoHelper()
+	params.Set("_count", "1000")
+	r := do(s, "GET", "fhir/R4/"+typ+"?"+params.Encode(), s.AdminToken, nil)
+	Expect(r.Status).To(Equal(200), string(r.Body))
+	var out []map[string]any
+	entries, _ := r.JSON()["entry"].([]any)
+	for _, e := range entries {
+		out = append(out, e.(map[string]any)["resource"].(map[string]any))
+	}
+	return out
+}
+
+func users(s *fixtures.Server, email string) []map[string]any {
+	GinkgoHelper()
+	return search(s, "User", url.Values{"email": {email}})
+}
+
+func memberships(s *fixtures.Server, projectID string) []map[string]any {
+	GinkgoHelper()
+	return search(s, "ProjectMembership", url.Values{"project": {"Project/" + projectID}})
+}
+
+func profiles(s *fixtures.Server, typ, email string) []map[string]any {
+	GinkgoHelper()
+	return search(s, typ, url.Values{"email": {email}})
+}
+
+// mails lists the outbox messages of a project addressed to `to`, oldest first.
+func mails(s *fixtures.Server, projectID, to string) []mail.Message {
+	GinkgoHelper()
+	all, err := s.App.Store.ListMail(context.Background(), projectID, 1000)
+	Expect(err).NotTo(HaveOccurred())
+	var out []mail.Message
+	for i := len(all) - 1; i >= 0; i-- {
+		if strings.EqualFold(all[i].To, to) {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+// issues returns the expressions of an OperationOutcome's issues.
+func expressions(r *fixtures.Response) []string {
+	GinkgoHelper()
+	Expect(r.JSON()["resourceType"]).To(Equal("OperationOutcome"), string(r.Body))
+	var out []string
+	for _, is := range r.JSON()["issue"].([]any) {
+		for _, e := range asSlice(is.(map[string]any)["expression"]) {
+			out = append(out, e.(string))
+		}
+	}
+	return out
+}
+
+// message is the text of an OperationOutcome's first issue.
+func message(r *fixtures.Response) string {
+	GinkgoHelper()
+	issues, _ := r.JSON()["issue"].([]any)
+	Expect(issues).NotTo(BeEmpty(), string(r.Body))
+	d, _ := issues[0].(map[string]any)["details"].(map[string]any)
+	text, _ := d["text"].(string)
+	return text
+}
+
+func code(r *fixtures.Response) string {
+	GinkgoHelper()
+	issues, _ := r.JSON()["issue"].([]any)
+	Expect(issues).NotTo(BeEmpty(), string(r.Body))
+	c, _ := issues[0].(map[string]any)["code"].(string)
+	return c
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// ref reads a Reference element's "reference" out of a decoded resource.
+func ref(res map[string]any, key string) string {
+	m, _ := res[key].(map[string]any)
+	s, _ := m["reference"].(string)
+	return s
+}
+
+func display(res map[string]any, key string) string {
+	m, _ := res[key].(map[string]any)
+	s, _ := m["display"].(string)
+	return s
+}
+
+// idOf is the id part of "Type/id".
+func idOf(reference string) string {
+	_, id, _ := strings.Cut(reference, "/")
+	return id
+}
+
+// create makes a resource through the FHIR API and returns its id.
+func create(s *fixtures.Server, token string, res map[string]any) string {
+	GinkgoHelper()
+	r := do(s, "POST", "fhir/R4/"+res["resourceType"].(string), token, res)
+	Expect(r.Status).To(Equal(201), string(r.Body))
+	return r.JSON()["id"].(string)
+}
+
+func newPractitioner(s *fixtures.Server, token, email string) string {
+	GinkgoHelper()
+	return create(s, token, map[string]any{"resourceType": "Practitioner",
+		"name":    []any{map[string]any{"given": []any{"Lisa"}, "family": "Cuddy"}},
+		"telecom": []any{map[string]any{"system": "email", "value": email}}})
+}
+
+func newPatient(s *fixtures.Server, token string) string {
+	GinkgoHelper()
+	return create(s, token, map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Doe"}}})
+}
+
+func newPolicy(s *fixtures.Server, token string) string {
+	GinkgoHelper()
+	return create(s, token, map[string]any{"resourceType": "AccessPolicy", "name": "Read only " + uniq(),
+		"resource": []any{map[string]any{"resourceType": "Patient", "readonly": true}}})
+}
+
+// project is a fresh project with a signed-in admin.
+type project struct {
+	ID, Token, Email string
+}
+
+func newProject(s *fixtures.Server) project {
+	GinkgoHelper()
+	id, token, email, err := s.ProjectAdmin("Clinic " + uniq())
+	Expect(err).NotTo(HaveOccurred())
+	return project{ID: id, Token: token, Email: email}
+}
+
+// member adds a non-admin member with a password and signs it in.
+func member(s *fixtures.Server, projectID string) (email, token string) {
+	GinkgoHelper()
+	email = "member-" + uniq() + "@example.com"
+	Expect(s.AddMember(projectID, email, "Mary", "Member", fixtures.AdminPassword, false)).To(Succeed())
+	token, err := s.Login(email, fixtures.AdminPassword)
+	Expect(err).NotTo(HaveOccurred())
+	return email, token
+}
+
+func emailFor(tag string) string { return fmt.Sprintf("%s-%s@example.com", tag, uniq()) }

@@ -1,0 +1,203 @@
+package medallion
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/resources"
+)
+
+// Django REST framework's stock messages, which Medallion's API answers with.
+const (
+	msgNoCredentials = "Authentication credentials were not provided."
+	msgBadCredential = "Incorrect authentication credentials."
+	msgForbidden     = "You do not have permission to perform this action."
+	msgNotFound      = "Not found."
+)
+
+// principal is who calls a Medallion route and what their role lets them do.
+type principal struct {
+	caller *resources.Caller
+	apiKey bool   // the organization's API key: every right
+	role   string // the member's Medallion role (bearer tokens)
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	return p
+}
+
+// org is the organization (project) the principal acts in.
+func (p *principal) org() string { return p.caller.Project }
+
+// manages reports whether the principal may create and change members and invites.
+func (p *principal) manages() bool {
+	return p.apiKey || p.role == RoleAdmin || p.role == RoleSuperProvider
+}
+
+// readsOrg reports whether the principal may see every member and invite.
+func (p *principal) readsOrg() bool {
+	return p.manages() || p.role == RoleAuditor || p.role == RoleMedicalStaffProfessional
+}
+
+// sees reports whether the principal may see membership id: a provider sees
+// only their own.
+func (p *principal) sees(membershipID string) bool {
+	return p.readsOrg() || (p.role == RoleProvider && membershipID == p.caller.MembershipID)
+}
+
+// requireManage refuses writes to principals that only read.
+func (p *principal) requireManage() error {
+	if !p.manages() {
+		return resources.Forbidden(msgForbidden)
+	}
+	return nil
+}
+
+// authenticate resolves `x-api-key` (the organization's key) or a member's
+// bearer token; anything else is 401 before the handler runs.
+func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx := req.Context()
+		p := &principal{}
+		key := req.Header.Get("x-api-key")
+		bearer, basicID, _ := auth.Credentials(c)
+		switch {
+		case key != "":
+			caller, err := s.auth.AuthenticateAPIKey(ctx, key)
+			if err != nil {
+				return credentialError(err)
+			}
+			// The key is the organization's: it administers the organization.
+			cp := *caller
+			cp.Admin = true
+			p.caller, p.apiKey = &cp, true
+		case bearer != "":
+			caller, err := s.auth.Authenticate(ctx, bearer)
+			if err != nil {
+				return credentialError(err)
+			}
+			p.caller = caller
+			role, err := s.callerRole(ctx, caller)
+			if err != nil {
+				return err
+			}
+			p.role = role
+		case basicID != "" || req.Header.Get("Authorization") != "":
+			return resources.Unauthorized(msgBadCredential)
+		default:
+			return resources.Unauthorized(msgNoCredentials)
+		}
+		ctx = resources.WithCaller(ctx, p.caller)
+		ctx = context.WithValue(ctx, principalKey{}, p)
+		c.SetRequest(req.WithContext(ctx))
+		return next(c)
+	}
+}
+
+func credentialError(err error) error {
+	if e, ok := resources.AsError(err); ok && e.Kind == resources.KindUnauthorized {
+		return resources.Unauthorized(msgBadCredential)
+	}
+	return err
+}
+
+// callerRole is the Medallion role of a bearer token's membership: its role
+// extension, else "admin" for a project admin; "" means no Medallion rights.
+func (s *Service) callerRole(ctx context.Context, c *resources.Caller) (string, error) {
+	if c.MembershipID == "" {
+		return "", nil
+	}
+	m, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, c.Project), s.res, "ProjectMembership", c.MembershipID)
+	if err != nil {
+		return "", err
+	}
+	if role := roleOf(m); role != "" {
+		return role, nil
+	}
+	if c.Admin {
+		return RoleAdmin, nil
+	}
+	return "", nil
+}
+
+// roleOf reads a membership's Medallion role ("" when it has none).
+func roleOf(m *resources.ProjectMembership) string {
+	var role string
+	resources.ExtensionValue(m.Extension, RoleURL, "valueCode", &role)
+	return role
+}
+
+// render writes errors as Django REST framework does: {"detail": …}, or for
+// validation errors one list of messages per field, nested by dots in the
+// issue's expression ({"user": {"email": ["…"]}}).
+func render(c echo.Context, status int, e *resources.Error) error {
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(status)
+	}
+	if e.Kind == resources.KindInvalid && hasFields(e) {
+		body := map[string]any{}
+		for _, is := range e.Issues {
+			key := is.Expression
+			if key == "" {
+				key = "non_field_errors"
+			}
+			addField(body, strings.Split(key, "."), is.Message)
+		}
+		return writeJSON(c, status, body)
+	}
+	msg := e.Message
+	switch {
+	case status == http.StatusNotFound:
+		msg = msgNotFound
+	case status >= 500:
+		msg = "A server error occurred."
+	case msg == "":
+		msg = http.StatusText(status)
+	}
+	return writeJSON(c, status, map[string]string{"detail": msg})
+}
+
+func hasFields(e *resources.Error) bool {
+	for _, is := range e.Issues {
+		if is.Expression != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func addField(body map[string]any, path []string, msg string) {
+	if len(path) == 1 {
+		list, _ := body[path[0]].([]string)
+		body[path[0]] = append(list, msg)
+		return
+	}
+	child, ok := body[path[0]].(map[string]any)
+	if !ok {
+		child = map[string]any{}
+		body[path[0]] = child
+	}
+	addField(child, path[1:], msg)
+}
+
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
+}
+
+// fieldError is a DRF validation error on one (dotted) field.
+func fieldError(field, msg string) error {
+	return resources.Invalid(field, "%s", msg)
+}

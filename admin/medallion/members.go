@@ -1,0 +1,589 @@
+package medallion
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/mail"
+	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/resources/rest"
+)
+
+// Validation messages, as Django REST framework words them.
+const (
+	msgRequired     = "This field is required."
+	msgInvalidEmail = "Enter a valid email address."
+	msgBool         = "Must be a valid boolean."
+	msgDuplicate    = "A member with this email already exists in this organization."
+	msgEmailTaken   = "A user with this email already exists."
+)
+
+// CreateMemberRequest is the body of POST /members/. Provider is an object
+// or a one-element list of one (Medallion's own sample sends the latter).
+type CreateMemberRequest struct {
+	Role string `json:"role"`
+	User struct {
+		Email     string `json:"email"`
+		FirstName string `json:"first_name"`
+		LastName  string `json:"last_name"`
+	} `json:"user"`
+	Provider  json.RawMessage `json:"provider"`
+	FirstName string          `json:"first_name"`
+	LastName  string          `json:"last_name"`
+}
+
+type providerRequest struct {
+	Profession *string `json:"profession"`
+}
+
+// decodeBody reads a JSON object body; a malformed one is DRF's parse error.
+func decodeBody(c echo.Context, v any) error {
+	body, err := rest.ReadBody(c)
+	if err != nil {
+		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+			return resources.Invalid("", "JSON parse error - request body is empty or not a JSON object.")
+		}
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return resources.Invalid("", "JSON parse error - %s", jsonReason(err))
+	}
+	return nil
+}
+
+func jsonReason(err error) string {
+	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+		return te.Field + " has the wrong type"
+	}
+	return "the body is not valid JSON"
+}
+
+// parseProvider accepts {profession} or [{profession}]; present reports
+// whether a provider was sent at all.
+func parseProvider(raw json.RawMessage) (prof string, present bool, err error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false, nil
+	}
+	var one providerRequest
+	if raw[0] == '[' {
+		var list []providerRequest
+		if json.Unmarshal(raw, &list) != nil || len(list) != 1 {
+			return "", true, fieldError("provider", "Expected a provider object (or a list holding exactly one).")
+		}
+		one = list[0]
+	} else if json.Unmarshal(raw, &one) != nil {
+		return "", true, fieldError("provider", "Invalid data. Expected a dictionary, but got "+jsonKind(raw)+".")
+	}
+	if one.Profession != nil {
+		prof = strings.TrimSpace(*one.Profession)
+	}
+	return prof, true, nil
+}
+
+func jsonKind(raw []byte) string {
+	switch raw[0] {
+	case '"':
+		return "str"
+	case 't', 'f':
+		return "bool"
+	case '[':
+		return "list"
+	}
+	return "int"
+}
+
+func isProviderRole(role string) bool { return role == RoleProvider || role == RoleSuperProvider }
+
+func choiceError(field, v string) error {
+	return fieldError(field, `"`+v+`" is not a valid choice.`)
+}
+
+func (s *Service) handleCreateMember(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := principalFrom(ctx)
+	if err := p.requireManage(); err != nil {
+		return err
+	}
+	var req CreateMemberRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	out, err := s.CreateMember(ctx, p.org(), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, out)
+}
+
+// CreateMember adds a member to the organization through the core invite
+// (no mail: Medallion invites separately), then records what Medallion
+// knows: the role on the membership, the profession on the Practitioner.
+// A member whose email is already in the organization is refused with
+// nothing written. The caller in ctx must administer the organization.
+func (s *Service) CreateMember(ctx context.Context, org string, req CreateMemberRequest) (*MemberJSON, error) {
+	var issues []resources.Issue
+	role := strings.TrimSpace(req.Role)
+	switch {
+	case role == "":
+		issues = append(issues, resources.Issue{Code: "required", Expression: "role", Message: msgRequired})
+	case !slices.Contains(Roles, role):
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "role", Message: `"` + role + `" is not a valid choice.`})
+	}
+	email := resources.Fold(req.User.Email)
+	switch {
+	case email == "":
+		issues = append(issues, resources.Issue{Code: "required", Expression: "user.email", Message: msgRequired})
+	case !resources.ValidEmail(email):
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "user.email", Message: msgInvalidEmail})
+	}
+	prof, hasProvider, err := parseProvider(req.Provider)
+	if err != nil {
+		e, _ := resources.AsError(err)
+		issues = append(issues, e.Issues...)
+	} else if hasProvider && role != "" && !isProviderRole(role) {
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "provider",
+			Message: "Only provider and super_provider members have a provider profile."})
+	}
+	if len(issues) > 0 {
+		return nil, resources.Invalids(issues)
+	}
+	first := strings.TrimSpace(firstNonEmpty(req.User.FirstName, req.FirstName))
+	last := strings.TrimSpace(firstNonEmpty(req.User.LastName, req.LastName))
+	// The core profile needs a name; Medallion's members may have none, so
+	// the invite gets the email's local part and the real (possibly empty)
+	// names are written back below.
+	local, _, _ := strings.Cut(email, "@")
+
+	var out *MemberJSON
+	err = s.res.InTx(ctx, func(ctx context.Context) error {
+		policy, err := s.ensurePolicy(ctx, org, role)
+		if err != nil {
+			return err
+		}
+		m := &resources.ProjectMembership{Admin: ptr(!restricted(role)), Active: ptr(true), AccessPolicy: policy}
+		m.ResourceType = "ProjectMembership"
+		m.Extension = []resources.Extension{resources.NewExtension(RoleURL, "valueCode", role)}
+		res, err := s.admin.InviteUser(ctx, org, admin.InviteRequest{
+			ResourceType: "Practitioner", FirstName: firstNonEmpty(first, local), LastName: firstNonEmpty(last, local),
+			Email: email, SendEmail: ptr(false), Membership: m,
+		})
+		if err != nil {
+			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+				return fieldError("user.email", msgDuplicate)
+			}
+			return err
+		}
+		sys := system(ctx, org)
+		if res.UserCreated && (res.User.FirstName != first || res.User.LastName != last) {
+			u := *res.User
+			u.FirstName, u.LastName, u.Meta = first, last, nil
+			if _, err := s.res.Update(system(ctx, ""), &u, u.ID, ""); err != nil {
+				return err
+			}
+		}
+		if pr, ok := res.Profile.(*resources.Practitioner); ok && (res.ProfileCreated || isProviderRole(role)) {
+			next := *pr
+			next.Meta = nil
+			if res.ProfileCreated {
+				next.Name = []resources.HumanName{personName(first, last, email)}
+			}
+			if isProviderRole(role) && prof != "" {
+				setProfession(&next, prof)
+			}
+			if _, err := s.res.Update(sys, &next, next.ID, ""); err != nil {
+				return err
+			}
+		}
+		out, err = s.memberView(ctx, res.Membership)
+		return err
+	})
+	return out, err
+}
+
+func personName(first, last, email string) resources.HumanName {
+	n := resources.HumanName{Family: last}
+	if first != "" {
+		n.Given = []string{first}
+	}
+	if first == "" && last == "" {
+		n.Text = email
+	}
+	return n
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// member reads a membership of the principal's organization that the
+// principal may see; anything else is 404.
+func (s *Service) member(ctx context.Context, p *principal, id string) (*resources.ProjectMembership, error) {
+	m, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, p.org()), s.res, "ProjectMembership", id)
+	if err != nil || m.Project.Reference != "Project/"+p.org() || !strings.HasPrefix(m.User.Reference, "User/") || !p.sees(m.ID) {
+		if err != nil {
+			if e, ok := resources.AsError(err); !ok || (e.Kind != resources.KindNotFound && e.Kind != resources.KindGone) {
+				return nil, err
+			}
+		}
+		return nil, resources.NotFound(msgNotFound)
+	}
+	return m, nil
+}
+
+func (s *Service) handleGetMember(c echo.Context) error {
+	ctx := c.Request().Context()
+	m, err := s.member(ctx, principalFrom(ctx), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out, err := s.memberView(ctx, m)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// memberships lists the organization's user members (not its clients),
+// oldest id first, paging through the core search.
+func (s *Service) memberships(ctx context.Context, org string, params url.Values) ([]*resources.ProjectMembership, error) {
+	t, _ := resources.Lookup("ProjectMembership")
+	var out []*resources.ProjectMembership
+	for offset := 0; ; offset += resources.MaxCount {
+		q, err := resources.ParseQuery(t, params)
+		if err != nil {
+			return nil, err
+		}
+		q.Count, q.Offset = resources.MaxCount, offset
+		q.Sort = []resources.SortKey{{Code: "_id"}}
+		batch, err := resources.SearchTyped[*resources.ProjectMembership](system(ctx, org), s.res, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range batch {
+			if strings.HasPrefix(m.User.Reference, "User/") {
+				out = append(out, m)
+			}
+		}
+		if len(batch) < resources.MaxCount {
+			return out, nil
+		}
+	}
+}
+
+func (s *Service) handleListMembers(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := principalFrom(ctx)
+	org := p.org()
+	var all []*resources.ProjectMembership
+	if email := resources.Fold(c.QueryParam("user__email")); email != "" {
+		users, err := admin.Search[*resources.User](ctx, s.res, "", "User", url.Values{"email": {email}})
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if u.Project != nil && u.Project.Reference != "Project/"+org {
+				continue
+			}
+			ms, err := s.memberships(ctx, org, url.Values{"user": {"User/" + u.ID}})
+			if err != nil {
+				return err
+			}
+			all = append(all, ms...)
+		}
+	} else {
+		var err error
+		if all, err = s.memberships(ctx, org, nil); err != nil {
+			return err
+		}
+	}
+	visible := all[:0]
+	for _, m := range all {
+		if p.sees(m.ID) {
+			visible = append(visible, m)
+		}
+	}
+	limit, offset := paging(c)
+	var results []*MemberJSON
+	for _, m := range window(visible, limit, offset) {
+		v, err := s.memberView(ctx, m)
+		if err != nil {
+			return err
+		}
+		results = append(results, v)
+	}
+	return c.JSON(http.StatusOK, page(c, results, len(visible), limit, offset))
+}
+
+// PatchMemberRequest is the body of PATCH /members/{id}/.
+type PatchMemberRequest struct {
+	IsActive json.RawMessage `json:"is_active"`
+	Role     *string         `json:"role"`
+}
+
+func (s *Service) handlePatchMember(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := principalFrom(ctx)
+	m, err := s.member(ctx, p, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := p.requireManage(); err != nil {
+		return err
+	}
+	var req PatchMemberRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	var active *bool
+	if len(req.IsActive) > 0 && string(req.IsActive) != "null" {
+		var b bool
+		if json.Unmarshal(req.IsActive, &b) != nil {
+			return fieldError("is_active", msgBool)
+		}
+		active = &b
+	}
+	if req.Role != nil && !slices.Contains(Roles, *req.Role) {
+		return choiceError("role", *req.Role)
+	}
+	var out *MemberJSON
+	err = s.res.InTx(ctx, func(ctx context.Context) error {
+		next := *m
+		next.Meta = nil
+		if active != nil {
+			next.Active = active
+		}
+		if req.Role != nil && *req.Role != roleOf(m) {
+			policy, err := s.ensurePolicy(ctx, p.org(), *req.Role)
+			if err != nil {
+				return err
+			}
+			next.Extension = resources.SetExtension(next.Extension, RoleURL, "valueCode", *req.Role)
+			next.Admin, next.AccessPolicy = ptr(!restricted(*req.Role)), policy
+		}
+		rec, err := s.res.Update(system(ctx, p.org()), &next, m.ID, m.Meta.VersionID)
+		if err != nil {
+			return err
+		}
+		var saved resources.ProjectMembership
+		if err := json.Unmarshal(rec.Content, &saved); err != nil {
+			return err
+		}
+		out, err = s.memberView(ctx, &saved)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// ChangeEmailRequest is the body of POST /members/{id}/change-email/.
+type ChangeEmailRequest struct {
+	NewEmail string `json:"new_email"`
+}
+
+func (s *Service) handleChangeEmail(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := principalFrom(ctx)
+	m, err := s.member(ctx, p, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := p.requireManage(); err != nil {
+		return err
+	}
+	var req ChangeEmailRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	out, err := s.ChangeEmail(ctx, m, req.NewEmail)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// ChangeEmail changes a member's login email (the User) and the email of
+// their profile, kills the password links mailed to the old address, and
+// tells both addresses — in one transaction. An address another account
+// uses is refused; so is an account shared with other organizations, whose
+// login only its owner may change.
+func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembership, newEmail string) (*MemberJSON, error) {
+	email := resources.Fold(newEmail)
+	switch {
+	case email == "":
+		return nil, fieldError("new_email", msgRequired)
+	case !resources.ValidEmail(email):
+		return nil, fieldError("new_email", msgInvalidEmail)
+	}
+	org := strings.TrimPrefix(m.Project.Reference, "Project/")
+	userID := strings.TrimPrefix(m.User.Reference, "User/")
+	var out *MemberJSON
+	err := s.res.InTx(ctx, func(ctx context.Context) error {
+		if err := s.res.Store().Lock(ctx, "medallion|email|"+email); err != nil {
+			return err
+		}
+		u, _, err := resources.ReadTyped[*resources.User](system(ctx, ""), s.res, "User", userID)
+		if err != nil {
+			return err
+		}
+		old := u.Email
+		if old != email {
+			if err := s.checkEmailChange(ctx, org, u, email); err != nil {
+				return err
+			}
+			next := *u
+			next.Meta, next.Email = nil, email
+			if _, err := s.res.Update(system(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
+				if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+					return fieldError("new_email", msgEmailTaken)
+				}
+				return err
+			}
+			if err := s.updateProfileEmail(ctx, org, m, old, email); err != nil {
+				return err
+			}
+			if ls, ok := s.res.Store().(auth.LinkStore); ok {
+				for _, kind := range []string{auth.LinkSetPassword, auth.LinkReset} {
+					if err := ls.RevokeLinks(ctx, u.ID, kind); err != nil {
+						return err
+					}
+				}
+			}
+			if err := s.mailEmailChange(ctx, org, old, email); err != nil {
+				return err
+			}
+		}
+		cur, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, org), s.res, "ProjectMembership", m.ID)
+		if err != nil {
+			return err
+		}
+		out, err = s.memberView(ctx, cur)
+		return err
+	})
+	return out, err
+}
+
+// checkEmailChange refuses an address in use and an account other
+// organizations share.
+func (s *Service) checkEmailChange(ctx context.Context, org string, u *resources.User, email string) error {
+	users, err := admin.Search[*resources.User](ctx, s.res, "", "User", url.Values{"email": {email}})
+	if err != nil {
+		return err
+	}
+	for _, other := range users {
+		if other.ID != u.ID && (other.Project == nil || u.Project == nil || other.Project.Reference == u.Project.Reference) {
+			return fieldError("new_email", msgEmailTaken)
+		}
+	}
+	if u.Project == nil {
+		all, err := admin.Search[*resources.ProjectMembership](ctx, s.res, "", "ProjectMembership", url.Values{"user": {"User/" + u.ID}})
+		if err != nil {
+			return err
+		}
+		for _, other := range all {
+			if other.Project.Reference != "Project/"+org {
+				return resources.Forbidden("This user is a member of other organizations; only they can change their login email.")
+			}
+		}
+	}
+	return nil
+}
+
+// updateProfileEmail moves the profile's email telecom (and the
+// membership's user display) to the new address.
+func (s *Service) updateProfileEmail(ctx context.Context, org string, m *resources.ProjectMembership, old, email string) error {
+	sys := system(ctx, org)
+	if id, ok := strings.CutPrefix(m.Profile.Reference, "Practitioner/"); ok {
+		pr, _, err := resources.ReadTyped[*resources.Practitioner](sys, s.res, "Practitioner", id)
+		if err != nil {
+			return err
+		}
+		next := *pr
+		next.Meta = nil
+		next.Telecom = replaceEmail(pr.Telecom, old, email)
+		if _, err := s.res.Update(sys, &next, pr.ID, pr.Meta.VersionID); err != nil {
+			return err
+		}
+	}
+	if m.User.Display != "" && strings.EqualFold(m.User.Display, old) {
+		cur, _, err := resources.ReadTyped[*resources.ProjectMembership](sys, s.res, "ProjectMembership", m.ID)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.Meta = nil
+		next.User.Display = email
+		if _, err := s.res.Update(sys, &next, cur.ID, cur.Meta.VersionID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func replaceEmail(cps []resources.ContactPoint, old, email string) []resources.ContactPoint {
+	out := make([]resources.ContactPoint, 0, len(cps)+1)
+	replaced := false
+	for _, cp := range cps {
+		if cp.System == "email" && (strings.EqualFold(cp.Value, old) || !replaced) {
+			if replaced {
+				continue
+			}
+			cp.Value, replaced = email, true
+		}
+		out = append(out, cp)
+	}
+	if !replaced {
+		out = append(out, resources.ContactPoint{System: "email", Use: "work", Value: email})
+	}
+	return out
+}
+
+// mailEmailChange tells the old and the new address.
+func (s *Service) mailEmailChange(ctx context.Context, org, old, email string) error {
+	if s.admin.Mail == nil {
+		return nil
+	}
+	name := s.orgName(ctx, org)
+	msgs := []mail.Message{
+		{To: old, Subject: "Your " + name + " login email was changed",
+			Text: "The login email of your account in " + name + " was changed from " + old + " to " + email +
+				".\n\nFrom now on, sign in with " + email + ". Links sent to this address no longer work.\n\nIf you did not expect this, contact your organization's administrator.\n"},
+		{To: email, Subject: "Your " + name + " login email is now " + email,
+			Text: "The login email of your account in " + name + " is now " + email + " (it was " + old + ").\n\nSign in with this address from now on.\n"},
+	}
+	for _, msg := range msgs {
+		if msg.To == "" {
+			continue
+		}
+		msg.ProjectID, msg.Kind = org, "email-changed"
+		if err := s.admin.Mail.Enqueue(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orgName is the organization's (project's) name, or its id.
+func (s *Service) orgName(ctx context.Context, org string) string {
+	p, _, err := resources.ReadTyped[*resources.Project](system(ctx, ""), s.res, "Project", org)
+	if err != nil || p.Name == "" {
+		return org
+	}
+	return p.Name
+}
