@@ -149,6 +149,27 @@ var _ = Describe("Client applications", Ordered, ContinueOnFailure, func() {
 			http.StatusBadRequest, "invalid_client")
 	})
 
+	It("keeps the client in its own project when another project's admin gives it a membership", func() {
+		intruder := h.newAdmin()
+		prac := h.do("POST", "fhir/R4/Practitioner", intruder.Token, map[string]any{"resourceType": "Practitioner"})
+		Expect(prac.Status).To(Equal(http.StatusCreated))
+		planted := h.do("POST", "fhir/R4/ProjectMembership", intruder.Token, map[string]any{"resourceType": "ProjectMembership",
+			"user":    map[string]any{"reference": "ClientApplication/" + clientID},
+			"profile": map[string]any{"reference": "ClientApplication/" + clientID}, "admin": true})
+		Expect(planted.Status).To(Equal(http.StatusCreated), string(planted.Body))
+
+		viaBasic := h.do("POST", "fhir/R4/Patient", "", map[string]any{"resourceType": "Patient"}, "Authorization", basic(clientID, secret))
+		Expect(viaBasic.Status).To(Equal(http.StatusCreated), string(viaBasic.Body))
+		Expect(viaBasic.JSON()["meta"]).To(HaveKeyWithValue("project", admin.Project))
+
+		tok := clientCredentials(url.Values{"client_id": {clientID}, "client_secret": {secret}})
+		Expect(tok["project"]).To(HaveKeyWithValue("reference", "Project/"+admin.Project))
+		viaToken := h.do("POST", "fhir/R4/Patient", tok["access_token"].(string), map[string]any{"resourceType": "Patient"})
+		Expect(viaToken.JSON()["meta"]).To(HaveKeyWithValue("project", admin.Project))
+
+		Expect(h.do("GET", "fhir/R4/Patient", intruder.Token, nil).JSON()).NotTo(HaveKey("entry"))
+	})
+
 	It("lets the super admin create a client in any project", func() {
 		r := h.do("POST", "admin/projects/"+admin.Project+"/client", h.srv.AdminToken, map[string]any{"name": "By super"})
 		Expect(r.Status).To(Equal(http.StatusCreated), string(r.Body))

@@ -208,6 +208,22 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 	return out, nil
 }
 
+// clientMemberships lists a ClientApplication's active memberships in its own
+// project. Any project admin can write a membership naming any client; one
+// made elsewhere must not move the client (and what it writes) there.
+func (s *Service) clientMemberships(ctx context.Context, id string) ([]*resources.ProjectMembership, error) {
+	client, err := s.readClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	mems, err := s.Memberships(ctx, "ClientApplication/"+id)
+	if err != nil {
+		return nil, err
+	}
+	home := "Project/" + client.Base().Meta.Project
+	return filter(mems, func(m *resources.ProjectMembership) bool { return m.Project.Reference == home }), nil
+}
+
 // ChooseProfile completes a login that matched several memberships.
 func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID string) (*LoginResponse, error) {
 	var l *Login
@@ -334,7 +350,7 @@ func (s *Service) clientCredentials(ctx context.Context, id, secret, scope strin
 	if err != nil || subtle.ConstantTimeCompare([]byte(hash), []byte(HashSecret(secret))) != 1 {
 		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Invalid client credentials"}
 	}
-	mems, err := s.Memberships(ctx, "ClientApplication/"+id)
+	mems, err := s.clientMemberships(ctx, id)
 	if err != nil || len(mems) == 0 {
 		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Client has no active membership"}
 	}
@@ -482,7 +498,7 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, secret string) (*resou
 }
 
 func (s *Service) clientCaller(ctx context.Context, id string) (*resources.Caller, error) {
-	mems, err := s.Memberships(ctx, "ClientApplication/"+id)
+	mems, err := s.clientMemberships(ctx, id)
 	if err != nil || len(mems) == 0 {
 		return nil, ErrUnauthenticated
 	}

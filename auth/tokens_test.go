@@ -182,7 +182,9 @@ var _ = Describe("Access tokens", Ordered, ContinueOnFailure, func() {
 	})
 })
 
-func jwkCoord(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
+func jwkCoord(n *big.Int) string {
+	return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32)))
+}
 
 func jwkInt(s string) *big.Int {
 	GinkgoHelper()

@@ -172,7 +172,7 @@ func paramFilter(p *SearchParam, modifier, raw string) (Filter, error) {
 			if sys, code, ok := strings.Cut(v, "|"); ok {
 				fv.System, fv.HasSystem, fv.Value = sys, true, code
 			}
-			if p.FoldCase {
+			if p.FoldCase || (p.FoldSystem != "" && fv.HasSystem && fv.System == p.FoldSystem) {
 				fv.Value = Fold(fv.Value)
 			}
 			f.Values = append(f.Values, fv)

@@ -32,6 +32,9 @@ type SearchParam struct {
 	Description string
 	// FoldCase lower-cases token codes on write and on search (email).
 	FoldCase bool
+	// FoldSystem lower-cases the codes of this one token system on write and
+	// on search (telecom's email addresses).
+	FoldSystem string
 	// Target is the referenced type when a bare id is given (`patient=123`).
 	Target string
 	Values func(Resource) []IndexValue
@@ -54,10 +57,10 @@ type Type struct {
 	Prepare func(r Resource, project string)
 	// Validate returns the problems with r, each with its expression.
 	Validate func(r Resource) []Issue
-	// Guard refuses a write the caller may not make although it may write
+	// CheckWrite refuses a write the caller may not make although it may write
 	// the type (prev is the version being replaced, nil on create). Roster's
 	// own writes (Caller.System) skip it.
-	Guard func(c *Caller, r, prev Resource) error
+	CheckWrite func(c *Caller, r, prev Resource) error
 }
 
 // Param returns the named search parameter.
@@ -143,11 +146,7 @@ func telecomValues(cps []ContactPoint, only string) []IndexValue {
 		if cp.Value == "" || (only != "" && cp.System != only) {
 			continue
 		}
-		v := cp.Value
-		if cp.System == "email" {
-			v = Fold(v)
-		}
-		out = append(out, IndexValue{System: cp.System, Value: v})
+		out = append(out, IndexValue{System: cp.System, Value: cp.Value})
 	}
 	return out
 }

@@ -207,8 +207,8 @@ func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id stri
 
 // write validates r and stores it as version v, replacing prev (nil on create).
 func (s *Service) write(ctx context.Context, t *Type, r Resource, project string, v int64, c *Caller, prev Resource) (*Record, error) {
-	if t.Guard != nil && !c.System {
-		if err := t.Guard(c, r, prev); err != nil {
+	if t.CheckWrite != nil && !c.System {
+		if err := t.CheckWrite(c, r, prev); err != nil {
 			return nil, err
 		}
 	}
@@ -261,7 +261,7 @@ func indexRows(t *Type, r Resource) []IndexRow {
 				// Plain and prefix search ignore case; :exact compares the
 				// value as sent, which strings keep in the unused System.
 				row.System, row.Value = v.Value, Fold(v.Value)
-			case p.FoldCase:
+			case p.FoldCase, p.FoldSystem != "" && v.System == p.FoldSystem:
 				row.Value = Fold(v.Value)
 			}
 			if p.Type == ParamDate {

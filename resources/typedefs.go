@@ -73,7 +73,7 @@ func init() {
 		},
 		// User.admin makes a super admin: a project admin may write Users,
 		// but must not be able to promote one (or itself).
-		Guard: func(c *Caller, r, prev Resource) error {
+		CheckWrite: func(c *Caller, r, prev Resource) error {
 			var was *bool
 			if prev != nil {
 				was = prev.(*User).Admin
@@ -136,7 +136,7 @@ func init() {
 			{Code: "name", Type: ParamString, Description: "The project's name",
 				Values: func(r Resource) []IndexValue { return strs(r.(*Project).Name) }},
 		},
-		Guard: func(c *Caller, r, prev Resource) error {
+		CheckWrite: func(c *Caller, r, prev Resource) error {
 			var was *bool
 			if prev != nil {
 				was = prev.(*Project).SuperAdmin
@@ -204,7 +204,7 @@ func personParams(get func(Resource) person) []SearchParam {
 				}
 				return out
 			}},
-		{Code: "telecom", Type: ParamToken, Description: "Any telecom value, as system|value",
+		{Code: "telecom", Type: ParamToken, FoldSystem: "email", Description: "Any telecom value, as system|value",
 			Values: func(r Resource) []IndexValue { return telecomValues(get(r).telecom, "") }},
 		{Code: "identifier", Type: ParamToken, Description: "An identifier, as system|value",
 			Values: func(r Resource) []IndexValue { return identifierValues(get(r).identifier) }},

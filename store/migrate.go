@@ -146,6 +146,29 @@ CREATE TABLE IF NOT EXISTS medallion_invites (
 );
 CREATE INDEX IF NOT EXISTS medallion_invites_project ON medallion_invites (project_id, membership_id, created_at);
 CREATE INDEX IF NOT EXISTS medallion_invites_link ON medallion_invites (link_id)`},
+	// 7: Medable's login locations (admin/medable): the devices an account
+	// verified with a mailed code, the pending codes, and the wrong-password
+	// counts that throttle its login.
+	{7, `
+CREATE TABLE IF NOT EXISTS medable_locations (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  fingerprint_hash TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  code_hash TEXT NOT NULL DEFAULT '',
+  code_expires_at BIGINT NOT NULL DEFAULT 0,
+  code_failures INTEGER NOT NULL DEFAULT 0,
+  verified_at BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS medable_locations_key ON medable_locations (user_id, project_id, fingerprint_hash);
+CREATE TABLE IF NOT EXISTS medable_login_failures (
+  key TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  window_start BIGINT NOT NULL
+)`},
 }
 
 func (s *Store) expand(stmt string) string {

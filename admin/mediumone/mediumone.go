@@ -17,6 +17,7 @@ package mediumone
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -101,7 +102,11 @@ func renderError(c echo.Context, status int, e *resources.Error) error {
 	if c.Request().Method == http.MethodHead {
 		return c.NoContent(status)
 	}
-	return c.JSON(status, errorBody{Error: msg})
+	b, err := json.Marshal(errorBody{Error: msg})
+	if err != nil {
+		return err
+	}
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
 
 // authenticate accepts only "Authorization: Bearer …" with a user's token.
@@ -198,7 +203,12 @@ func (h *Handler) tenantFor(ctx context.Context, cl *resources.Caller, param str
 	return p, nil
 }
 
-// writeJSON answers a JSON value (a string, null, or an object).
+// writeJSON answers a JSON value (a string, null, or an object) exactly,
+// without the trailing newline Echo's encoder adds: "null" is the body.
 func writeJSON(c echo.Context, v any) error {
-	return c.JSON(http.StatusOK, v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
 }

@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -330,6 +331,37 @@ var _ = Describe("FHIR instance interactions", func() {
 
 		It("answers 404 for an id that does not exist", func() {
 			outcome(call("DELETE", fhir("Patient/00000000-0000-4000-8000-000000000000"), t.Token, nil), http.StatusNotFound)
+		})
+	})
+
+	Describe("uniqueness", func() {
+		It("refuses a second User with the same email, in any case, with 409", func() {
+			email := "unique-" + t.Project[:8] + "@example.com"
+			first := create(t.Token, map[string]any{"resourceType": "User", "email": email})
+			outcome(call("POST", fhir("User"), t.Token, map[string]any{"resourceType": "User", "email": strings.ToUpper(email)}), http.StatusConflict)
+			Expect(resourceIDs(search(t.Token, "User", "email="+email))).To(ConsistOf(first["id"]))
+
+			other := create(t.Token, map[string]any{"resourceType": "User", "email": "other-" + email})
+			other["email"] = email
+			outcome(call("PUT", fhir("User/"+other["id"].(string)), t.Token, other), http.StatusConflict)
+			Expect(storedJSON("User", other["id"].(string))).To(HaveKeyWithValue("email", "other-"+email))
+		})
+
+		It("frees the email when the User is deleted", func() {
+			email := "reused-" + t.Project[:8] + "@example.com"
+			first := create(t.Token, map[string]any{"resourceType": "User", "email": email})
+			Expect(call("DELETE", fhir("User/"+first["id"].(string)), t.Token, nil).Status).To(Equal(http.StatusOK))
+			create(t.Token, map[string]any{"resourceType": "User", "email": email})
+		})
+
+		It("refuses a second membership of the same user and profile in a project with 409", func() {
+			user := create(t.Token, map[string]any{"resourceType": "User", "email": "member-" + t.Project[:8] + "@example.com"})
+			prac := create(t.Token, patient("Profile"))
+			m := map[string]any{"resourceType": "ProjectMembership",
+				"user": map[string]any{"reference": "User/" + user["id"].(string)}, "profile": map[string]any{"reference": "Patient/" + prac["id"].(string)}}
+			create(t.Token, m)
+			outcome(call("POST", fhir("ProjectMembership"), t.Token, m), http.StatusConflict)
+			Expect(resourceIDs(search(t.Token, "ProjectMembership", "user=User/"+user["id"].(string)))).To(HaveLen(1))
 		})
 	})
 

@@ -31,22 +31,25 @@ func NewHandler(svc *resources.Service, baseURL string) *Handler {
 	return &Handler{svc: svc, base: baseURL}
 }
 
-// Register mounts the FHIR routes on g (already behind authentication);
-// metadata is mounted on public, which needs none.
-func (h *Handler) Register(public, g *echo.Group) {
-	public.GET("/metadata", h.metadata)
-	g.POST("", h.bundle)
-	g.POST("/", h.bundle)
-	g.GET("/:type", h.search)
-	g.POST("/:type/_search", h.searchPost)
-	g.POST("/:type", h.create)
-	g.GET("/:type/_history", h.typeHistory)
-	g.GET("/:type/:id", h.read)
-	g.PUT("/:type/:id", h.update)
-	g.PATCH("/:type/:id", h.patch)
-	g.DELETE("/:type/:id", h.delete)
-	g.GET("/:type/:id/_history", h.instanceHistory)
-	g.GET("/:type/:id/_history/:vid", h.vread)
+// Register mounts the FHIR routes under /fhir/R4 on e; every route but
+// metadata runs behind authn. Middleware is per route: a group with
+// middleware would catch unknown paths and methods and answer 401 instead of
+// 404 or 405.
+func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
+	const base = "/fhir/R4"
+	e.GET(base+"/metadata", h.metadata)
+	e.POST(base, h.bundle, authn)
+	e.POST(base+"/", h.bundle, authn)
+	e.GET(base+"/:type", h.search, authn)
+	e.POST(base+"/:type/_search", h.searchPost, authn)
+	e.POST(base+"/:type", h.create, authn)
+	e.GET(base+"/:type/_history", h.typeHistory, authn)
+	e.GET(base+"/:type/:id", h.read, authn)
+	e.PUT(base+"/:type/:id", h.update, authn)
+	e.PATCH(base+"/:type/:id", h.patch, authn)
+	e.DELETE(base+"/:type/:id", h.delete, authn)
+	e.GET(base+"/:type/:id/_history", h.instanceHistory, authn)
+	e.GET(base+"/:type/:id/_history/:vid", h.vread, authn)
 }
 
 // WriteJSON writes v as FHIR JSON.

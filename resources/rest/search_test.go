@@ -299,6 +299,7 @@ var _ = Describe("FHIR search", func() {
 				Entry("email, not by prefix", "email=peter"),
 				Entry("telecom, system|value", "telecom=phone|%2B1-555-0100", "peter"),
 				Entry("telecom, email system|value", "telecom=email|anna@example.org", "anna"),
+				Entry("telecom, an email in any case", "telecom=email|PETER.chalmers@example.COM", "peter"),
 				Entry("telecom, value alone", "telecom=%2B1-555-0100", "peter"),
 				Entry("telecom, the wrong system", "telecom=fax|%2B1-555-0100"),
 				Entry("identifier, system|value", "identifier=http://example.org/mrn|MRN-1", "peter"),

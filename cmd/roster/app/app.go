@@ -18,6 +18,7 @@ import (
 	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/admin/hospital"
 	"github.com/rosterhq/roster/admin/mail"
+	"github.com/rosterhq/roster/admin/medable"
 	"github.com/rosterhq/roster/admin/medallion"
 	"github.com/rosterhq/roster/admin/mediumone"
 	"github.com/rosterhq/roster/auth"
@@ -192,8 +193,7 @@ func (a *App) router() *echo.Echo {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
 
-	fhir := a.FHIR
-	fhir.Register(e.Group("/fhir/R4"), e.Group("/fhir/R4", a.Auth.Required()))
+	a.FHIR.Register(e, a.Auth.Required())
 	a.Auth.Register(e)
 	a.Auth.RegisterPasswords(e)
 	mail.RegisterAdmin(e, a.Auth.Required(), func(ctx context.Context, projectID string) error {
@@ -202,6 +202,7 @@ func (a *App) router() *echo.Echo {
 	}, a.Store)
 	a.Admin.Register(e)
 	mediumone.New(a.Resources, a.Auth, a.Admin, a.Store).Register(e)
+	medable.New(a.Resources, a.Auth, a.Admin, a.Store, a.Config.BaseURL).Register(e)
 	medallion.Register(e, a.Admin, a.Auth, a.Resources, a.Store)
 	hospital.Register(e, a.Admin, a.Auth, a.Resources)
 	return e
