@@ -26,6 +26,19 @@ type Service struct {
 	// Mail queues outgoing mail; AppURL is the base of links in mails.
 	Mail   *mail.Outbox
 	AppURL string
+
+	// Idempotency, when set, makes the create routes of the admin API and
+	// of the dialects honour Idempotency-Key (see IdempotentWrites).
+	Idempotency echo.MiddlewareFunc
+}
+
+// IdempotentWrites is the middleware that makes a create route honour
+// Idempotency-Key; dialects mount it after their authentication.
+func (s *Service) IdempotentWrites(next echo.HandlerFunc) echo.HandlerFunc {
+	if s.Idempotency == nil {
+		return next
+	}
+	return s.Idempotency(next)
 }
 
 // NewService returns the admin service.
@@ -38,7 +51,7 @@ func (s *Service) Register(e *echo.Echo) {
 	g := e.Group("/admin", s.auth.Required())
 	g.POST("/projects", s.handleCreateProject)
 	g.POST("/projects/:projectId/client", s.handleCreateClient)
-	g.POST("/projects/:projectId/invite", s.handleInvite)
+	g.POST("/projects/:projectId/invite", s.handleInvite, s.IdempotentWrites)
 	g.GET("/projects/:projectId", s.handleProjectDetails)
 	g.GET("/projects/:projectId/members/:membershipId", s.handleGetMember)
 	g.POST("/projects/:projectId/members/:membershipId", s.handleUpdateMember)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -44,8 +45,10 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (*Boots
 			password = auth.Secret()[:24]
 			out.GeneratedPassword = password
 		}
-		if err := auth.CheckPasswordRules("ROSTER_ADMIN_PASSWORD", password); err != nil {
-			return err
+		// A configured password meets the rules every password meets; a
+		// weak one stops the start with the reason.
+		if e := auth.CheckPasswordRules("ROSTER_ADMIN_PASSWORD", password, email); e != nil {
+			return fmt.Errorf("ROSTER_ADMIN_PASSWORD is refused: %s", e.Message)
 		}
 		p := &resources.Project{Name: "Default", Description: "Created at first start", SuperAdmin: ptr(true)}
 		p.ResourceType = "Project"

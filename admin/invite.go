@@ -187,7 +187,7 @@ func (r *InviteRequest) validate() []resources.Issue {
 		add("invalid", "email", "Valid email address is required")
 	}
 	if r.Password != "" {
-		if err := auth.CheckPasswordRules("password", r.Password); err != nil {
+		if err := auth.CheckPasswordRules("password", r.Password, r.Email, r.FirstName, r.LastName); err != nil {
 			issues = append(issues, err.Issues...)
 		}
 	}
@@ -292,6 +292,9 @@ func (inv *invitation) run(ctx context.Context) (*InviteResult, error) {
 		return nil, err
 	}
 	if err := inv.queueMail(ctx); err != nil {
+		return nil, err
+	}
+	if err := inv.record(ctx); err != nil {
 		return nil, err
 	}
 	return &inv.out, nil

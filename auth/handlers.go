@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -78,6 +79,11 @@ func (s *Service) handleToken(c echo.Context) error {
 	if err != nil {
 		if oe, ok := err.(*OAuthError); ok {
 			return c.JSON(oe.Status, oe)
+		}
+		// A throttled client keeps the token endpoint's error shape.
+		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindTooMany {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+			return c.JSON(http.StatusTooManyRequests, &OAuthError{Code: "slow_down", Description: e.Message})
 		}
 		return err
 	}

@@ -63,7 +63,10 @@ func (s *Service) CreateLink(ctx context.Context, kind, userID, projectID string
 		if err := ls.RevokeLinks(ctx, userID, kind); err != nil {
 			return err
 		}
-		return ls.CreateLink(ctx, l)
+		if err := ls.CreateLink(ctx, l); err != nil {
+			return err
+		}
+		return s.auditLinkIssued(ctx, l)
 	})
 	return l.ID, secret, err
 }
@@ -105,18 +108,24 @@ func (st LinkStatus) Err() error {
 	return ErrLinkInvalid
 }
 
-// LinkState tells what a link is without consuming it, for a page that must
+// linkState tells what a link is without consuming it, for a page that must
 // show the right message before anything is submitted. A wrong secret
 // counts toward MaxLinkFailures here too, and whether an id exists is never
 // told apart from a wrong secret. The link is returned only when valid.
 // Call it outside a transaction, so a counted failure is not rolled back.
-func (s *Service) LinkState(ctx context.Context, id, secret string, kinds ...string) (LinkStatus, *Link, error) {
+func (s *Service) linkState(ctx context.Context, id, secret string, kinds ...string) (LinkStatus, *Link, error) {
 	ls, ok := s.store.(LinkStore)
 	if !ok {
 		return LinkInvalid, nil, resources.Unavailable("links unsupported")
 	}
 	if id == "" || secret == "" {
 		return LinkInvalid, nil, nil
+	}
+	// Guesses are throttled per client address (a right secret takes its
+	// attempt back); per link, MaxLinkFailures wrong secrets kill it.
+	att, err := s.beginAttempt(ctx, throttleLink, "", ClientAddress(ctx))
+	if err != nil {
+		return LinkInvalid, nil, err
 	}
 	l, err := ls.GetLink(ctx, id)
 	if err != nil {
@@ -125,6 +134,7 @@ func (s *Service) LinkState(ctx context.Context, id, secret string, kinds ...str
 			_ = subtle.ConstantTimeCompare([]byte(HashSecret(id)), []byte(HashSecret(secret)))
 			return LinkInvalid, nil, nil
 		}
+		att.refund(ctx)
 		return LinkInvalid, nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(l.SecretHash), []byte(HashSecret(secret))) != 1 {
@@ -133,6 +143,7 @@ func (s *Service) LinkState(ctx context.Context, id, secret string, kinds ...str
 		}
 		return LinkInvalid, nil, nil
 	}
+	att.succeed(ctx)
 	switch {
 	case !kindIn(l.Kind, kinds), l.Failures >= MaxLinkFailures:
 		return LinkInvalid, nil, nil
@@ -174,7 +185,7 @@ func (s *Service) useLink(ctx context.Context, id string) error {
 	if !won {
 		return ErrLinkUsed
 	}
-	return nil
+	return s.auditLinkUse(ctx, id)
 }
 
 // RevokeLink kills a link at once.

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"path"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -78,12 +79,23 @@ func (s *Service) handlePage(c echo.Context) error {
 	id, secret := c.Param("id"), c.Param("secret")
 	st, l, err := s.LinkState(ctx, id, secret, LinkSetPassword, LinkReset)
 	if err != nil {
-		return err
+		return s.renderThrottled(c, err)
 	}
 	if st != LinkValid {
 		return s.renderLinkState(c, st)
 	}
 	return s.renderPage(c, http.StatusOK, s.formView(c, l, id, secret, ""))
+}
+
+// renderThrottled shows a throttled request as a page (429 with
+// Retry-After); any other error goes to the error handler.
+func (s *Service) renderThrottled(c echo.Context, err error) error {
+	e, ok := resources.AsError(err)
+	if !ok || e.Kind != resources.KindTooMany {
+		return err
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	return s.renderPage(c, http.StatusTooManyRequests, pageView{State: "throttled", Title: "Too many attempts", Message: e.Message})
 }
 
 // handlePageSubmit is the page without JavaScript: the form posts here and
@@ -97,7 +109,7 @@ func (s *Service) handlePageSubmit(c echo.Context) error {
 	}
 	e, ok := resources.AsError(err)
 	if !ok || e.Kind != resources.KindInvalid {
-		return err
+		return s.renderThrottled(c, err)
 	}
 	switch err {
 	case ErrLinkInvalid:
@@ -117,7 +129,7 @@ func (s *Service) handlePageSubmit(c echo.Context) error {
 	}
 	st, l, lerr := s.LinkState(ctx, id, secret, LinkSetPassword, LinkReset)
 	if lerr != nil {
-		return lerr
+		return s.renderThrottled(c, lerr)
 	}
 	if st != LinkValid {
 		return s.renderLinkState(c, st)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin/audit"
 	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
@@ -67,6 +68,11 @@ func (s *Service) SetPasswordWithLink(ctx context.Context, id, secret, password 
 	if st != LinkValid {
 		return st.Err()
 	}
+	// The rules again, now that the account is known: the password must
+	// not lean on its email or names. The link stays unused.
+	if e := CheckPasswordRules("password", password, s.userFacts(ctx, l.UserID)...); e != nil {
+		return e
+	}
 	hash, err := HashPassword(password) // slow: not while holding the transaction
 	if err != nil {
 		return err
@@ -90,7 +96,15 @@ func (s *Service) SetPasswordWithLink(ctx context.Context, id, secret, password 
 				return err
 			}
 		}
-		return s.store.RevokeUserLogins(ctx, l.UserID, "")
+		if err := s.store.RevokeUserLogins(ctx, l.UserID, ""); err != nil {
+			return err
+		}
+		projects, err := s.linkProjects(ctx, l)
+		if err != nil {
+			return err
+		}
+		return audit.RecordEach(ctx, s.res, projects, audit.Event{Act: passwordAct(l.Kind),
+			Agent: &audit.Agent{Who: &resources.Reference{Reference: "User/" + l.UserID}, User: "User/" + l.UserID}, Entities: []audit.Entity{linkEntity(l)}})
 	})
 }
 
@@ -120,6 +134,10 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) e
 	if a, err := netmail.ParseAddress(email); err != nil || a.Address != email {
 		return resources.Invalid("email", "Valid email address is required")
 	}
+	// Every request counts, known email or not: each may send a mail.
+	if _, err := s.beginAttempt(ctx, throttleReset, email, ClientAddress(ctx)); err != nil {
+		return err
+	}
 	start := s.now()
 	defer func() {
 		if wait := ResetPasswordMinDuration - s.now().Sub(start); wait > 0 {
@@ -138,10 +156,19 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) e
 		}
 		return err
 	}
-	projectID, err := s.resetProject(ctx, user, req.ProjectID)
+	// A user without an active membership (there, when a project is
+	// named) is a disabled account: it gets the unknown email's answer.
+	mems, err := s.Memberships(ctx, "User/"+user.ID)
 	if err != nil {
 		return err
 	}
+	if req.ProjectID != "" {
+		mems = filter(mems, func(m *resources.ProjectMembership) bool { return m.Project.Reference == "Project/"+req.ProjectID })
+	}
+	if len(mems) == 0 {
+		return s.resetDecoy(ctx)
+	}
+	projectID := s.resetProject(user, req.ProjectID, mems)
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		id, secret, err := s.CreateLink(ctx, LinkReset, user.ID, projectID, ResetLinkTTL, "")
 		if err != nil {
@@ -162,18 +189,17 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) e
 // resetProject is the project a reset mail is filed under, so that
 // project's admins see its delivery: the one asked for, else the user's own
 // project, else the project of the user's only membership.
-func (s *Service) resetProject(ctx context.Context, user *resources.User, asked string) (string, error) {
+func (s *Service) resetProject(user *resources.User, asked string, mems []*resources.ProjectMembership) string {
 	if asked != "" {
-		return asked, nil
+		return asked
 	}
 	if user.Project != nil {
-		return strings.TrimPrefix(user.Project.Reference, "Project/"), nil
+		return strings.TrimPrefix(user.Project.Reference, "Project/")
 	}
-	mems, err := s.Memberships(ctx, "User/"+user.ID)
-	if err != nil || len(mems) != 1 {
-		return "", err
+	if len(mems) != 1 {
+		return ""
 	}
-	return strings.TrimPrefix(mems[0].Project.Reference, "Project/"), nil
+	return strings.TrimPrefix(mems[0].Project.Reference, "Project/")
 }
 
 // resetDecoy does the database round trips a real reset does, writing

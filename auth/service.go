@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/rosterhq/roster/admin/audit"
 	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/resources"
 )
@@ -43,13 +44,20 @@ type Service struct {
 	// while the app is wired (e.g. to mark a vendor's invite accepted).
 	OnLinkUsed func(ctx context.Context, l *Link) error
 
+	// Limits throttle failed logins, reset requests and link redemptions
+	// (DefaultLimits unless the app configures others).
+	Limits Limits
+
 	dummyOnce sync.Once
 	dummy     string
+
+	purgeMu  sync.Mutex
+	purgedAt time.Time
 }
 
 // NewService returns the auth service.
 func NewService(store Store, res *resources.Service, keys *Keys) *Service {
-	return &Service{store: store, res: res, keys: keys, now: time.Now}
+	return &Service{store: store, res: res, keys: keys, now: time.Now, Limits: DefaultLimits}
 }
 
 // Keys returns the signing keys.
@@ -166,14 +174,29 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 			projectID = client.Base().Meta.Project
 		}
 	}
+	if remoteAddr == "" {
+		remoteAddr = ClientAddress(ctx)
+	}
+	att, err := s.beginAttempt(ctx, throttleLogin, req.Email, remoteAddr)
+	if err != nil {
+		return nil, err
+	}
 	user, err := s.FindUser(ctx, req.Email, projectID)
-	hash := ""
+	// An unknown email makes the same database round trip and the same
+	// bcrypt work as a known one (against a dummy hash).
+	hashOf := uuid.NewString()
 	if err == nil {
-		hash, _ = s.store.PasswordHash(ctx, user.ID)
+		hashOf = user.ID
+	}
+	hash, _ := s.store.PasswordHash(ctx, hashOf)
+	if err != nil {
+		hash = ""
 	}
 	if !s.comparePassword(hash, req.Password) || user == nil {
+		s.auditLoginFailure(ctx, req.Email, projectID, user, errBadLogin.Message)
 		return nil, errBadLogin
 	}
+	att.succeed(ctx)
 	mems, err := s.Memberships(ctx, "User/"+user.ID)
 	if err != nil {
 		return nil, err
@@ -182,6 +205,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		mems = filter(mems, func(m *resources.ProjectMembership) bool { return m.Project.Reference == "Project/"+projectID })
 	}
 	if len(mems) == 0 {
+		s.auditLoginFailure(ctx, req.Email, projectID, user, "User has no active membership in this project")
 		return nil, resources.Invalid("projectId", "User has no active membership in this project")
 	}
 	now := s.now().UTC()
@@ -193,7 +217,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 	}
 	code := Secret()
 	l.CodeHash = HashSecret(code)
-	if err := s.store.CreateLogin(ctx, l); err != nil {
+	var bound *resources.ProjectMembership
+	if len(mems) == 1 {
+		bound = mems[0]
+	}
+	if err := s.createLogin(ctx, l, bound); err != nil {
 		return nil, err
 	}
 	if len(mems) == 1 {
@@ -245,7 +273,10 @@ func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID strin
 				if err := s.store.SetLoginMembership(ctx, l.ID, m.ID, strings.TrimPrefix(m.Project.Reference, "Project/")); err != nil {
 					return err
 				}
-				return s.store.RotateCode(ctx, l.ID, HashSecret(code))
+				if err := s.store.RotateCode(ctx, l.ID, HashSecret(code)); err != nil {
+					return err
+				}
+				return s.auditLogin(ctx, l, m)
 			}); err != nil {
 				return nil, err
 			}
@@ -275,6 +306,10 @@ type OAuthError struct {
 
 func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
 
+// errBadClient is a wrong client id or secret: the one answer that counts
+// toward the client_credentials throttle.
+var errBadClient = &OAuthError{Status: 400, Code: "invalid_client", Description: "Invalid client credentials"}
+
 func invalidGrant(desc string) *OAuthError {
 	return &OAuthError{Status: 400, Code: "invalid_grant", Description: desc}
 }
@@ -292,7 +327,15 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicS
 		if id == "" || secret == "" {
 			return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing client_id or client_secret"}
 		}
-		return s.clientCredentials(ctx, id, secret, form.Get("scope"))
+		att, err := s.beginAttempt(ctx, throttleClient, id, ClientAddress(ctx))
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.clientCredentials(ctx, id, secret, form.Get("scope"))
+		if oe, ok := err.(*OAuthError); !ok || oe.Description != errBadClient.Description {
+			att.succeed(ctx)
+		}
+		return resp, err
 	case "refresh_token":
 		return s.refresh(ctx, form.Get("refresh_token"))
 	case "":
@@ -348,16 +391,18 @@ func (s *Service) exchangeCode(ctx context.Context, form url.Values) (*TokenResp
 func (s *Service) clientCredentials(ctx context.Context, id, secret, scope string) (*TokenResponse, error) {
 	hash, err := s.store.ClientSecretHash(ctx, id)
 	if err != nil || subtle.ConstantTimeCompare([]byte(hash), []byte(HashSecret(secret))) != 1 {
-		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Invalid client credentials"}
+		s.auditClientFailure(ctx, id, errBadClient.Description)
+		return nil, errBadClient
 	}
 	mems, err := s.clientMemberships(ctx, id)
 	if err != nil || len(mems) == 0 {
+		s.auditClientFailure(ctx, id, "Client has no active membership")
 		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Client has no active membership"}
 	}
 	now := s.now().UTC()
 	l := &Login{ID: uuid.NewString(), UserID: id, ClientID: id, MembershipID: mems[0].ID,
 		ProjectID: strings.TrimPrefix(mems[0].Project.Reference, "Project/"), CreatedAt: now, ExpiresAt: now.Add(AccessTokenTTL)}
-	if err := s.store.CreateLogin(ctx, l); err != nil {
+	if err := s.createLogin(ctx, l, mems[0]); err != nil {
 		return nil, err
 	}
 	return s.issue(ctx, l, false)
@@ -370,6 +415,9 @@ func (s *Service) refresh(ctx context.Context, token string) (*TokenResponse, er
 	old := HashSecret(token)
 	l, err := s.store.LoginByRefresh(ctx, old)
 	if err != nil || !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) {
+		if err == nil {
+			s.auditRefreshFailure(ctx, l, "Login revoked or expired")
+		}
 		return nil, invalidGrant("Invalid refresh token")
 	}
 	resp, err := s.tokens(ctx, l)
@@ -377,7 +425,7 @@ func (s *Service) refresh(ctx context.Context, token string) (*TokenResponse, er
 		return nil, err
 	}
 	refresh := Secret()
-	ok, err := s.store.RotateRefresh(ctx, l.ID, old, HashSecret(refresh))
+	ok, err := s.rotateRefresh(ctx, l, old, HashSecret(refresh), resp.Profile)
 	if err != nil {
 		return nil, err
 	}
@@ -516,13 +564,13 @@ func (s *Service) Logout(ctx context.Context, c *resources.Caller) error {
 	if c.LoginID == "" {
 		return resources.Invalid("", "Not signed in with a login")
 	}
-	return s.store.RevokeLogin(ctx, c.LoginID)
+	return s.logout(ctx, c)
 }
 
 // SetPassword validates and stores a user's new password and ends every
 // login of that user except keep.
 func (s *Service) SetPassword(ctx context.Context, userID, password, keep string) error {
-	if err := CheckPasswordRules("password", password); err != nil {
+	if err := CheckPasswordRules("password", password, s.userFacts(ctx, userID)...); err != nil {
 		return err
 	}
 	hash, err := HashPassword(password)
@@ -533,7 +581,10 @@ func (s *Service) SetPassword(ctx context.Context, userID, password, keep string
 		if err := s.store.SetPasswordHash(ctx, userID, hash); err != nil {
 			return err
 		}
-		return s.store.RevokeUserLogins(ctx, userID, keep)
+		if err := s.store.RevokeUserLogins(ctx, userID, keep); err != nil {
+			return err
+		}
+		return s.auditUser(ctx, audit.Event{Act: audit.PasswordSet}, userID)
 	})
 }
 
@@ -543,11 +594,12 @@ func (s *Service) ChangePassword(ctx context.Context, c *resources.Caller, oldPw
 	if c.ClientID != "" && c.ClientID == c.UserID {
 		return resources.Forbidden("Clients have no password")
 	}
-	if err := CheckPasswordRules("newPassword", newPw); err != nil {
+	if err := CheckPasswordRules("newPassword", newPw, s.userFacts(ctx, c.UserID)...); err != nil {
 		return err
 	}
 	hash, _ := s.store.PasswordHash(ctx, c.UserID)
 	if !s.comparePassword(hash, oldPw) {
+		s.auditPasswordChangeRefused(ctx, c)
 		return resources.Invalid("oldPassword", "Incorrect password")
 	}
 	hashNew, err := HashPassword(newPw)
@@ -558,7 +610,10 @@ func (s *Service) ChangePassword(ctx context.Context, c *resources.Caller, oldPw
 		if err := s.store.SetPasswordHash(ctx, c.UserID, hashNew); err != nil {
 			return err
 		}
-		return s.store.RevokeUserLogins(ctx, c.UserID, c.LoginID)
+		if err := s.store.RevokeUserLogins(ctx, c.UserID, c.LoginID); err != nil {
+			return err
+		}
+		return s.auditUser(ctx, audit.Event{Act: audit.PasswordChange}, c.UserID)
 	})
 }
 
@@ -566,10 +621,30 @@ func (s *Service) ChangePassword(ctx context.Context, c *resources.Caller, oldPw
 // only its hash is kept.
 func (s *Service) CreateClientSecret(ctx context.Context, clientID string) (string, error) {
 	secret := Secret()
-	if err := s.store.SetClientSecretHash(ctx, clientID, HashSecret(secret)); err != nil {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.SetClientSecretHash(ctx, clientID, HashSecret(secret)); err != nil {
+			return err
+		}
+		return s.auditClientSecret(ctx, clientID)
+	})
+	if err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// userFacts are the User's email and names, which its password must not
+// lean on (nil when the user cannot be read).
+func (s *Service) userFacts(ctx context.Context, userID string) []string {
+	rec, err := s.res.Read(resources.AsSystem(ctx, ""), "User", userID)
+	if err != nil {
+		return nil
+	}
+	var u resources.User
+	if json.Unmarshal(rec.Content, &u) != nil {
+		return nil
+	}
+	return []string{u.Email, u.FirstName, u.LastName}
 }
 
 func (s *Service) readClient(ctx context.Context, id string) (resources.Resource, error) {

@@ -67,6 +67,9 @@ type Store interface {
 	Session(ctx context.Context, loginID string) (*Session, error)
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	AddSigningKey(ctx context.Context, k SigningKey) error
+	// RetireSigningKey marks a key retired at; false when no unretired key
+	// has that kid.
+	RetireSigningKey(ctx context.Context, kid string, at time.Time) (bool, error)
 	// ClientBySecretHash returns the ClientApplication id owning a secret.
 	ClientBySecretHash(ctx context.Context, hash string) (string, error)
 	ClientSecretHash(ctx context.Context, clientID string) (string, error)

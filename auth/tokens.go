@@ -113,6 +113,7 @@ func (k *Keys) reload(ctx context.Context) error {
 
 // Sign issues a token for claims, filling iss, aud, iat and jti.
 func (k *Keys) Sign(c *Claims) (string, error) {
+	k.refresh(context.Background())
 	k.mu.RLock()
 	signing, private := k.signing, k.private
 	k.mu.RUnlock()
@@ -153,6 +154,7 @@ func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 func (k *Keys) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
+	k.refresh(ctx)
 	k.mu.RLock()
 	pub, ok := k.public[kid]
 	stale := time.Since(k.lastReload) > 5*time.Second

@@ -50,6 +50,11 @@ type Type struct {
 	AdminOnly bool
 	// SuperAdminCreate types are created only by the super admin.
 	SuperAdminCreate bool
+	// SystemWrite types are written only by Roster itself (Caller.System):
+	// any other caller, the super admin included, is refused a create,
+	// update, patch or delete with 403 (AuditEvent: a trail its subjects
+	// cannot edit).
+	SystemWrite bool
 	// Unique returns keys that must be unique across the server; a clash is 409.
 	Unique func(r Resource, project string) []string
 	// Prepare enforces server-owned elements before validation (e.g. a

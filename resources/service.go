@@ -70,6 +70,7 @@ type Service struct {
 	store  Store
 	now    func() time.Time
 	guards []Guard
+	hooks  []WriteHook
 }
 
 // NewService returns a Service over store; now is the clock (nil: time.Now).
@@ -114,6 +115,9 @@ func (s *Service) authorize(ctx context.Context, c *Caller, t *Type, project str
 	if !c.Sees(project) {
 		return NotFound("Not found")
 	}
+	if a.Write && t.SystemWrite {
+		return Forbidden("Forbidden: %s is written only by Roster", t.Name)
+	}
 	if create && t.SuperAdminCreate && !c.SuperAdmin {
 		return Forbidden("Only the super admin may create %s", t.Name)
 	}
@@ -147,6 +151,43 @@ type Guard func(ctx context.Context, c *Caller, a *Access) error
 // AddGuard registers g for every later operation; call it while wiring the
 // app, before serving.
 func (s *Service) AddGuard(g Guard) { s.guards = append(s.guards, g) }
+
+// Change is one stored write of a resource, as a WriteHook sees it.
+type Change struct {
+	Type *Type
+	// Record is what was stored: the new version, or the deletion.
+	Record *Record
+	// Prev is the version replaced (nil on create); Current the resource
+	// written (nil on delete).
+	Prev, Current Resource
+}
+
+// WriteHook is told of every write of every type — whoever the caller,
+// Roster itself included — inside the write's transaction: an error rolls
+// the write back. It may write resources itself (they reach the hooks too).
+type WriteHook func(ctx context.Context, ch *Change) error
+
+// AddWriteHook registers h for every later write; call it while wiring the
+// app, before serving.
+func (s *Service) AddWriteHook(h WriteHook) { s.hooks = append(s.hooks, h) }
+
+// stored runs one storage write and, in its transaction, the write hooks.
+func (s *Service) stored(ctx context.Context, ch *Change, write func(ctx context.Context) error) error {
+	if len(s.hooks) == 0 {
+		return write(ctx)
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := write(ctx); err != nil {
+			return err
+		}
+		for _, h := range s.hooks {
+			if err := h(ctx, ch); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // Decode parses a request body into a new resource of typ, strictly.
 func DecodeAs(typ string, body []byte) (Resource, error) {
@@ -240,11 +281,12 @@ func (s *Service) write(ctx context.Context, t *Type, r Resource, project string
 	if t.Unique != nil {
 		rec.Unique = t.Unique(r, project)
 	}
-	if v == 1 {
-		err = s.store.Insert(ctx, rec)
-	} else {
-		err = s.store.Replace(ctx, rec)
-	}
+	err = s.stored(ctx, &Change{Type: t, Record: rec, Prev: prev, Current: r}, func(ctx context.Context) error {
+		if v == 1 {
+			return s.store.Insert(ctx, rec)
+		}
+		return s.store.Replace(ctx, rec)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +509,13 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	}
 	rec := &Record{Type: typ, ID: id, Project: cur.Project, Version: cur.Version + 1,
 		LastUpdated: s.now().UTC().Truncate(time.Microsecond), Deleted: true}
-	return s.store.Replace(ctx, rec)
+	ch := &Change{Type: t, Record: rec}
+	if len(s.hooks) > 0 {
+		if ch.Prev, err = Unmarshal(cur); err != nil {
+			return err
+		}
+	}
+	return s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
 }
 
 // Search runs q in the caller's project (every project for the super admin).

@@ -181,6 +181,16 @@ func (s *Store) AddSigningKey(ctx context.Context, k auth.SigningKey) error {
 	return err
 }
 
+// RetireSigningKey marks an unretired key retired.
+func (s *Store) RetireSigningKey(ctx context.Context, kid string, at time.Time) (bool, error) {
+	res, err := s.exec(ctx, "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at = 0", micro(at), kid)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // ClientBySecretHash returns the ClientApplication id owning a secret hash.
 func (s *Store) ClientBySecretHash(ctx context.Context, hash string) (string, error) {
 	var id string

@@ -50,14 +50,15 @@ ON CONFLICT (user_id, project_id, fingerprint_hash) DO UPDATE SET
 // UseMedableLocationCode consumes a pending code once: the WHERE clause
 // lets exactly one of concurrent attempts win.
 func (s *Store) UseMedableLocationCode(ctx context.Context, id, codeHash string, now time.Time, maxFailures int, remember bool) (bool, error) {
-	verified := int64(0)
+	set := "code_hash = '', code_expires_at = 0, last_used_at = ?"
+	args := []any{micro(now)}
 	if remember {
-		verified = micro(now)
+		set += ", verified_at = ?"
+		args = append(args, micro(now))
 	}
-	res, err := s.exec(ctx, `UPDATE medable_locations SET code_hash = '', code_expires_at = 0, last_used_at = ?,
-  verified_at = CASE WHEN ? = 0 THEN verified_at ELSE ? END
-WHERE id = ? AND code_hash <> '' AND code_hash = ? AND code_expires_at > ? AND code_failures < ?`,
-		micro(now), verified, verified, id, codeHash, micro(now), maxFailures)
+	args = append(args, id, codeHash, micro(now), maxFailures)
+	res, err := s.exec(ctx, `UPDATE medable_locations SET `+set+`
+WHERE id = ? AND code_hash <> '' AND code_hash = ? AND code_expires_at > ? AND code_failures < ?`, args...)
 	if err != nil {
 		return false, err
 	}

@@ -169,6 +169,28 @@ CREATE TABLE IF NOT EXISTS medable_login_failures (
   failures INTEGER NOT NULL,
   window_start BIGINT NOT NULL
 )`},
+	// 8: abuse limits and idempotent writes, shared by every process: the
+	// throttle counters of logins, resets and link redemptions (one row per
+	// kind and account or address, with the end of its window), and the
+	// Idempotency-Key records with the response they replay.
+	{8, `
+CREATE TABLE IF NOT EXISTS throttles (
+  key TEXT PRIMARY KEY,
+  hits INTEGER NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS throttles_expires ON throttles (expires_at);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key TEXT PRIMARY KEY,
+  request_hash TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  status INTEGER NOT NULL DEFAULT 0,
+  header TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_expires ON idempotency_keys (expires_at)`},
 }
 
 func (s *Store) expand(stmt string) string {

@@ -53,12 +53,12 @@ type Service struct {
 func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *resources.Service) *Service {
 	s := &Service{admin: adm, auth: authSvc, res: res}
 	g := e.Group("/api/v2", rest.UseRenderer(render), s.authenticate)
-	route := func(method, path string, h echo.HandlerFunc) {
-		g.Add(method, path, h)
-		g.Add(method, path+"/", h)
+	route := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		g.Add(method, path, h, m...)
+		g.Add(method, path+"/", h, m...)
 	}
 	route("GET", "/management/memberships", s.handleList)
-	route("POST", "/management/memberships", s.handleCreate)
+	route("POST", "/management/memberships", s.handleCreate, adm.IdempotentWrites)
 	route("GET", "/management/memberships/:id", s.handleGet)
 	route("PATCH", "/management/memberships/:id", s.handlePatch)
 	route("DELETE", "/management/memberships/:id", s.handleDelete)

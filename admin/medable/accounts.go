@@ -44,7 +44,7 @@ func (h *Handler) list(c echo.Context) error {
 		}
 		skip = n
 	}
-	mems, err := admin.Search[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership", url.Values{"active": {"true"}})
+	mems, err := searchAll[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership", url.Values{"active": {"true"}})
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (h *Handler) list(c echo.Context) error {
 	}
 	var users []*resources.User
 	for _, chunk := range lo.Chunk(lo.Keys(byUser), 200) {
-		page, err := admin.Search[*resources.User](ctx, h.res, "", "User", url.Values{"_id": {strings.Join(chunk, ",")}})
+		page, err := searchAll[*resources.User](ctx, h.res, "", "User", url.Values{"_id": {strings.Join(chunk, ",")}})
 		if err != nil {
 			return err
 		}
@@ -85,6 +85,26 @@ func (h *Handler) list(c echo.Context) error {
 		out.Data = append(out.Data, v)
 	}
 	return writeJSON(c, http.StatusOK, out)
+}
+
+// searchAll pages through every match of params, as Roster, within
+// project ("" for every project).
+func searchAll[T resources.Resource](ctx context.Context, res *resources.Service, project, typ string, params url.Values) ([]T, error) {
+	var out []T
+	for offset := 0; ; offset += resources.MaxCount {
+		p := url.Values{"_sort": {"_id"}, "_offset": {strconv.Itoa(offset)}}
+		for k, v := range params {
+			p[k] = v
+		}
+		page, err := admin.Search[T](ctx, res, project, typ, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < resources.MaxCount {
+			return out, nil
+		}
+	}
 }
 
 // target resolves the account a read or write names ("me" or an id) and

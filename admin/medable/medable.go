@@ -96,7 +96,7 @@ func (h *Handler) routes(g *echo.Group) {
 	g.GET("/accounts/:id", h.read, s)
 	g.PUT("/accounts/:id", h.put, s)
 	g.PATCH("/accounts/:id", h.patch, s)
-	g.POST("/accounts/register", h.register)
+	g.POST("/accounts/register", h.register, h.admin.IdempotentWrites)
 	g.POST("/accounts/login", h.login)
 	g.POST("/accounts/me/logout", h.logout, s)
 	g.POST("/accounts/request-password-reset", h.requestPasswordReset)

@@ -122,12 +122,12 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 	}
 
 	g := e.Group("/p/api/v1/organizations", rest.UseRenderer(render), s.authenticate)
-	route := func(method, path string, h echo.HandlerFunc) {
-		g.Add(method, path+"/", h)
-		g.Add(method, path, h)
+	route := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		g.Add(method, path+"/", h, m...)
+		g.Add(method, path, h, m...)
 	}
 	route("GET", "/members", s.handleListMembers)
-	route("POST", "/members", s.handleCreateMember)
+	route("POST", "/members", s.handleCreateMember, adm.IdempotentWrites)
 	route("GET", "/members/:id", s.handleGetMember)
 	route("PATCH", "/members/:id", s.handlePatchMember)
 	route("POST", "/members/:id/change-email", s.handleChangeEmail)
@@ -135,7 +135,7 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 	route("POST", "/invites/:id/resend", s.handleResendInvite)
 	route("POST", "/invites/:id/revoke", s.handleRevokeInvite)
 	route("GET", "/:org/invites", s.handleListInvites)
-	route("POST", "/:org/invites", s.handleCreateInvite)
+	route("POST", "/:org/invites", s.handleCreateInvite, adm.IdempotentWrites)
 	return s
 }
 

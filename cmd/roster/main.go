@@ -109,7 +109,7 @@ func keys(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) 
 		return err
 	}
 	defer a.Close()
-	kid, err := a.Auth.Keys().Rotate(ctx)
+	kid, err := a.RotateKey(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// MaxBundleEntries caps batch and transaction Bundles.
+// MaxBundleEntries caps batch and transaction Bundles of a Handler that
+// sets no cap of its own (ROSTER_MAX_BUNDLE_ENTRIES sets one).
 var MaxBundleEntries = 1000
 
 // Bundle is a FHIR Bundle (search results, history, batch and transaction).
@@ -91,9 +92,13 @@ func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
 	if in.Type != "batch" && in.Type != "transaction" {
 		return nil, resources.Invalid("Bundle.type", "Bundle.type must be batch or transaction")
 	}
-	if len(in.Entry) > MaxBundleEntries {
+	limit := h.MaxBundleEntries
+	if limit <= 0 {
+		limit = MaxBundleEntries
+	}
+	if len(in.Entry) > limit {
 		return nil, &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly",
-			Message: "Bundle has " + strconv.Itoa(len(in.Entry)) + " entries; the limit is " + strconv.Itoa(MaxBundleEntries)}
+			Message: "Bundle has " + strconv.Itoa(len(in.Entry)) + " entries; the limit is " + strconv.Itoa(limit)}
 	}
 	for i, e := range in.Entry {
 		if e.Request == nil || e.Request.Method == "" || e.Request.URL == "" {

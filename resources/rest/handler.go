@@ -2,7 +2,6 @@ package rest
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,6 +20,12 @@ const FHIRJSON = "application/fhir+json; charset=utf-8"
 type Handler struct {
 	svc  *resources.Service
 	base string // public base URL ending in "/"
+
+	// MaxBundleEntries caps batch and transaction Bundles (0: the package
+	// default, MaxBundleEntries).
+	MaxBundleEntries int
+	// Idempotency, when set, wraps create so it honours Idempotency-Key.
+	Idempotency echo.MiddlewareFunc
 }
 
 // NewHandler returns handlers over svc; baseURL is ROSTER_BASE_URL.
@@ -42,7 +47,7 @@ func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
 	e.POST(base+"/", h.bundle, authn)
 	e.GET(base+"/:type", h.search, authn)
 	e.POST(base+"/:type/_search", h.searchPost, authn)
-	e.POST(base+"/:type", h.create, authn)
+	e.POST(base+"/:type", h.create, authn, h.idempotent)
 	e.GET(base+"/:type/_history", h.typeHistory, authn)
 	e.GET(base+"/:type/:id", h.read, authn)
 	e.PUT(base+"/:type/:id", h.update, authn)
@@ -50,6 +55,14 @@ func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
 	e.DELETE(base+"/:type/:id", h.delete, authn)
 	e.GET(base+"/:type/:id/_history", h.instanceHistory, authn)
 	e.GET(base+"/:type/:id/_history/:vid", h.vread, authn)
+}
+
+// idempotent applies h.Idempotency, if any.
+func (h *Handler) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
+	if h.Idempotency == nil {
+		return next
+	}
+	return h.Idempotency(next)
 }
 
 // WriteJSON writes v as FHIR JSON.
@@ -67,12 +80,7 @@ func ReadBody(c echo.Context) ([]byte, error) {
 	if err != nil {
 		// Echo's BodyLimit stops a body sent without a Content-Length
 		// mid-read, with its own 413.
-		var mbe *http.MaxBytesError
-		var he *echo.HTTPError
-		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
-			return nil, &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly", Message: "Request body too large"}
-		}
-		return nil, resources.Invalid("", "Could not read the request body")
+		return nil, bodyError(err)
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil, resources.Invalid("", "Request body is empty")

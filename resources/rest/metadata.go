@@ -65,9 +65,13 @@ func (h *Handler) metadata(c echo.Context) error {
 	rest := capabilityRest{Mode: "server", SearchParam: commonParams,
 		Interaction: []map[string]string{{"code": "batch"}, {"code": "transaction"}}}
 	for _, t := range resources.Types() {
-		r := capabilityResource{Type: t.Name, Versioning: "versioned", ReadHistory: true, ConditionalCreate: true,
+		r := capabilityResource{Type: t.Name, Versioning: "versioned", ReadHistory: true, ConditionalCreate: !t.SystemWrite,
 			ConditionalDelete: "not-supported", SearchParam: append([]capabilityParam{}, commonParams[:2]...)}
-		for _, code := range []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"} {
+		interactions := []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
+		if t.SystemWrite { // only Roster writes these (AuditEvent)
+			interactions = []string{"read", "vread", "history-instance", "history-type", "search-type"}
+		}
+		for _, code := range interactions {
 			r.Interaction = append(r.Interaction, map[string]string{"code": code})
 		}
 		for _, p := range t.Params {

@@ -61,14 +61,18 @@ var _ = Describe("The CapabilityStatement at /fhir/R4/metadata", func() {
 		for _, t := range resources.Types() {
 			r, ok := byType[t.Name]
 			Expect(ok).To(BeTrue(), t.Name)
-			Expect(codes(r["interaction"])).To(ContainElements("read", "vread", "update", "patch", "delete",
-				"history-instance", "history-type", "create", "search-type"), t.Name)
+			if t.SystemWrite {
+				Expect(codes(r["interaction"])).To(ConsistOf("read", "vread", "history-instance", "history-type", "search-type"), t.Name)
+			} else {
+				Expect(codes(r["interaction"])).To(ContainElements("read", "vread", "update", "patch", "delete",
+					"history-instance", "history-type", "create", "search-type"), t.Name)
+			}
 			want := []string{"_id", "_lastUpdated"}
 			for _, p := range t.Params {
 				want = append(want, p.Code)
 			}
 			Expect(codes(r["searchParam"])).To(ConsistOf(want), t.Name)
-			Expect(r).To(HaveKeyWithValue("conditionalCreate", true))
+			Expect(r).To(HaveKeyWithValue("conditionalCreate", !t.SystemWrite))
 			Expect(r).To(HaveKeyWithValue("versioning", "versioned"))
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/audit"
 	"github.com/rosterhq/roster/admin/hospital"
 	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/admin/medable"
@@ -39,6 +40,16 @@ type Config struct {
 	SMTPURL       string
 	AppURL        string
 	BodyLimit     int64 // bytes
+	// MaxBundleEntries caps batch and transaction Bundles
+	// (ROSTER_MAX_BUNDLE_ENTRIES, default 1000).
+	MaxBundleEntries int
+	// Throttle limits failed logins, reset requests and link redemptions
+	// (ROSTER_THROTTLE_*); the zero value is auth.DefaultLimits.
+	Throttle auth.Limits
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
+	// names the client (ROSTER_TRUSTED_PROXIES, comma-separated); with none,
+	// the client address is the socket's peer.
+	TrustedProxies []string
 	// Mail tunes the outbox sender (ROSTER_MAIL_* variables).
 	Mail mail.Options
 	// SkipBootstrap leaves an empty database empty (roster migrate).
@@ -62,7 +73,33 @@ func FromEnv() Config {
 	if v, err := strconv.ParseInt(os.Getenv("ROSTER_BODY_LIMIT"), 10, 64); err == nil && v > 0 {
 		c.BodyLimit = v
 	}
+	if v, err := strconv.Atoi(os.Getenv("ROSTER_MAX_BUNDLE_ENTRIES")); err == nil && v > 0 {
+		c.MaxBundleEntries = v
+	}
+	c.Throttle = throttleFromEnv()
+	for _, p := range strings.Split(os.Getenv("ROSTER_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
 	return c
+}
+
+// throttleFromEnv reads ROSTER_THROTTLE_WINDOW (a duration),
+// ROSTER_THROTTLE_PER_ACCOUNT and ROSTER_THROTTLE_PER_ADDRESS (0 turns
+// that limit off) over auth.DefaultLimits.
+func throttleFromEnv() auth.Limits {
+	l := auth.DefaultLimits
+	if d, err := time.ParseDuration(os.Getenv("ROSTER_THROTTLE_WINDOW")); err == nil && d > 0 {
+		l.Window = d
+	}
+	if n, err := strconv.Atoi(os.Getenv("ROSTER_THROTTLE_PER_ACCOUNT")); err == nil && n >= 0 {
+		l.PerAccount = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("ROSTER_THROTTLE_PER_ADDRESS")); err == nil && n >= 0 {
+		l.PerAddress = n
+	}
+	return l
 }
 
 func env(key, dflt string) string {
@@ -88,6 +125,12 @@ func (c *Config) normalize() {
 	if c.BodyLimit == 0 {
 		c.BodyLimit = 1 << 20
 	}
+	if c.MaxBundleEntries <= 0 {
+		c.MaxBundleEntries = rest.MaxBundleEntries
+	}
+	if c.Throttle == (auth.Limits{}) {
+		c.Throttle = auth.DefaultLimits
+	}
 }
 
 // App is a running Roster's parts.
@@ -105,8 +148,9 @@ type App struct {
 
 	FHIR *rest.Handler
 
-	stop    []func()
-	workers []func()
+	stop        []func()
+	workers     []func()
+	ipExtractor echo.IPExtractor
 }
 
 // New opens the database, migrates it, bootstraps an empty one and builds the router.
@@ -121,11 +165,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{Config: cfg, Log: log, Store: st}
 	a.stop = append(a.stop, func() { _ = st.Close() })
+	if a.ipExtractor, err = auth.IPExtractor(cfg.TrustedProxies); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := st.Migrate(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.Resources = resources.NewService(st, nil)
+	audit.Install(a.Resources)
 	keys, err := auth.NewKeys(ctx, st, cfg.BaseURL)
 	if err != nil {
 		a.Close()
@@ -134,6 +183,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Mail = mail.NewOutbox(st)
 	a.Auth = auth.NewService(st, a.Resources, keys)
 	a.Auth.Mail, a.Auth.AppURL = a.Mail, cfg.AppURL
+	a.Auth.Limits = cfg.Throttle
 	a.Admin = admin.NewService(a.Resources, a.Auth)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
 	if !cfg.SkipBootstrap {
@@ -145,6 +195,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Bootstrap = res
 	}
 	a.FHIR = rest.NewHandler(a.Resources, cfg.BaseURL)
+	a.FHIR.MaxBundleEntries = cfg.MaxBundleEntries
+	// One Idempotency-Key store for every create route: FHIR, admin, dialects.
+	idem := rest.Idempotency(st, rest.IdempotencyOptions{})
+	a.FHIR.Idempotency, a.Admin.Idempotency = idem, idem
 	a.Echo = a.router()
 	if a.Sender, err = mail.NewSender(st, a.Mail, cfg.SMTPURL, cfg.Mail.ForApp(cfg.AppURL), log); err != nil {
 		a.Close()
@@ -175,7 +229,10 @@ func (a *App) router() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = rest.ErrorHandler(a.Log)
+	// The client address is the socket's peer unless it is a trusted proxy.
+	e.IPExtractor = a.ipExtractor
 	e.Use(middleware.RequestID())
+	e.Use(auth.ClientAddressMiddleware)
 	e.Use(a.logRequests)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -184,6 +241,7 @@ func (a *App) router() *echo.Echo {
 		},
 	}))
 	e.Use(middleware.BodyLimit(strconv.FormatInt(a.Config.BodyLimit, 10) + "B"))
+	e.Use(audit.Middleware)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", func(c echo.Context) error {

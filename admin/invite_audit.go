@@ -1,0 +1,38 @@
+package admin
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/rosterhq/roster/admin/audit"
+	"github.com/rosterhq/roster/resources"
+)
+
+// record writes the invite's AuditEvent in its transaction: who invited
+// whom into which membership, and what the invite did. An upsert that
+// changed nothing is no act and is not recorded.
+func (inv *invitation) record(ctx context.Context) error {
+	out := inv.out
+	if out.Membership == nil || out.Outcome == InviteUnchanged {
+		return nil
+	}
+	m := audit.Ref("ProjectMembership/" + out.Membership.ID)
+	m.Detail = []resources.AuditEventDetail{
+		audit.Detail("outcome", out.Outcome),
+		audit.Detail("userCreated", strconv.FormatBool(out.UserCreated)),
+		audit.Detail("profileCreated", strconv.FormatBool(out.ProfileCreated)),
+	}
+	if out.MailQueued {
+		m.Detail = append(m.Detail, audit.Detail("mail", out.MailKind))
+	}
+	entities := []audit.Entity{m}
+	if out.User != nil {
+		u := audit.Ref("User/" + out.User.ID)
+		u.Name = out.User.Email
+		entities = append(entities, u)
+	}
+	if out.Profile != nil {
+		entities = append(entities, audit.Entity{What: reference(out.Profile)})
+	}
+	return audit.Record(ctx, inv.s.res, audit.Event{Act: audit.Invite, Project: inv.project.ID, Entities: entities})
+}

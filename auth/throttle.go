@@ -1,0 +1,235 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+// Limits bound how many failed attempts at a secret (a password, a client
+// secret, a link) one account and one client address may make per window,
+// and how many password-reset mails may be asked for. Zero turns a limit off.
+type Limits struct {
+	// Window is how long a count lasts, from the first attempt it counts.
+	Window time.Duration
+	// PerAccount bounds the failures per account (an email, a client id or a
+	// link id) and the reset requests per email.
+	PerAccount int
+	// PerAddress bounds the failures and reset requests per client address.
+	PerAddress int
+}
+
+// DefaultLimits are Roster's limits when none are configured.
+var DefaultLimits = Limits{Window: 15 * time.Minute, PerAccount: 10, PerAddress: 50}
+
+// ThrottleStore keeps the throttle counters in the database, so every
+// Roster process sharing it counts the same attempts.
+type ThrottleStore interface {
+	// HitThrottle counts one attempt on key and answers the count and the end
+	// of its window; a key without an open window starts a new one of length
+	// window at now.
+	HitThrottle(ctx context.Context, key string, window time.Duration, now time.Time) (int, time.Time, error)
+	// RefundThrottle takes back one attempt from key's open window.
+	RefundThrottle(ctx context.Context, key string, now time.Time) error
+	// ResetThrottle forgets key's count.
+	ResetThrottle(ctx context.Context, key string) error
+	// PurgeThrottles deletes every count whose window ended before now.
+	PurgeThrottles(ctx context.Context, now time.Time) error
+}
+
+// What is being throttled: each kind counts apart.
+const (
+	throttleLogin  = "login"  // POST /auth/login and every dialect login
+	throttleClient = "client" // client_credentials at POST /oauth2/token
+	throttleReset  = "reset"  // password-reset requests
+	throttleLink   = "link"   // one-time link redemption
+)
+
+// throttlePurgeEvery is how often a process deletes ended windows.
+const throttlePurgeEvery = 10 * time.Minute
+
+type throttleKey struct {
+	key     string
+	limit   int
+	account bool
+}
+
+// attempt is one throttled try, holding the counts it took.
+type attempt struct {
+	s    *Service
+	keys []throttleKey
+}
+
+// beginAttempt counts one attempt of kind against the account and the
+// client address (either may be empty), refusing with 429 once a count is
+// over its limit. Counting happens before the secret is checked, so
+// concurrent guesses cannot slip past the limit; succeed takes the count
+// back, and a refused attempt takes back what it counted.
+func (s *Service) beginAttempt(ctx context.Context, kind, account, address string) (*attempt, error) {
+	a := &attempt{s: s}
+	ts, ok := s.store.(ThrottleStore)
+	lim := s.Limits
+	if !ok || lim.Window <= 0 {
+		return a, nil
+	}
+	now := s.now()
+	s.purgeThrottles(ctx, ts, now)
+	var keys []throttleKey
+	if account != "" && lim.PerAccount > 0 {
+		keys = append(keys, throttleKey{kind + ":account:" + HashSecret(strings.ToLower(strings.TrimSpace(account))), lim.PerAccount, true})
+	}
+	if address != "" && lim.PerAddress > 0 {
+		keys = append(keys, throttleKey{kind + ":address:" + addressKey(address), lim.PerAddress, false})
+	}
+	retry := time.Duration(0)
+	for _, k := range keys {
+		n, until, err := ts.HitThrottle(ctx, k.key, lim.Window, now)
+		if err != nil {
+			a.refund(ctx)
+			return nil, err
+		}
+		a.keys = append(a.keys, k)
+		if n > k.limit {
+			retry = max(retry, until.Sub(now))
+		}
+	}
+	if retry > 0 {
+		a.refund(ctx)
+		return nil, tooMany(retry)
+	}
+	return a, nil
+}
+
+// succeed ends an attempt whose secret was right: the account's count is
+// forgotten and the address's attempt taken back.
+func (a *attempt) succeed(ctx context.Context) {
+	ts, ok := a.s.store.(ThrottleStore)
+	if !ok {
+		return
+	}
+	for _, k := range a.keys {
+		if k.account {
+			_ = ts.ResetThrottle(ctx, k.key)
+		} else {
+			_ = ts.RefundThrottle(ctx, k.key, a.s.now())
+		}
+	}
+	a.keys = nil
+}
+
+// refund takes back every count of an attempt that did not test a secret.
+func (a *attempt) refund(ctx context.Context) {
+	ts, ok := a.s.store.(ThrottleStore)
+	if !ok {
+		return
+	}
+	for _, k := range a.keys {
+		_ = ts.RefundThrottle(ctx, k.key, a.s.now())
+	}
+	a.keys = nil
+}
+
+func (s *Service) purgeThrottles(ctx context.Context, ts ThrottleStore, now time.Time) {
+	s.purgeMu.Lock()
+	due := now.Sub(s.purgedAt) > throttlePurgeEvery
+	if due {
+		s.purgedAt = now
+	}
+	s.purgeMu.Unlock()
+	if due {
+		_ = ts.PurgeThrottles(ctx, now)
+	}
+}
+
+// tooMany is the 429 of a throttled attempt, asking to wait at least retry.
+func tooMany(retry time.Duration) *resources.Error {
+	secs := max(1, int(math.Ceil(retry.Seconds())))
+	e := resources.TooMany(secs)
+	e.Message = fmt.Sprintf("Too many attempts. Try again in %s.", waitText(secs))
+	return e
+}
+
+func waitText(secs int) string {
+	if secs < 120 {
+		return fmt.Sprintf("%d seconds", secs)
+	}
+	return fmt.Sprintf("%d minutes", (secs+59)/60)
+}
+
+// addressKey is the part of a client address an attacker cannot cheaply
+// change: the address itself for IPv4, its /64 network for IPv6 (one host
+// usually holds a whole /64).
+func addressKey(addr string) string {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return addr
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+type clientAddrKey struct{}
+
+// WithClientAddress records the request's client address in ctx, for the
+// throttles of calls (dialects included) that take no address argument.
+func WithClientAddress(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddress is the client address recorded in ctx ("" when none).
+func ClientAddress(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
+}
+
+// ClientAddressMiddleware records every request's client address —
+// c.RealIP(), so whatever the router's IPExtractor trusts — in its context.
+func ClientAddressMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(WithClientAddress(r.Context(), c.RealIP())))
+		return next(c)
+	}
+}
+
+// IPExtractor is how the router finds a request's client address: the
+// socket's peer, unless that peer is one of the trusted proxies (CIDRs or
+// single addresses), whose X-Forwarded-For is then believed up to the first
+// address that is not itself a trusted proxy. Loopback, link-local and
+// private networks are not trusted unless listed, so a forged
+// X-Forwarded-For from anyone else changes nothing.
+func IPExtractor(trustedProxies []string) (echo.IPExtractor, error) {
+	var opts []echo.TrustOption
+	for _, p := range trustedProxies {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			if ip := net.ParseIP(p); ip != nil && ip.To4() != nil {
+				p += "/32"
+			} else {
+				p += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("ROSTER_TRUSTED_PROXIES: %q is not a CIDR or an IP address", p)
+		}
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	if len(opts) == 0 {
+		return echo.ExtractIPDirect(), nil
+	}
+	opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
+	return echo.ExtractIPFromXFFHeader(opts...), nil
+}

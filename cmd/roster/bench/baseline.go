@@ -1,0 +1,270 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	_ "github.com/glebarez/go-sqlite" // the embedded database's driver, as Roster's store uses it
+)
+
+// The baseline is the limit Roster is measured against: a minimal Echo
+// server that answers each workload with the one SQL statement at the heart
+// of Roster's own handling of it, in one round trip, on the same database
+// and tables — no authentication, no validation, no history, no search
+// index writes. Its statements are the text Roster's store sends.
+
+// Baseline statements. "?" placeholders; PostgreSQL gets them as $n.
+const (
+	baseCols = "type, id, project_id, version, last_updated, deleted, content"
+
+	sqlRead   = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?"
+	sqlVRead  = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
+	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+	// Roster's Search for one filter: a semi-join on search_index, newest first.
+	sqlSearchHead = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
+	sqlSearchTail  = ") ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	sqlSearchName  = sqlSearchHead + "((s.value >= ? AND s.value < ?))" + sqlSearchTail
+	sqlSearchToken = sqlSearchHead + "(s.value = ?)" + sqlSearchTail
+	sqlSearchSys   = sqlSearchHead + "((s.system = ? AND s.value = ?))" + sqlSearchTail
+	sqlPage        = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	sqlHistory = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?"
+)
+
+// BaselineType is the resource type the baseline's inserts use, so they sit
+// in Roster's table beside the Patients without ever being seen by it.
+const BaselineType = "BenchBaseline"
+
+const maxRune = "\U0010FFFF"
+
+func dollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// baseDB is the one thing the baseline needs of a database: run a query and
+// hand back the content column of its rows, or run an insert.
+type baseDB interface {
+	contents(ctx context.Context, query string, args ...any) ([][]byte, error)
+	exec(ctx context.Context, query string, args ...any) error
+	close()
+}
+
+type pgBase struct{ pool *pgxpool.Pool }
+
+func (p pgBase) contents(ctx context.Context, query string, args ...any) ([][]byte, error) {
+	rows, err := p.pool.Query(ctx, dollar(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var (
+			typ, id, project string
+			version, lu      int64
+			deleted          bool
+			content          []byte
+		)
+		if err := rows.Scan(&typ, &id, &project, &version, &lu, &deleted, &content); err != nil {
+			return nil, err
+		}
+		out = append(out, content)
+	}
+	return out, rows.Err()
+}
+
+func (p pgBase) exec(ctx context.Context, query string, args ...any) error {
+	_, err := p.pool.Exec(ctx, dollar(query), args...)
+	return err
+}
+
+func (p pgBase) close() { p.pool.Close() }
+
+type sqlBase struct{ db *sql.DB }
+
+func (s sqlBase) contents(ctx context.Context, query string, args ...any) ([][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var (
+			typ, id, project string
+			version, lu      int64
+			deleted          bool
+			content          sql.NullString
+		)
+		if err := rows.Scan(&typ, &id, &project, &version, &lu, &deleted, &content); err != nil {
+			return nil, err
+		}
+		out = append(out, []byte(content.String))
+	}
+	return out, rows.Err()
+}
+
+func (s sqlBase) exec(ctx context.Context, query string, args ...any) error {
+	_, err := s.db.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (s sqlBase) close() { _ = s.db.Close() }
+
+func openBaseDB(ctx context.Context, databaseURL, dataDir string) (baseDB, error) {
+	if databaseURL != "" {
+		cfg, err := pgxpool.ParseConfig(databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		// The same pool size as Roster's store.
+		cfg.MaxConns = 32
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return pgBase{pool}, nil
+	}
+	// The same file and pragmas as Roster's embedded store.
+	path := filepath.Join(dataDir, "roster.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("baseline: no database at %s: %w", path, err)
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	return sqlBase{db}, nil
+}
+
+// ServeBaseline runs the baseline server on addr until ctx ends.
+func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error {
+	db, err := openBaseDB(ctx, databaseURL, dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	one := func(c echo.Context, rows [][]byte, err error) error {
+		if err != nil {
+			return c.String(http.StatusInternalServerError, err.Error())
+		}
+		if len(rows) == 0 {
+			return c.String(http.StatusNotFound, "not found")
+		}
+		return c.Blob(http.StatusOK, "application/fhir+json", rows[0])
+	}
+	many := func(c echo.Context, rows [][]byte, err error) error {
+		if err != nil {
+			return c.String(http.StatusInternalServerError, err.Error())
+		}
+		out := make([]byte, 0, 1024*len(rows)+2)
+		out = append(out, '[')
+		for i, r := range rows {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, r...)
+		}
+		out = append(out, ']')
+		return c.Blob(http.StatusOK, "application/fhir+json", out)
+	}
+	e.GET("/read/:type/:id", func(c echo.Context) error {
+		rows, err := db.contents(c.Request().Context(), sqlRead, c.Param("type"), c.Param("id"))
+		return one(c, rows, err)
+	})
+	e.GET("/vread/:type/:id/:vid", func(c echo.Context) error {
+		v, _ := strconv.ParseInt(c.Param("vid"), 10, 64)
+		rows, err := db.contents(c.Request().Context(), sqlVRead, c.Param("type"), c.Param("id"), v)
+		return one(c, rows, err)
+	})
+	e.POST("/insert/:project", func(c echo.Context) error {
+		body, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			return c.String(http.StatusBadRequest, err.Error())
+		}
+		id := uuid.NewString()
+		err = db.exec(c.Request().Context(), sqlInsert, BaselineType, id, c.Param("project"), int64(1), time.Now().UnixMicro(), false, string(body))
+		if err != nil {
+			return c.String(http.StatusInternalServerError, err.Error())
+		}
+		return c.Blob(http.StatusCreated, "application/fhir+json", body)
+	})
+	// /search/:project/:type/:param?prefix=… | value=… [&system=…] [&count=]
+	e.GET("/search/:project/:type/:param", func(c echo.Context) error {
+		typ, project, param := c.Param("type"), c.Param("project"), c.Param("param")
+		head := []any{typ, false, project, typ, param, project}
+		count := 21 // Roster asks for one more than the page
+		if n, err := strconv.Atoi(c.QueryParam("count")); err == nil {
+			count = n
+		}
+		var (
+			rows [][]byte
+			err  error
+			ctx  = c.Request().Context()
+		)
+		switch {
+		case c.QueryParam("prefix") != "":
+			p := c.QueryParam("prefix")
+			rows, err = db.contents(ctx, sqlSearchName, append(head, p, p+maxRune, count, 0)...)
+		case c.QueryParam("system") != "":
+			rows, err = db.contents(ctx, sqlSearchSys, append(head, c.QueryParam("system"), c.QueryParam("value"), count, 0)...)
+		default:
+			rows, err = db.contents(ctx, sqlSearchToken, append(head, c.QueryParam("value"), count, 0)...)
+		}
+		return many(c, rows, err)
+	})
+	e.GET("/page/:project/:type", func(c echo.Context) error {
+		rows, err := db.contents(c.Request().Context(), sqlPage, c.Param("type"), false, c.Param("project"), 101, 0)
+		return many(c, rows, err)
+	})
+	e.GET("/history/:type/:id", func(c echo.Context) error {
+		rows, err := db.contents(c.Request().Context(), sqlHistory, c.Param("type"), c.Param("id"), 20, 0)
+		return many(c, rows, err)
+	})
+	srv := &http.Server{Addr: addr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+	return nil
+}
