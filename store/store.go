@@ -213,5 +213,8 @@ func translate(err error) error {
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, gorm.ErrRecordNotFound) {
 		return resources.NotFound("Not found")
 	}
+	if unavailable(err) {
+		return resources.Unavailable("Database unavailable, try again")
+	}
 	return err
 }

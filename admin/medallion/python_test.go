@@ -13,27 +13,19 @@ import (
 
 	"github.com/rosterhq/roster/admin/medallion"
 	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/fixtures"
 	"github.com/rosterhq/roster/resources"
 )
 
-// pythonWithRequests finds a python3 that can import requests (Debian's
-// python3-requests). Without one the spec is skipped — or fails under CI.
+// pythonWithRequests finds a python3 that can import requests, or skips the
+// spec (fails it under CI).
 func pythonWithRequests() string {
 	GinkgoHelper()
-	for _, cand := range []string{"python3", "/usr/bin/python3"} {
-		path, err := exec.LookPath(cand)
-		if err != nil {
-			continue
-		}
-		if exec.Command(path, "-c", "import requests").Run() == nil {
-			return path
-		}
+	py := fixtures.PythonWithRequests()
+	if py == "" {
+		fixtures.Missing(GinkgoT(), "python3 with requests", "apt-get install python3-requests")
 	}
-	if os.Getenv("CI") != "" {
-		Fail("python3 with requests is required under CI (apt-get install python3-requests)")
-	}
-	Skip("python3 with requests not found (apt-get install python3-requests)")
-	return ""
+	return py
 }
 
 var _ = Describe("Medallion's own Code Roundup, run with python3 and requests", func() {

@@ -4,6 +4,8 @@
 //	roster migrate        apply schema migrations and exit
 //	roster seed FILE      load a FHIR Bundle into the database
 //	roster keys rotate    add a new token signing key
+//	roster keys list      list the signing keys
+//	roster keys retire KID  stop a key from verifying tokens
 //	roster invite ...     invite the rows of a CSV file into a project (roster invite --help)
 package main
 
@@ -16,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/rosterhq/roster/cmd/roster/app"
@@ -56,7 +59,7 @@ func run(args []string) error {
 	case "invite":
 		return invite(ctx, args)
 	case "help", "-h", "--help":
-		fmt.Println("usage: roster [serve|migrate|seed FILE|keys rotate|invite ...]")
+		fmt.Println("usage: roster [serve|migrate|seed FILE|keys rotate|keys list|keys retire KID|invite ...]")
 		return nil
 	}
 	return fmt.Errorf("unknown command %q (try: serve, migrate, seed FILE, keys rotate, invite)", cmd)
@@ -99,9 +102,14 @@ func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	return nil
 }
 
+const keysUsage = "usage: roster keys rotate | roster keys list | roster keys retire KID"
+
 func keys(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) error {
-	if len(args) != 1 || args[0] != "rotate" {
-		return errors.New("usage: roster keys rotate")
+	switch {
+	case len(args) == 1 && (args[0] == "rotate" || args[0] == "list"):
+	case len(args) == 2 && args[0] == "retire":
+	default:
+		return errors.New(keysUsage)
 	}
 	cfg.SkipBootstrap = true
 	a, err := app.New(ctx, cfg, log)
@@ -109,10 +117,36 @@ func keys(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) 
 		return err
 	}
 	defer a.Close()
-	kid, err := a.RotateKey(ctx)
-	if err != nil {
-		return err
+	switch args[0] {
+	case "rotate":
+		kid, err := a.RotateKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Println("new signing key:", kid)
+	case "list":
+		list, err := a.Auth.Keys().List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATE")
+		for _, k := range list {
+			state := "verifies"
+			switch {
+			case !k.RetiredAt.IsZero():
+				state = "retired " + k.RetiredAt.Format(time.RFC3339)
+			case k.Current:
+				state = "signs"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.CreatedAt.Format(time.RFC3339), state)
+		}
+		return tw.Flush()
+	case "retire":
+		if err := a.Auth.Keys().Retire(ctx, args[1]); err != nil {
+			return err
+		}
+		fmt.Println("retired signing key:", args[1])
 	}
-	fmt.Println("new signing key:", kid)
 	return nil
 }

@@ -1,0 +1,369 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// patientRef is a loaded Patient: its id and the person it was made from.
+type patientRef struct {
+	ID     string
+	Person Person
+}
+
+// world is what the workloads act on.
+type world struct {
+	project  string
+	patients []patientRef
+	users    []string // emails of users with LoginPassword, for the login workload
+	run      string   // per-run tag keeping generated emails unique
+	seq      atomic.Int64
+}
+
+// LoginPassword is the password of the users the login workload signs in.
+const LoginPassword = "Bench-tundra-Mosaic-4711"
+
+// op is one workload: how a worker sends it to Roster, and the name of the
+// baseline workload it is compared with ("" for none).
+type op struct {
+	name     string
+	baseline string
+	roster   func(w *world) worker
+}
+
+func (w *world) rnd(worker int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(worker)+1, uint64(w.seq.Add(1))))
+}
+
+func (w *world) anyPatient(r *rand.Rand) patientRef { return w.patients[r.IntN(len(w.patients))] }
+
+// ownPatient picks a Patient only worker i of c writes to, so concurrent
+// updates never race on one version.
+func (w *world) ownPatient(r *rand.Rand, i, c int) patientRef {
+	n := len(w.patients)
+	if n < c {
+		return w.patients[i%n]
+	}
+	return w.patients[i+c*r.IntN(n/c)]
+}
+
+func get(cl *client, path string) task {
+	return func(ctx context.Context) (int, error) {
+		s, _, err := cl.do(ctx, "GET", path, "", nil)
+		return s, err
+	}
+}
+
+func jsonBody(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+const fhirJSON = "application/fhir+json"
+
+// ops lists every workload in the order the report shows them.
+var ops = []op{
+	{name: "read", baseline: "b-read", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID, "", nil)
+				return s, err
+			}
+		}
+	}},
+	{name: "vread", baseline: "b-vread", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID+"/_history/1", "", nil)
+				return s, err
+			}
+		}
+	}},
+	{name: "create", baseline: "b-insert", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			g := newGenerator(uint64(1000+i), w.run+"c"+strconv.FormatInt(w.seq.Add(1), 36))
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "POST", "fhir/R4/Patient", fhirJSON, jsonBody(g.person().patient("")))
+				return s, err
+			}
+		}
+	}},
+	{name: "update", baseline: "b-insert", roster: func(w *world) worker {
+		return func(cl *client, i, c int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				p := w.ownPatient(r, i, c)
+				pp := p.Person
+				pp.Phone = fmt.Sprintf("+1-555-%03d-%04d", r.IntN(1000), r.IntN(10000))
+				s, _, err := cl.do(ctx, "PUT", "fhir/R4/Patient/"+p.ID, fhirJSON, jsonBody(pp.patient(p.ID)))
+				return s, err
+			}
+		}
+	}},
+	{name: "search-name", baseline: "b-search-name", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?name="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
+				return s, err
+			}
+		}
+	}},
+	{name: "search-email", baseline: "b-search-email", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?email="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
+				return s, err
+			}
+		}
+	}},
+	{name: "search-identifier", baseline: "b-search-identifier", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?identifier="+url.QueryEscape(MRNSystem+"|"+w.anyPatient(r).Person.MRN), "", nil)
+				return s, err
+			}
+		}
+	}},
+	{name: "page-100", baseline: "b-page-100", roster: func(w *world) worker {
+		return func(cl *client, _, _ int) task { return get(cl, "fhir/R4/Patient?_count=100") }
+	}},
+	{name: "history", baseline: "b-history", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID+"/_history", "", nil)
+				return s, err
+			}
+		}
+	}},
+	{name: "invite", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			g := newGenerator(uint64(2000+i), w.run)
+			return func(ctx context.Context) (int, error) {
+				p := g.person()
+				email := fmt.Sprintf("inv-%s-%d@example.org", w.run, w.seq.Add(1))
+				body := jsonBody(obj{"resourceType": "Practitioner", "firstName": p.Given, "lastName": p.Family,
+					"email": email, "sendEmail": false})
+				s, _, err := cl.do(ctx, "POST", "admin/projects/"+w.project+"/invite", "application/json", body)
+				return s, err
+			}
+		}
+	}},
+	{name: "login", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			email := w.users[i%len(w.users)]
+			anon := &client{hc: cl.hc, base: cl.base} // no bearer token
+			return func(ctx context.Context) (int, error) {
+				_, err := login(ctx, anon, email, LoginPassword, w.project)
+				if err != nil {
+					if se, ok := err.(*statusError); ok {
+						return se.status, nil
+					}
+					return 0, err
+				}
+				return 200, nil
+			}
+		}
+	}},
+	{name: "mixed", roster: func(w *world) worker {
+		return mixedWorker(w)
+	}},
+	{name: "bundle-1+9", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			g := newGenerator(uint64(3000+i), w.run)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "POST", "fhir/R4", fhirJSON, g.patientBundle())
+				return s, err
+			}
+		}
+	}},
+}
+
+// MixedShare is the mixed workload's mix, in percent, in the shape public
+// FHIR server comparisons use.
+var MixedShare = []struct {
+	Op      string
+	Percent int
+}{{"create", 20}, {"read", 40}, {"update", 20}, {"search", 15}, {"delete", 5}}
+
+// mixedWorker creates, reads, updates, searches and deletes Patients in the
+// MixedShare proportions; it deletes only Patients it created.
+func mixedWorker(w *world) worker {
+	return func(cl *client, i, c int) task {
+		r := w.rnd(i)
+		g := newGenerator(uint64(4000+i), w.run+"m"+strconv.FormatInt(w.seq.Add(1), 36))
+		var mine []string
+		return func(ctx context.Context) (int, error) {
+			n := r.IntN(100)
+			pick := ""
+			for _, s := range MixedShare {
+				if n < s.Percent {
+					pick = s.Op
+					break
+				}
+				n -= s.Percent
+			}
+			if pick == "delete" && len(mine) == 0 {
+				pick = "create"
+			}
+			switch pick {
+			case "create":
+				s, h, err := cl.do(ctx, "POST", "fhir/R4/Patient", fhirJSON, jsonBody(g.person().patient("")))
+				if err == nil && s == 201 {
+					if id := idFromLocation(h.Get("Location")); id != "" {
+						mine = append(mine, id)
+					}
+				}
+				return s, err
+			case "read":
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID, "", nil)
+				return s, err
+			case "update":
+				p := w.ownPatient(r, i, c)
+				pp := p.Person
+				pp.Phone = fmt.Sprintf("+1-555-%03d-%04d", r.IntN(1000), r.IntN(10000))
+				s, _, err := cl.do(ctx, "PUT", "fhir/R4/Patient/"+p.ID, fhirJSON, jsonBody(pp.patient(p.ID)))
+				return s, err
+			case "search":
+				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?name="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
+				return s, err
+			}
+			id := mine[len(mine)-1]
+			mine = mine[:len(mine)-1]
+			s, _, err := cl.do(ctx, "DELETE", "fhir/R4/Patient/"+id, "", nil)
+			return s, err
+		}
+	}
+}
+
+// idFromLocation takes the id out of …/{type}/{id}/_history/{vid}.
+func idFromLocation(loc string) string {
+	parts := strings.Split(loc, "/")
+	if len(parts) >= 3 && parts[len(parts)-2] == "_history" {
+		return parts[len(parts)-3]
+	}
+	return ""
+}
+
+// baselineOps are the baseline's workloads, sent to the baseline server.
+var baselineOps = map[string]func(w *world) worker{
+	"b-read": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "read/Patient/"+w.anyPatient(r).ID, "", nil)
+				return s, err
+			}
+		}
+	},
+	"b-vread": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "vread/Patient/"+w.anyPatient(r).ID+"/1", "", nil)
+				return s, err
+			}
+		}
+	},
+	"b-insert": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			g := newGenerator(uint64(5000+i), w.run)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "POST", "insert/"+w.project, fhirJSON, jsonBody(g.person().patient("")))
+				return s, err
+			}
+		}
+	},
+	"b-search-name": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/name?prefix="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
+				return s, err
+			}
+		}
+	},
+	"b-search-email": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/email?value="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
+				return s, err
+			}
+		}
+	},
+	"b-search-identifier": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/identifier?system="+url.QueryEscape(MRNSystem)+
+					"&value="+url.QueryEscape(w.anyPatient(r).Person.MRN), "", nil)
+				return s, err
+			}
+		}
+	},
+	"b-page-100": func(w *world) worker {
+		return func(cl *client, _, _ int) task { return get(cl, "page/"+w.project+"/Patient") }
+	},
+	"b-history": func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "history/Patient/"+w.anyPatient(r).ID, "", nil)
+				return s, err
+			}
+		}
+	},
+}
+
+// statusError is an answer that was not the expected one.
+type statusError struct {
+	status int
+	body   string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %d: %.300s", e.status, e.body) }
+
+// login signs in as Medplum's client does: /auth/login with a PKCE
+// challenge, then the code for a token at /oauth2/token.
+func login(ctx context.Context, cl *client, email, password, project string) (string, error) {
+	verifier := "bench-verifier-" + strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
+	sum := sha256.Sum256([]byte(verifier))
+	body := jsonBody(map[string]string{"email": email, "password": password, "projectId": project,
+		"codeChallenge": base64.RawURLEncoding.EncodeToString(sum[:]), "codeChallengeMethod": "S256"})
+	s, _, err := cl.do(ctx, "POST", "auth/login", "application/json", body)
+	if err != nil {
+		return "", err
+	}
+	var lr struct {
+		Code string `json:"code"`
+	}
+	if s != 200 || json.Unmarshal(cl.buf.Bytes(), &lr) != nil || lr.Code == "" {
+		return "", &statusError{s, cl.buf.String()}
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {lr.Code}, "code_verifier": {verifier}}
+	s, _, err = cl.do(ctx, "POST", "oauth2/token", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if s != 200 || json.Unmarshal(cl.buf.Bytes(), &tr) != nil || tr.AccessToken == "" {
+		return "", &statusError{s, cl.buf.String()}
+	}
+	return tr.AccessToken, nil
+}
