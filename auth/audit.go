@@ -55,8 +55,9 @@ func (s *Service) createLogin(ctx context.Context, l *Login, m *resources.Projec
 }
 
 // auditLoginFailure records a refused sign-in: in the project it asked
-// for, else in every project of the User it named, else — an email no
-// account has — in the super admin's Default project, so probing is seen.
+// for (when that project exists), else in every project of the User it
+// named, else — an email no account has — in the super admin's Default
+// project, so probing is seen.
 func (s *Service) auditLoginFailure(ctx context.Context, email, projectID string, user *resources.User, reason string) {
 	e := audit.Event{Act: audit.Login, Outcome: audit.MinorFailure, Reason: reason,
 		Agent: &audit.Agent{Name: resources.Fold(email)}}
@@ -67,7 +68,7 @@ func (s *Service) auditLoginFailure(ctx context.Context, email, projectID string
 	}
 	_ = s.store.InTx(ctx, func(ctx context.Context) error {
 		switch {
-		case projectID != "":
+		case projectID != "" && s.projectExists(ctx, projectID):
 			projects = []string{projectID}
 		case user != nil:
 			var err error
@@ -77,6 +78,12 @@ func (s *Service) auditLoginFailure(ctx context.Context, email, projectID string
 		}
 		return audit.RecordEach(ctx, s.res, projects, e)
 	})
+}
+
+// projectExists reports whether id names a project (a sign-in may name any).
+func (s *Service) projectExists(ctx context.Context, id string) bool {
+	_, err := s.res.Read(resources.AsSystem(ctx, ""), "Project", id)
+	return err == nil
 }
 
 // auditClientFailure records a refused client_credentials grant of a

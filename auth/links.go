@@ -121,8 +121,8 @@ func (s *Service) linkState(ctx context.Context, id, secret string, kinds ...str
 	if id == "" || secret == "" {
 		return LinkInvalid, nil, nil
 	}
-	// Guesses are throttled per client address (a right secret takes its
-	// attempt back); per link, MaxLinkFailures wrong secrets kill it.
+	// Wrong guesses are throttled per client address; per link,
+	// MaxLinkFailures wrong secrets kill it.
 	att, err := s.beginAttempt(ctx, throttleLink, "", ClientAddress(ctx))
 	if err != nil {
 		return LinkInvalid, nil, err
@@ -132,12 +132,13 @@ func (s *Service) linkState(ctx context.Context, id, secret string, kinds ...str
 		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
 			// Compare anyway, so an unknown id costs what a known one does.
 			_ = subtle.ConstantTimeCompare([]byte(HashSecret(id)), []byte(HashSecret(secret)))
+			att.fail(ctx)
 			return LinkInvalid, nil, nil
 		}
-		att.refund(ctx)
 		return LinkInvalid, nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(l.SecretHash), []byte(HashSecret(secret))) != 1 {
+		att.fail(ctx)
 		if err := ls.FailLink(ctx, id); err != nil {
 			return LinkInvalid, nil, err
 		}

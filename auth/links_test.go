@@ -275,8 +275,13 @@ var _ = Describe("POST /auth/setpassword", func() {
 			}
 		}
 		Expect(winners).To(HaveLen(1), "statuses: %v", statuses)
+		// The winner's password first: the losers' 19 wrong passwords then
+		// reach the login throttle, which refuses them just the same.
+		Expect(env.canLogin(env.email, fmt.Sprintf("concurrent-password-%02d", winners[0]))).To(BeTrue())
 		for i := range n {
-			Expect(env.canLogin(env.email, fmt.Sprintf("concurrent-password-%02d", i))).To(Equal(i == winners[0]), "password %d", i)
+			if i != winners[0] {
+				Expect(env.canLogin(env.email, fmt.Sprintf("concurrent-password-%02d", i))).To(BeFalse(), "password %d", i)
+			}
 		}
 	})
 })

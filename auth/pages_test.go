@@ -77,7 +77,7 @@ var _ = Describe("The set-password page", func() {
 		},
 		Entry("already used", func() (string, string) {
 			id, secret := env.link(auth.LinkReset, time.Hour)
-			Expect(env.setPassword(id, secret, "used-password").Status).To(Equal(200))
+			Expect(env.setPassword(id, secret, "first-use-of-this-link").Status).To(Equal(200))
 			return id, secret
 		}, 410, "already been used"),
 		Entry("expired", func() (string, string) {

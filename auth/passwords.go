@@ -135,9 +135,11 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) e
 		return resources.Invalid("email", "Valid email address is required")
 	}
 	// Every request counts, known email or not: each may send a mail.
-	if _, err := s.beginAttempt(ctx, throttleReset, email, ClientAddress(ctx)); err != nil {
+	att, err := s.beginAttempt(ctx, throttleReset, email, ClientAddress(ctx))
+	if err != nil {
 		return err
 	}
+	att.fail(ctx)
 	start := s.now()
 	defer func() {
 		if wait := ResetPasswordMinDuration - s.now().Sub(start); wait > 0 {

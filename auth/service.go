@@ -193,6 +193,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		hash = ""
 	}
 	if !s.comparePassword(hash, req.Password) || user == nil {
+		att.fail(ctx)
 		s.auditLoginFailure(ctx, req.Email, projectID, user, errBadLogin.Message)
 		return nil, errBadLogin
 	}
@@ -332,7 +333,9 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicS
 			return nil, err
 		}
 		resp, err := s.clientCredentials(ctx, id, secret, form.Get("scope"))
-		if oe, ok := err.(*OAuthError); !ok || oe.Description != errBadClient.Description {
+		if err == errBadClient {
+			att.fail(ctx)
+		} else {
 			att.succeed(ctx)
 		}
 		return resp, err
@@ -502,7 +505,8 @@ func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resource
 	if !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) || l.MembershipID == "" {
 		return nil, ErrUnauthenticated
 	}
-	var m resources.ProjectMembership
+	// Only the fields a caller is made of are decoded: this runs on every request.
+	var m sessionMembership
 	if sess.Membership == nil || json.Unmarshal(sess.Membership, &m) != nil || (m.Active != nil && !*m.Active) {
 		return nil, ErrUnauthenticated
 	}
@@ -514,12 +518,25 @@ func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resource
 		c.AccessPolicy = m.AccessPolicy.Reference
 	}
 	if sess.User != nil {
-		var u resources.User
+		var u struct {
+			Admin *bool `json:"admin"`
+		}
 		if json.Unmarshal(sess.User, &u) == nil && u.Admin != nil && *u.Admin {
 			c.SuperAdmin = true
 		}
 	}
 	return c, nil
+}
+
+// sessionMembership is the part of a ProjectMembership a request's caller
+// is made of.
+type sessionMembership struct {
+	ID           string               `json:"id"`
+	Active       *bool                `json:"active"`
+	Admin        *bool                `json:"admin"`
+	Project      resources.Reference  `json:"project"`
+	Profile      resources.Reference  `json:"profile"`
+	AccessPolicy *resources.Reference `json:"accessPolicy"`
 }
 
 // AuthenticateClient resolves ClientApplication credentials (HTTP Basic on

@@ -16,13 +16,15 @@ import (
 // Limits bound how many failed attempts at a secret (a password, a client
 // secret, a link) one account and one client address may make per window,
 // and how many password-reset mails may be asked for. Zero turns a limit off.
+// A link needs no account limit: MaxLinkFailures wrong secrets kill it.
 type Limits struct {
-	// Window is how long a count lasts, from the first attempt it counts.
+	// Window is how long a count lasts, from the first failure it counts.
 	Window time.Duration
-	// PerAccount bounds the failures per account (an email, a client id or a
-	// link id) and the reset requests per email.
+	// PerAccount bounds the failed logins per email, the wrong secrets per
+	// client id, and the reset requests per email.
 	PerAccount int
-	// PerAddress bounds the failures and reset requests per client address.
+	// PerAddress bounds the failures (logins, client secrets, links) and
+	// the reset requests per client address.
 	PerAddress int
 }
 
@@ -32,16 +34,23 @@ var DefaultLimits = Limits{Window: 15 * time.Minute, PerAccount: 10, PerAddress:
 // ThrottleStore keeps the throttle counters in the database, so every
 // Roster process sharing it counts the same attempts.
 type ThrottleStore interface {
-	// HitThrottle counts one attempt on key and answers the count and the end
-	// of its window; a key without an open window starts a new one of length
-	// window at now.
+	// ThrottleCounts answers the count and window end of each of keys whose
+	// window is still open at now (keys without one are absent).
+	ThrottleCounts(ctx context.Context, keys []string, now time.Time) (map[string]ThrottleCount, error)
+	// HitThrottle counts one failure on key and answers the new count and
+	// the end of its window; a key without an open window starts a new one
+	// of length window at now.
 	HitThrottle(ctx context.Context, key string, window time.Duration, now time.Time) (int, time.Time, error)
-	// RefundThrottle takes back one attempt from key's open window.
-	RefundThrottle(ctx context.Context, key string, now time.Time) error
 	// ResetThrottle forgets key's count.
 	ResetThrottle(ctx context.Context, key string) error
 	// PurgeThrottles deletes every count whose window ended before now.
 	PurgeThrottles(ctx context.Context, now time.Time) error
+}
+
+// ThrottleCount is one key's count in its open window.
+type ThrottleCount struct {
+	Hits  int
+	Until time.Time
 }
 
 // What is being throttled: each kind counts apart.
@@ -59,19 +68,21 @@ type throttleKey struct {
 	key     string
 	limit   int
 	account bool
+	counted bool // it had a count when the attempt began
 }
 
-// attempt is one throttled try, holding the counts it took.
+// attempt is one throttled try at a secret.
 type attempt struct {
 	s    *Service
 	keys []throttleKey
 }
 
-// beginAttempt counts one attempt of kind against the account and the
-// client address (either may be empty), refusing with 429 once a count is
-// over its limit. Counting happens before the secret is checked, so
-// concurrent guesses cannot slip past the limit; succeed takes the count
-// back, and a refused attempt takes back what it counted.
+// beginAttempt refuses with 429 (and when to retry) an attempt of kind
+// whose account or client address (either may be empty) already used up
+// its failures in the current window. The attempt is then ended with fail
+// or succeed. Only failures count, so any number of concurrent right
+// answers go through; concurrent wrong ones may pass the limit by at most
+// their own number before the counts catch up.
 func (s *Service) beginAttempt(ctx context.Context, kind, account, address string) (*attempt, error) {
 	a := &attempt{s: s}
 	ts, ok := s.store.(ThrottleStore)
@@ -81,59 +92,62 @@ func (s *Service) beginAttempt(ctx context.Context, kind, account, address strin
 	}
 	now := s.now()
 	s.purgeThrottles(ctx, ts, now)
-	var keys []throttleKey
 	if account != "" && lim.PerAccount > 0 {
-		keys = append(keys, throttleKey{kind + ":account:" + HashSecret(strings.ToLower(strings.TrimSpace(account))), lim.PerAccount, true})
+		a.keys = append(a.keys, throttleKey{key: kind + ":account:" + HashSecret(strings.ToLower(strings.TrimSpace(account))), limit: lim.PerAccount, account: true})
 	}
 	if address != "" && lim.PerAddress > 0 {
-		keys = append(keys, throttleKey{kind + ":address:" + addressKey(address), lim.PerAddress, false})
+		a.keys = append(a.keys, throttleKey{key: kind + ":address:" + addressKey(address), limit: lim.PerAddress})
+	}
+	if len(a.keys) == 0 {
+		return a, nil
+	}
+	names := make([]string, len(a.keys))
+	for i, k := range a.keys {
+		names[i] = k.key
+	}
+	counts, err := ts.ThrottleCounts(ctx, names, now)
+	if err != nil {
+		return nil, err
 	}
 	retry := time.Duration(0)
-	for _, k := range keys {
-		n, until, err := ts.HitThrottle(ctx, k.key, lim.Window, now)
-		if err != nil {
-			a.refund(ctx)
-			return nil, err
-		}
-		a.keys = append(a.keys, k)
-		if n > k.limit {
-			retry = max(retry, until.Sub(now))
+	for i, k := range a.keys {
+		c, ok := counts[k.key]
+		a.keys[i].counted = ok
+		if ok && c.Hits >= k.limit {
+			retry = max(retry, c.Until.Sub(now))
 		}
 	}
 	if retry > 0 {
-		a.refund(ctx)
 		return nil, tooMany(retry)
 	}
 	return a, nil
 }
 
-// succeed ends an attempt whose secret was right: the account's count is
-// forgotten and the address's attempt taken back.
+// fail counts the attempt's failure against its account and address.
+func (a *attempt) fail(ctx context.Context) {
+	ts, ok := a.s.store.(ThrottleStore)
+	if !ok {
+		return
+	}
+	now := a.s.now()
+	for _, k := range a.keys {
+		_, _, _ = ts.HitThrottle(ctx, k.key, a.s.Limits.Window, now)
+	}
+}
+
+// succeed ends an attempt whose secret was right: the account's failures
+// are forgotten (the address's stay: one good account must not launder an
+// address's guesses at others).
 func (a *attempt) succeed(ctx context.Context) {
 	ts, ok := a.s.store.(ThrottleStore)
 	if !ok {
 		return
 	}
 	for _, k := range a.keys {
-		if k.account {
+		if k.account && k.counted {
 			_ = ts.ResetThrottle(ctx, k.key)
-		} else {
-			_ = ts.RefundThrottle(ctx, k.key, a.s.now())
 		}
 	}
-	a.keys = nil
-}
-
-// refund takes back every count of an attempt that did not test a secret.
-func (a *attempt) refund(ctx context.Context) {
-	ts, ok := a.s.store.(ThrottleStore)
-	if !ok {
-		return
-	}
-	for _, k := range a.keys {
-		_ = ts.RefundThrottle(ctx, k.key, a.s.now())
-	}
-	a.keys = nil
 }
 
 func (s *Service) purgeThrottles(ctx context.Context, ts ThrottleStore, now time.Time) {

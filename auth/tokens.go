@@ -46,6 +46,8 @@ type Keys struct {
 	private    *ecdsa.PrivateKey
 	public     map[string]*ecdsa.PublicKey
 	lastReload time.Time
+
+	verified verifiedTokens
 }
 
 // NewKeys loads the keys, creating the first one on an empty database.
@@ -131,8 +133,13 @@ func (k *Keys) Sign(c *Claims) (string, error) {
 
 // Verify checks a token's signature, algorithm, exp, iss and aud.
 func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
+	if v, ok := k.verified.get(token); ok && time.Now().Before(v.exp.Add(verifyLeeway)) && k.hasKey(ctx, v.kid) {
+		c := v.claims
+		return &c, nil
+	}
+	var kid string
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{Alg}), jwt.WithExpirationRequired(),
-		jwt.WithIssuer(k.issuer), jwt.WithAudience(k.audience), jwt.WithLeeway(5*time.Second))
+		jwt.WithIssuer(k.issuer), jwt.WithAudience(k.audience), jwt.WithLeeway(verifyLeeway))
 	claims := &Claims{}
 	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		// Keys named by the token itself are never fetched or trusted.
@@ -141,7 +148,7 @@ func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
 				return nil, errors.New("key reference headers are not accepted")
 			}
 		}
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		return k.publicKey(ctx, kid)
 	})
 	if err != nil {
@@ -150,7 +157,23 @@ func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
 	if claims.LoginID == "" {
 		return nil, errors.New("token has no login")
 	}
+	if claims.ExpiresAt != nil {
+		k.verified.put(token, verifiedToken{claims: *claims, kid: kid, exp: claims.ExpiresAt.Time})
+	}
 	return claims, nil
+}
+
+// verifyLeeway is the clock skew Verify allows on exp.
+const verifyLeeway = 5 * time.Second
+
+// hasKey says whether kid still verifies tokens (after the periodic reload
+// that picks up keys retired by any process).
+func (k *Keys) hasKey(ctx context.Context, kid string) bool {
+	k.refresh(ctx)
+	k.mu.RLock()
+	_, ok := k.public[kid]
+	k.mu.RUnlock()
+	return ok
 }
 
 func (k *Keys) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {

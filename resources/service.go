@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ type Service struct {
 	store  Store
 	now    func() time.Time
 	guards []Guard
-	hooks  []WriteHook
+	hooks  []writeHook
 }
 
 // NewService returns a Service over store; now is the clock (nil: time.Now).
@@ -167,13 +168,31 @@ type Change struct {
 // the write back. It may write resources itself (they reach the hooks too).
 type WriteHook func(ctx context.Context, ch *Change) error
 
-// AddWriteHook registers h for every later write; call it while wiring the
-// app, before serving.
-func (s *Service) AddWriteHook(h WriteHook) { s.hooks = append(s.hooks, h) }
+type writeHook struct {
+	fn    WriteHook
+	types []string // nil: every type
+}
+
+// AddWriteHook registers h for every later write, or only for writes of the
+// named types (a write no hook watches needs no transaction of its own);
+// call it while wiring the app, before serving.
+func (s *Service) AddWriteHook(h WriteHook, types ...string) {
+	s.hooks = append(s.hooks, writeHook{fn: h, types: types})
+}
+
+// hooksFor says whether any hook watches writes of typ.
+func (s *Service) hooksFor(typ string) bool {
+	for _, h := range s.hooks {
+		if h.types == nil || slices.Contains(h.types, typ) {
+			return true
+		}
+	}
+	return false
+}
 
 // stored runs one storage write and, in its transaction, the write hooks.
 func (s *Service) stored(ctx context.Context, ch *Change, write func(ctx context.Context) error) error {
-	if len(s.hooks) == 0 {
+	if !s.hooksFor(ch.Type.Name) {
 		return write(ctx)
 	}
 	return s.store.InTx(ctx, func(ctx context.Context) error {
@@ -181,7 +200,10 @@ func (s *Service) stored(ctx context.Context, ch *Change, write func(ctx context
 			return err
 		}
 		for _, h := range s.hooks {
-			if err := h(ctx, ch); err != nil {
+			if h.types != nil && !slices.Contains(h.types, ch.Type.Name) {
+				continue
+			}
+			if err := h.fn(ctx, ch); err != nil {
 				return err
 			}
 		}
@@ -510,7 +532,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	rec := &Record{Type: typ, ID: id, Project: cur.Project, Version: cur.Version + 1,
 		LastUpdated: s.now().UTC().Truncate(time.Microsecond), Deleted: true}
 	ch := &Change{Type: t, Record: rec}
-	if len(s.hooks) > 0 {
+	if s.hooksFor(t.Name) {
 		if ch.Prev, err = Unmarshal(cur); err != nil {
 			return err
 		}

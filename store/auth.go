@@ -135,9 +135,9 @@ func (s *Store) Session(ctx context.Context, loginID string) (*auth.Session, err
 	l := &sess.Login
 	err := s.queryRow(ctx, `SELECT l.id, l.user_id, l.client_id, l.membership_id, l.project_id, l.created_at, l.expires_at, l.revoked_at, m.content, u.content
 FROM logins l
-LEFT JOIN resources m ON m.type = 'ProjectMembership' AND m.id = l.membership_id AND m.deleted = ?
-LEFT JOIN resources u ON u.type = 'User' AND u.id = l.user_id AND u.deleted = ?
-WHERE l.id = ?`, false, false, loginID).Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &created, &expires, &revoked, &membership, &user)
+LEFT JOIN resources m ON m.type = 'ProjectMembership' AND m.id = l.membership_id AND m.deleted = FALSE
+LEFT JOIN resources u ON u.type = 'User' AND u.id = l.user_id AND u.deleted = FALSE
+WHERE l.id = ?`, loginID).Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &created, &expires, &revoked, &membership, &user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, resources.NotFound("Login not found")
 	}

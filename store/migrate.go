@@ -212,12 +212,24 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		var current int
-		if err := s.queryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		// Apply every step not yet recorded (not only those above the highest):
+		// steps written on parallel branches may land with lower numbers.
+		applied := map[int]bool{}
+		rows, err := s.query(ctx, "SELECT version FROM schema_migrations")
+		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return fmt.Errorf("migrate: %w", err)
+			}
+			applied[v] = true
+		}
+		rows.Close()
 		for _, m := range migrations {
-			if m.version <= current {
+			if applied[m.version] {
 				continue
 			}
 			for _, stmt := range strings.Split(m.sql, ";\n") {

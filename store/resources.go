@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -14,14 +16,45 @@ func nowMicro() int64 { return time.Now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 
+// The statements of a write, prepared ahead on SQLite (Store.warmWrites).
+const (
+	sqlInsertResource = "INSERT INTO resources (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+	sqlInsertHistory  = "INSERT INTO resource_history (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+	sqlUpdateResource = "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?"
+	sqlDeleteUnique   = "DELETE FROM unique_keys WHERE type = ? AND id = ?"
+	sqlInsertUnique   = "INSERT INTO unique_keys (key, type, id) VALUES (?, ?, ?)"
+	sqlDeleteIndex    = "DELETE FROM search_index WHERE type = ? AND id = ?"
+	sqlInsertIndexRow = "INSERT INTO search_index (type, id, project_id, param, system, value, num) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+// warmWrites prepares the write statements on SQLite once, from outside any
+// transaction (Store.prepared explains why it must).
+func (s *Store) warmWrites(ctx context.Context) {
+	if s.postgres || s.writesReady.Load() {
+		return
+	}
+	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); inTx {
+		return
+	}
+	s.prepare(ctx, sqlInsertResource, sqlInsertHistory, sqlUpdateResource, sqlDeleteUnique, sqlInsertUnique, sqlDeleteIndex, sqlInsertIndexRow)
+	// Before the first migration the tables do not exist yet: try again later.
+	if _, ok := s.stmts.Load(sqlInsertIndexRow); ok {
+		s.writesReady.Store(true)
+	}
+}
+
 // Insert stores a new resource: current row, first history version, search
 // index and unique keys, in one transaction.
 func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
+	if s.postgres && len(rec.Unique) == 0 && len(rec.Index) <= maxCTEIndexRows {
+		// One statement is atomic on its own: no transaction round trips.
+		return s.insertOne(ctx, rec)
+	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.claimUnique(ctx, rec); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, "INSERT INTO resources ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		if _, err := s.exec(ctx, sqlInsertResource,
 			rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)); err != nil {
 			if errors.Is(err, errUnique) {
 				return resources.Conflict("%s/%s already exists", rec.Type, rec.ID)
@@ -39,12 +72,15 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 // version check happens in the UPDATE itself, so two concurrent writers of
 // the same version cannot both win.
 func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
+	if s.postgres && len(rec.Unique) == 0 && len(rec.Index) <= maxCTEIndexRows {
+		return s.replaceOne(ctx, rec)
+	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		var content any
 		if !rec.Deleted {
 			content = string(rec.Content)
 		}
-		res, err := s.exec(ctx, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?",
+		res, err := s.exec(ctx, sqlUpdateResource,
 			rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Type, rec.ID, rec.Version-1)
 		if err != nil {
 			return err
@@ -52,13 +88,13 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return resources.Precondition("conflict", "%s/%s was changed by another request", rec.Type, rec.ID)
 		}
-		if _, err := s.exec(ctx, "DELETE FROM unique_keys WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
+		if _, err := s.exec(ctx, sqlDeleteUnique, rec.Type, rec.ID); err != nil {
 			return err
 		}
 		if err := s.claimUnique(ctx, rec); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, "DELETE FROM search_index WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
+		if _, err := s.exec(ctx, sqlDeleteIndex, rec.Type, rec.ID); err != nil {
 			return err
 		}
 		if err := s.insertHistory(ctx, rec); err != nil {
@@ -81,7 +117,7 @@ func (s *Store) claimUnique(ctx context.Context, rec *resources.Record) error {
 		return nil
 	}
 	for _, key := range rec.Unique {
-		if _, err := s.exec(ctx, "INSERT INTO unique_keys (key, type, id) VALUES (?, ?, ?)", key, rec.Type, rec.ID); err != nil {
+		if _, err := s.exec(ctx, sqlInsertUnique, key, rec.Type, rec.ID); err != nil {
 			if errors.Is(err, errUnique) {
 				prefix, _, _ := strings.Cut(key, "|")
 				msg, ok := uniqueMessages[prefix]
@@ -101,7 +137,7 @@ func (s *Store) insertHistory(ctx context.Context, rec *resources.Record) error 
 	if !rec.Deleted {
 		content = string(rec.Content)
 	}
-	_, err := s.exec(ctx, "INSERT INTO resource_history ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.exec(ctx, sqlInsertHistory,
 		rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content)
 	return err
 }
@@ -109,6 +145,16 @@ func (s *Store) insertHistory(ctx context.Context, rec *resources.Record) error 
 // insertIndex writes the record's search rows in batched multi-row INSERTs.
 func (s *Store) insertIndex(ctx context.Context, rec *resources.Record) error {
 	if rec.Deleted || len(rec.Index) == 0 {
+		return nil
+	}
+	if !s.postgres {
+		// In-process, a prepared single-row insert per row costs less than
+		// parsing a multi-row statement (and needs no statement journal).
+		for _, row := range rec.Index {
+			if _, err := s.exec(ctx, sqlInsertIndexRow, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	const per = 100

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/auth"
@@ -9,8 +10,8 @@ import (
 
 var _ auth.ThrottleStore = (*Store)(nil)
 
-// HitThrottle counts one attempt on key in one statement, so concurrent
-// attempts — from any process — each get their own count: an ended window
+// HitThrottle counts one failure on key in one statement, so concurrent
+// failures — from any process — each get their own count: an ended window
 // restarts at 1, an open one goes up by 1.
 func (s *Store) HitThrottle(ctx context.Context, key string, window time.Duration, now time.Time) (int, time.Time, error) {
 	at, until := now.UnixMicro(), now.Add(window).UnixMicro()
@@ -27,10 +28,33 @@ RETURNING hits, expires_at`, key, until, at, at).Scan(&hits, &expires)
 	return hits, fromMicro(expires), nil
 }
 
-// RefundThrottle takes one attempt back from key's open window.
-func (s *Store) RefundThrottle(ctx context.Context, key string, now time.Time) error {
-	_, err := s.exec(ctx, "UPDATE throttles SET hits = hits - 1 WHERE key = ? AND hits > 0 AND expires_at > ?", key, now.UnixMicro())
-	return err
+// ThrottleCounts reads the open windows of keys in one query.
+func (s *Store) ThrottleCounts(ctx context.Context, keys []string, now time.Time) (map[string]auth.ThrottleCount, error) {
+	out := map[string]auth.ThrottleCount{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(keys)+1)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	args = append(args, now.UnixMicro())
+	rows, err := s.query(ctx, "SELECT key, hits, expires_at FROM throttles WHERE key IN (?"+strings.Repeat(", ?", len(keys)-1)+") AND expires_at > ?", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var c auth.ThrottleCount
+		var until int64
+		if err := rows.Scan(&key, &c.Hits, &until); err != nil {
+			return nil, err
+		}
+		c.Until = fromMicro(until)
+		out[key] = c
+	}
+	return out, rows.Err()
 }
 
 // ResetThrottle forgets key's count.

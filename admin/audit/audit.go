@@ -213,7 +213,7 @@ func agent(ctx context.Context, a *Agent) resources.AuditEventAgent {
 			a.Who = c.ProfileRef()
 			if c.UserID != "" {
 				a.User = "User/" + c.UserID
-				if c.ClientID != "" && c.ClientID == c.UserID {
+				if (c.ClientID != "" && c.ClientID == c.UserID) || c.Profile == "ClientApplication/"+c.UserID {
 					a.User = "ClientApplication/" + c.UserID
 				}
 			}

@@ -23,7 +23,7 @@ func Install(res *resources.Service) {
 			return userWritten(ctx, res, ch)
 		}
 		return nil
-	})
+	}, "ProjectMembership", "User")
 }
 
 func membershipWritten(ctx context.Context, res *resources.Service, ch *resources.Change) error {

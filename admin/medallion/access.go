@@ -76,10 +76,15 @@ func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			if err != nil {
 				return credentialError(err)
 			}
-			// The key is the organization's: it administers the organization.
-			cp := *caller
-			cp.Admin = true
-			p.caller, p.apiKey = &cp, true
+			// The key of an admin client is the organization's and
+			// administers it. A client made without admin rights has only
+			// a member's rights on the core API; its secret must not buy
+			// more here (it could rename the admins' logins and take them
+			// over), so it is refused.
+			if !caller.Admin {
+				return resources.Forbidden(msgForbidden)
+			}
+			p.caller, p.apiKey = caller, true
 		case bearer != "":
 			caller, err := s.auth.Authenticate(ctx, bearer)
 			if err != nil {

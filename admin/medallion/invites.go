@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin/audit"
 	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
@@ -95,7 +96,13 @@ func (s *Service) CreateInvite(ctx context.Context, m *resources.ProjectMembersh
 		if err := s.send(ctx, inv); err != nil {
 			return err
 		}
-		return s.store.CreateMedallionInvite(ctx, inv)
+		if err := s.store.CreateMedallionInvite(ctx, inv); err != nil {
+			return err
+		}
+		mem := audit.Ref("ProjectMembership/" + m.ID)
+		mem.Detail = []resources.AuditEventDetail{audit.Detail("medallionInvite", inv.ID), audit.Detail("link", inv.LinkID)}
+		return audit.Record(ctx, s.res, audit.Event{Act: audit.Invite, Project: org,
+			Entities: []audit.Entity{mem, audit.Ref("User/" + inv.UserID)}})
 	})
 	return inv, err
 }

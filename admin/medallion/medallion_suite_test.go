@@ -59,7 +59,7 @@ func newOrg() org {
 	name := "Org " + auth.Secret()[:8]
 	id, err := srv.CreateProject(name)
 	Expect(err).NotTo(HaveOccurred())
-	r, err := srv.Do("POST", "admin/projects/"+id+"/client", srv.AdminToken, map[string]string{"name": "medallion key"})
+	r, err := srv.Do("POST", "admin/projects/"+id+"/client", srv.AdminToken, map[string]any{"name": "medallion key", "admin": true})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.Status).To(Equal(201), string(r.Body))
 	secret, _ := r.JSON()["secret"].(string)

@@ -7,6 +7,7 @@
 //	roster keys list      list the signing keys
 //	roster keys retire KID  stop a key from verifying tokens
 //	roster invite ...     invite the rows of a CSV file into a project (roster invite --help)
+//	roster bench ...      benchmark Roster against a bare-SQL baseline (roster bench --help)
 package main
 
 import (
@@ -58,6 +59,8 @@ func run(args []string) error {
 		return keys(ctx, cfg, log, args)
 	case "invite":
 		return invite(ctx, args)
+	case "bench":
+		return benchCmd(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Println("usage: roster [serve|migrate|seed FILE|keys rotate|keys list|keys retire KID|invite ...]")
 		return nil

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -204,6 +205,41 @@ func (h *Handler) entryResult(res *entryOutcome, err error) BundleEntry {
 	return entry
 }
 
+// urnMarker opens a JSON string holding a urn:uuid.
+var urnMarker = []byte(`"urn:uuid:`)
+
+// resolveURNs replaces every JSON string that is exactly one of the
+// transaction's urn:uuid fullUrls with the reference it was given, in one
+// pass over body (a Bundle of n entries would otherwise cost n² scans).
+func resolveURNs(body []byte, ids map[string]string) []byte {
+	if !bytes.Contains(body, urnMarker) {
+		return body
+	}
+	out := make([]byte, 0, len(body)+64)
+	rest := body
+	for {
+		i := bytes.Index(rest, urnMarker)
+		if i < 0 {
+			break
+		}
+		j := bytes.IndexByte(rest[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		end := i + 1 + j // the closing quote
+		ref, ok := ids[string(rest[i+1:end])]
+		out = append(out, rest[:i+1]...)
+		if ok {
+			out = append(out, ref...)
+		} else {
+			out = append(out, rest[i+1:end]...)
+		}
+		out = append(out, '"')
+		rest = rest[end+1:]
+	}
+	return append(out, rest...)
+}
+
 // runEntry performs one entry through the same service calls the REST
 // handlers make.
 func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]string) (*entryOutcome, error) {
@@ -216,11 +252,7 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 	}
 	body := []byte(e.Resource)
 	if len(ids) > 0 && len(body) > 0 {
-		s := string(body)
-		for urn, ref := range ids {
-			s = strings.ReplaceAll(s, `"`+urn+`"`, `"`+ref+`"`)
-		}
-		body = []byte(s)
+		body = resolveURNs(body, ids)
 	}
 	switch {
 	case method == http.MethodPost && len(parts) == 1:

@@ -73,6 +73,7 @@ func FromEnv() Config {
 	if v, err := strconv.ParseInt(os.Getenv("ROSTER_BODY_LIMIT"), 10, 64); err == nil && v > 0 {
 		c.BodyLimit = v
 	}
+	c.MaxBundleEntries = rest.MaxBundleEntries
 	if v, err := strconv.Atoi(os.Getenv("ROSTER_MAX_BUNDLE_ENTRIES")); err == nil && v > 0 {
 		c.MaxBundleEntries = v
 	}

@@ -189,7 +189,9 @@ func closedLoop(ctx context.Context, base, token string, c int, warmup, dur time
 				status, err := run(ctx)
 				e := time.Now()
 				t.add(status, err)
-				if !s.Before(from) && e.Before(until) {
+				// Throughput counts what completed in the window, whenever it
+				// was sent, so slow operations (a login) are not lost.
+				if !e.Before(from) && e.Before(until) {
 					lats[w] = append(lats[w], e.Sub(s))
 					counts[w]++
 				}
@@ -199,7 +201,10 @@ func closedLoop(ctx context.Context, base, token string, c int, warmup, dur time
 	wg.Wait()
 	<-cpuRead
 	cpu1, db1 := meter.read()
-	end := min(time.Now(), until)
+	end := time.Now()
+	if end.After(until) {
+		end = until
+	}
 	for _, cl := range clients {
 		cl.close()
 	}

@@ -8,6 +8,18 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
+// asAuthor is ctx acting as Roster inside project while keeping the caller
+// as the author of what it writes (meta.author) and the agent of what the
+// audit trail records.
+func asAuthor(ctx context.Context, project string) context.Context {
+	c := resources.Caller{}
+	if cur := resources.CallerFrom(ctx); cur != nil {
+		c = *cur
+	}
+	c.System, c.Project = true, project
+	return resources.WithCaller(ctx, &c)
+}
+
 // record writes the invite's AuditEvent in its transaction: who invited
 // whom into which membership, and what the invite did. An upsert that
 // changed nothing is no act and is not recorded.

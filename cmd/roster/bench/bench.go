@@ -1,0 +1,817 @@
+// Package bench is `roster bench`: it starts Roster (as a child process, so
+// its CPU and memory are its own), loads a synthetic population through
+// Roster's transaction Bundles, runs every workload closed-loop at several
+// concurrencies and open-loop at fixed rates, runs a bare-SQL baseline on the
+// same database in the same run, and reports throughput, latency, CPU per
+// operation and the ratio to the baseline, as a table and as JSON.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // to create and drop the run's database
+	"github.com/schollz/progressbar/v3"
+)
+
+// Options configure a run; ParseFlags reads them from the command line.
+type Options struct {
+	Server        string // an already running Roster ("" starts one)
+	AdminEmail    string // with Server: its super admin
+	AdminPassword string
+	DatabaseURL   string // postgres://…; "" = embedded SQLite
+	FreshDatabase bool   // create (and drop) a database next to DatabaseURL
+	Keep          bool   // keep the run's database / data directory
+	DataDir       string // SQLite data directory ("" = a temporary one)
+
+	Resources   int
+	BundleSize  int
+	LoadWorkers int
+
+	Duration     time.Duration
+	Warmup       time.Duration
+	Concurrency  []int
+	Rates        []float64
+	OpenDuration time.Duration
+	OpenOps      []string
+	Ops          []string // workloads to run ("" or "all" = every one)
+	NoBaseline   bool
+
+	JSONPath   string
+	ProfileDir string // CPU profiles of Roster, one per workload, at ProfileC
+	ProfileC   int
+	Quiet      bool // no progress bar
+
+	// Spawn starts a child process of this program: kind "server" (Roster)
+	// or "baseline", with env added to a clean environment. Set by main.
+	Spawn func(kind string, env []string) *exec.Cmd
+}
+
+// ParseFlags reads Options from args.
+func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
+	o := &Options{}
+	fs := flag.NewFlagSet("roster bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Server, "server", "", "benchmark a running Roster at this URL instead of starting one")
+	fs.StringVar(&o.AdminEmail, "admin-email", os.Getenv("ROSTER_ADMIN_EMAIL"), "with --server: the super admin's email")
+	fs.StringVar(&o.AdminPassword, "admin-password", os.Getenv("ROSTER_ADMIN_PASSWORD"), "with --server: the super admin's password")
+	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv("ROSTER_DATABASE_URL"), "PostgreSQL URL (default $ROSTER_DATABASE_URL; empty: embedded SQLite)")
+	fs.BoolVar(&o.FreshDatabase, "fresh", true, "on PostgreSQL, create a throwaway database next to --database-url (dropped at the end unless --keep)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the run's database or data directory")
+	fs.StringVar(&o.DataDir, "data-dir", "", "SQLite data directory (default: a temporary one)")
+	fs.IntVar(&o.Resources, "resources", 10000, "population size in resources (10000, 100000, 1000000)")
+	fs.IntVar(&o.BundleSize, "bundle", 500, "resources per transaction Bundle while loading")
+	fs.IntVar(&o.LoadWorkers, "load-workers", 4, "concurrent Bundles while loading")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "measured time of each closed-loop phase")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each phase")
+	conc := fs.String("c", "1,16,64", "closed-loop concurrencies")
+	rates := fs.String("rates", "200,1000", "open-loop rates (requests/s); empty for none")
+	fs.DurationVar(&o.OpenDuration, "open-duration", 5*time.Second, "time of each open-loop phase")
+	openOps := fs.String("open-ops", "read,search-name,create", "workloads run open-loop")
+	opsFlag := fs.String("ops", "all", "workloads to run closed-loop (comma-separated): "+opNames())
+	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "skip the bare-SQL baseline")
+	fs.StringVar(&o.JSONPath, "json", "", "write the results as JSON to this file")
+	fs.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of Roster for each workload into this directory")
+	fs.IntVar(&o.ProfileC, "profile-c", 16, "the concurrency whose phase --profile records")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.Concurrency, err = ints(*conc); err != nil || len(o.Concurrency) == 0 {
+		return nil, fmt.Errorf("-c: %q is not a list of concurrencies", *conc)
+	}
+	for _, f := range splitList(*rates) {
+		r, err := strconv.ParseFloat(f, 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("--rates: %q is not a rate", f)
+		}
+		o.Rates = append(o.Rates, r)
+	}
+	o.OpenOps = splitList(*openOps)
+	if *opsFlag != "all" {
+		o.Ops = splitList(*opsFlag)
+	}
+	for _, name := range append(slices.Clone(o.Ops), o.OpenOps...) {
+		if findOp(name) == nil {
+			return nil, fmt.Errorf("unknown workload %q (known: %s)", name, opNames())
+		}
+	}
+	if o.Resources < 20 {
+		return nil, errors.New("--resources must be at least 20")
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad number %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func opNames() string {
+	names := make([]string, len(ops))
+	for i, o := range ops {
+		names[i] = o.name
+	}
+	return strings.Join(names, ",")
+}
+
+func findOp(name string) *op {
+	for i := range ops {
+		if ops[i].name == name {
+			return &ops[i]
+		}
+	}
+	return nil
+}
+
+// Row is one line of the report.
+type Row struct {
+	Op          string  `json:"op"`
+	Mode        string  `json:"mode"` // "closed" or "open"
+	Concurrency int     `json:"concurrency,omitempty"`
+	TargetRate  float64 `json:"targetRate,omitempty"`
+	Ops         int64   `json:"ops"`
+	Errors      int64   `json:"errors"`
+	Statuses    string  `json:"statuses"`
+	FirstError  string  `json:"firstError,omitempty"`
+	Throughput  float64 `json:"throughput"` // operations per second
+	P50ms       float64 `json:"p50Ms"`
+	P99ms       float64 `json:"p99Ms"`
+	P999ms      float64 `json:"p999Ms"`
+	MaxMs       float64 `json:"maxMs"`
+	CPUus       float64 `json:"cpuUsPerOp"`   // server process CPU per operation
+	DBCPUus     float64 `json:"dbCpuUsPerOp"` // PostgreSQL processes' CPU per operation
+
+	Baseline           string  `json:"baseline,omitempty"`
+	BaselineThroughput float64 `json:"baselineThroughput,omitempty"`
+	BaselineP50ms      float64 `json:"baselineP50Ms,omitempty"`
+	BaselineP99ms      float64 `json:"baselineP99Ms,omitempty"`
+	BaselineCPUus      float64 `json:"baselineCpuUsPerOp,omitempty"`
+	BaselineDBCPUus    float64 `json:"baselineDbCpuUsPerOp,omitempty"`
+	BaselineErrors     int64   `json:"baselineErrors,omitempty"`
+	// RatioThroughput is Roster's throughput over the baseline's;
+	// RatioCPU is Roster's CPU per operation (server + database) over the
+	// baseline's: how many times the limit's cost Roster pays.
+	RatioThroughput float64 `json:"ratioThroughput,omitempty"`
+	RatioCPU        float64 `json:"ratioCpu,omitempty"`
+}
+
+// Report is everything a run measured.
+type Report struct {
+	Started       time.Time `json:"started"`
+	Database      string    `json:"database"` // "postgres" or "sqlite"
+	GoVersion     string    `json:"goVersion"`
+	CPUs          int       `json:"cpus"`
+	LoadAvgBefore string    `json:"loadAvgBefore"`
+	LoadAvgAfter  string    `json:"loadAvgAfter"`
+
+	Resources    int     `json:"resources"`
+	Patients     int     `json:"patients"`
+	LoadSeconds  float64 `json:"loadSeconds"`
+	LoadRate     float64 `json:"loadResourcesPerSecond"`
+	LoadCPUus    float64 `json:"loadCpuUsPerResource"`
+	LoadDBCPUus  float64 `json:"loadDbCpuUsPerResource"`
+	LoadErrors   int64   `json:"loadErrors"`
+	ColdStartMs  float64 `json:"coldStartMs"`  // empty database: migrate, bootstrap, first /healthz
+	RestartMs    float64 `json:"restartMs"`    // the loaded database: start to first /healthz
+	FirstReadMs  float64 `json:"firstReadMs"`  // after restart: first authenticated read answered
+	RSSStartMB   float64 `json:"rssStartMb"`   // after start, before any load
+	RSSIdleMB    float64 `json:"rssIdleMb"`    // after the run, idle
+	RSSPeakMB    float64 `json:"rssPeakMb"`    // VmHWM over the run
+	RSSRestartMB float64 `json:"rssRestartMb"` // after the restart and one read
+
+	Rows []Row `json:"rows"`
+}
+
+// child is a server this run started.
+type child struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+	err  *tailBuffer
+}
+
+// tailBuffer keeps the last bytes a child wrote, for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 32<<10 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-16<<10:]...)
+	}
+	t.mu.Unlock()
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// start runs a child and waits for its /healthz; it returns the time that took.
+func (o *Options) start(ctx context.Context, kind, addr string, env []string) (*child, time.Duration, error) {
+	if addr == "" {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, 0, err
+		}
+		addr = a
+	}
+	c := &child{url: "http://" + addr + "/", done: make(chan struct{}), err: &tailBuffer{}}
+	c.cmd = o.Spawn(kind, append(env, "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+c.url))
+	c.cmd.Stderr = c.err
+	t0 := time.Now()
+	if err := c.cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	go func() { _ = c.cmd.Wait(); close(c.done) }()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for {
+		select {
+		case <-c.done:
+			return nil, 0, fmt.Errorf("%s exited before it answered:\n%s", kind, c.err.String())
+		case <-ctx.Done():
+			c.stop()
+			return nil, 0, ctx.Err()
+		default:
+		}
+		if resp, err := hc.Get(c.url + "healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return c, time.Since(t0), nil
+			}
+		}
+		if time.Since(t0) > 2*time.Minute {
+			c.stop()
+			return nil, 0, fmt.Errorf("%s did not answer within 2 minutes:\n%s", kind, c.err.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (c *child) pid() int {
+	if c == nil || c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
+// stop ends the child with SIGTERM (SIGKILL after 20 s).
+func (c *child) stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// freshPostgres creates a database next to base and returns its URL and a
+// function dropping it.
+func freshPostgres(base string) (string, func(), error) {
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	name := "roster_bench_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), func() {
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		db.Close()
+	}, nil
+}
+
+const (
+	benchAdminEmail    = "bench-admin@example.org"
+	benchAdminPassword = "Bench-admin-Glacier-2207"
+)
+
+// Run runs the benchmark and writes the table to out.
+func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
+	rep := &Report{Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		LoadAvgBefore: loadAverage(), Resources: o.Resources, Database: "sqlite"}
+	if o.DatabaseURL != "" {
+		rep.Database = "postgres"
+	}
+	var env []string
+	if o.DatabaseURL != "" {
+		if o.FreshDatabase && o.Server == "" {
+			u, drop, err := freshPostgres(o.DatabaseURL)
+			if err != nil {
+				return nil, err
+			}
+			o.DatabaseURL = u
+			if o.Keep {
+				fmt.Fprintln(out, "database kept:", u)
+			} else {
+				defer drop()
+			}
+		}
+		env = append(env, "ROSTER_DATABASE_URL="+o.DatabaseURL)
+	} else if o.Server == "" {
+		if o.DataDir == "" {
+			dir, err := os.MkdirTemp("", "roster-bench-")
+			if err != nil {
+				return nil, err
+			}
+			o.DataDir = dir
+			if !o.Keep {
+				defer os.RemoveAll(dir)
+			}
+		}
+		env = append(env, "ROSTER_DATA_DIR="+o.DataDir)
+	}
+	serverEnv := append(slices.Clone(env), "ROSTER_ADMIN_EMAIL="+benchAdminEmail, "ROSTER_ADMIN_PASSWORD="+benchAdminPassword)
+	var pprofAddr string
+	if o.ProfileDir != "" {
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = a
+		serverEnv = append(serverEnv, "ROSTER_BENCH_PPROF="+a)
+	}
+
+	var srv *child
+	base := o.Server
+	if base == "" {
+		var took time.Duration
+		var err error
+		srv, took, err = o.start(ctx, "server", "", serverEnv)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { srv.stop() }()
+		base = srv.url
+		rep.ColdStartMs = ms(took)
+		rss, _ := procMemory(srv.pid())
+		rep.RSSStartMB = mb(rss)
+		o.AdminEmail, o.AdminPassword = benchAdminEmail, benchAdminPassword
+	} else if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	meter := cpuMeter{serverPID: srv.pid(), postgres: o.DatabaseURL != ""}
+
+	w, token, err := setup(ctx, base, o)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "roster bench: %s, %d CPUs, load average %s; project %s\n", rep.Database, rep.CPUs, rep.LoadAvgBefore, w.project)
+	if err := load(ctx, base, token, o, w, rep, meter, out); err != nil {
+		return nil, err
+	}
+
+	var bl *child
+	if !o.NoBaseline && (o.Server == "" || o.DatabaseURL != "") {
+		bl, _, err = o.start(ctx, "baseline", "", env)
+		if err != nil {
+			return nil, err
+		}
+		defer bl.stop()
+	}
+	blMeter := cpuMeter{serverPID: bl.pid(), postgres: meter.postgres}
+
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, header())
+	baseCache := map[string]*measured{}
+	baseline := func(name string, c int) *measured {
+		if bl == nil || name == "" {
+			return nil
+		}
+		key := name + "/" + strconv.Itoa(c)
+		if m, ok := baseCache[key]; ok {
+			return m
+		}
+		m := closedLoop(ctx, bl.url, "", c, o.Warmup, o.Duration, baselineOps[name](w), blMeter)
+		baseCache[key] = m
+		return m
+	}
+	for _, op := range ops {
+		if len(o.Ops) > 0 && !slices.Contains(o.Ops, op.name) {
+			continue
+		}
+		for _, c := range o.Concurrency {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			var prof func()
+			if pprofAddr != "" && c == o.ProfileC {
+				prof = profile(pprofAddr, o.Warmup+o.Duration, fmt.Sprintf("%s/%s-c%d.pprof", o.ProfileDir, op.name, c))
+			}
+			m := closedLoop(ctx, base, token, c, o.Warmup, o.Duration, op.roster(w), meter)
+			if prof != nil {
+				prof()
+			}
+			row := makeRow(op.name, "closed", m)
+			row.Concurrency = c
+			addBaseline(&row, op.baseline, baseline(op.baseline, c))
+			rep.Rows = append(rep.Rows, row)
+			fmt.Fprintln(out, row.line())
+		}
+	}
+	for _, name := range o.OpenOps {
+		op := findOp(name)
+		for _, rate := range o.Rates {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			m := openLoop(ctx, base, token, rate, o.OpenDuration, op.roster(w), meter)
+			row := makeRow(op.name, "open", m)
+			row.TargetRate = rate
+			if bl != nil && op.baseline != "" {
+				addBaseline(&row, op.baseline, openLoop(ctx, bl.url, "", rate, o.OpenDuration, baselineOps[op.baseline](w), blMeter))
+			}
+			rep.Rows = append(rep.Rows, row)
+			fmt.Fprintln(out, row.line())
+		}
+	}
+
+	if srv != nil {
+		time.Sleep(time.Second)
+		rss, peak := procMemory(srv.pid())
+		rep.RSSIdleMB, rep.RSSPeakMB = mb(rss), mb(peak)
+		// Restart on the loaded database: start-up time and a fresh process's memory.
+		srv.stop()
+		var took time.Duration
+		// The same address: tokens name the server's URL as their issuer.
+		srv, took, err = o.start(ctx, "server", strings.TrimSuffix(strings.TrimPrefix(srv.url, "http://"), "/"), serverEnv)
+		if err != nil {
+			return nil, err
+		}
+		rep.RestartMs = ms(took)
+		cl := newClient(srv.url, token, 0)
+		t0 := time.Now()
+		if s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.patients[0].ID, "", nil); err == nil && s == 200 {
+			rep.FirstReadMs = ms(took + time.Since(t0))
+		} else {
+			fmt.Fprintf(out, "first read after restart failed: %v %d %.200s\n", err, s, cl.buf.String())
+		}
+		cl.close()
+		rss, _ = procMemory(srv.pid())
+		rep.RSSRestartMB = mb(rss)
+	}
+	rep.LoadAvgAfter = loadAverage()
+	fmt.Fprintln(out)
+	fmt.Fprint(out, rep.summary())
+	if o.JSONPath != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.JSONPath, b, 0o644); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// profile fetches a CPU profile of the server for d in the background; the
+// returned function waits for it to be written.
+func profile(addr string, d time.Duration, path string) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(1, int(d.Seconds()))
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }
+}
+
+// setup signs in as the super admin, creates the run's project, invites its
+// admin (whose token the workloads use) and the users the login workload
+// signs in as.
+func setup(ctx context.Context, base string, o *Options) (*world, string, error) {
+	if o.AdminEmail == "" || o.AdminPassword == "" {
+		return nil, "", errors.New("the super admin's email and password are needed (--admin-email, --admin-password)")
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	w := &world{run: hex.EncodeToString(b)}
+	cl := newClient(base, "", 0)
+	defer cl.close()
+	su, err := login(ctx, cl, o.AdminEmail, o.AdminPassword, "")
+	if err != nil {
+		return nil, "", fmt.Errorf("super admin login: %w", err)
+	}
+	cl.token = su
+	s, _, err := cl.do(ctx, "POST", "admin/projects", "application/json", jsonBody(obj{"name": "Bench " + w.run}))
+	if err != nil || s != 201 {
+		return nil, "", fmt.Errorf("create project: %v %d %.300s", err, s, cl.buf.String())
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(cl.buf.Bytes(), &p)
+	w.project = p.ID
+	invite := func(email string, admin bool) error {
+		s, _, err := cl.do(ctx, "POST", "admin/projects/"+w.project+"/invite", "application/json", jsonBody(obj{
+			"resourceType": "Practitioner", "firstName": "Bench", "lastName": "User", "email": email,
+			"password": LoginPassword, "sendEmail": false, "membership": obj{"admin": admin}}))
+		if err != nil || s != 200 {
+			return fmt.Errorf("invite %s: %v %d %.300s", email, err, s, cl.buf.String())
+		}
+		return nil
+	}
+	adminEmail := "bench-project-admin-" + w.run + "@example.org"
+	if err := invite(adminEmail, true); err != nil {
+		return nil, "", err
+	}
+	for i := range 8 {
+		email := fmt.Sprintf("bench-login-%s-%d@example.org", w.run, i)
+		if err := invite(email, false); err != nil {
+			return nil, "", err
+		}
+		w.users = append(w.users, email)
+	}
+	cl.token = ""
+	token, err := login(ctx, cl, adminEmail, LoginPassword, w.project)
+	if err != nil {
+		return nil, "", fmt.Errorf("project admin login: %w", err)
+	}
+	return w, token, nil
+}
+
+// analyze updates the planner's statistics, as after any bulk load (and as
+// PostgreSQL's autovacuum does within a minute): without them both
+// databases take the new tables for empty and drive searches from the wrong
+// side, at a cost growing with the table.
+func analyze(ctx context.Context, o *Options) error {
+	var db *sql.DB
+	var err error
+	switch {
+	case o.DatabaseURL != "":
+		db, err = sql.Open("pgx", o.DatabaseURL)
+	case o.Server == "":
+		db, err = sql.Open("sqlite", "file:"+filepath.Join(o.DataDir, "roster.db")+"?_pragma=busy_timeout(20000)")
+	default:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
+}
+
+// load sends the population in transaction Bundles and records the Patients.
+func load(ctx context.Context, base, token string, o *Options, w *world, rep *Report, meter cpuMeter, out io.Writer) error {
+	nBundles := (o.Resources + o.BundleSize - 1) / o.BundleSize
+	type job struct {
+		body     []byte
+		patients []Person
+		size     int
+	}
+	jobs := make(chan job, o.LoadWorkers*2)
+	go func() {
+		defer close(jobs)
+		g := newGenerator(42, w.run)
+		left := o.Resources
+		for range nBundles {
+			size := min(o.BundleSize, left)
+			left -= size
+			body, patients := g.loadBundle(size, w.project)
+			select {
+			case jobs <- job{body, patients, size}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var bar *progressbar.ProgressBar
+	if !o.Quiet {
+		bar = progressbar.NewOptions(o.Resources, progressbar.OptionSetDescription("loading"),
+			progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("resources"), progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())
+	}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+		errs     int64
+	)
+	cpu0, db0 := meter.read()
+	t0 := time.Now()
+	for i := range o.LoadWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := newClient(base, token, 100+i)
+			defer cl.close()
+			for j := range jobs {
+				s, _, err := cl.do(ctx, "POST", "fhir/R4", fhirJSON, j.body)
+				var resp struct {
+					Entry []struct {
+						Response struct {
+							Location string `json:"location"`
+						} `json:"response"`
+					} `json:"entry"`
+				}
+				if err == nil && s == 200 {
+					err = json.Unmarshal(cl.buf.Bytes(), &resp)
+				} else if err == nil {
+					err = &statusError{s, cl.buf.String()}
+				}
+				var refs []patientRef
+				if err == nil {
+					k := 0
+					for _, e := range resp.Entry {
+						if strings.Contains(e.Response.Location, "/Patient/") && k < len(j.patients) {
+							refs = append(refs, patientRef{ID: idFromLocation(e.Response.Location), Person: j.patients[k]})
+							k++
+						}
+					}
+				}
+				mu.Lock()
+				if err != nil {
+					errs++
+					if firstErr == nil {
+						firstErr = err
+					}
+				}
+				w.patients = append(w.patients, refs...)
+				mu.Unlock()
+				if bar != nil {
+					_ = bar.Add(j.size)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	cpu1, db1 := meter.read()
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	rep.LoadSeconds = took.Seconds()
+	rep.LoadRate = float64(o.Resources) / took.Seconds()
+	rep.LoadCPUus = us(cpu1-cpu0) / float64(o.Resources)
+	rep.LoadDBCPUus = us(db1-db0) / float64(o.Resources)
+	rep.LoadErrors = errs
+	rep.Patients = len(w.patients)
+	fmt.Fprintf(out, "loaded %d resources (%d Patients) in %.1f s: %.0f resources/s through %d-resource transaction Bundles, %d at a time\n",
+		o.Resources, len(w.patients), took.Seconds(), rep.LoadRate, o.BundleSize, o.LoadWorkers)
+	if firstErr != nil {
+		return fmt.Errorf("%d of %d load Bundles failed; first: %w", errs, nBundles, firstErr)
+	}
+	if err := analyze(ctx, o); err != nil {
+		return err
+	} else if o.Server == "" || o.DatabaseURL != "" {
+		fmt.Fprintf(out, "ANALYZE after the load, as after any bulk load\n")
+	}
+	if len(w.patients) == 0 {
+		return errors.New("the load created no Patient")
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+func mb(b int64) float64         { return float64(b) / (1 << 20) }
+
+func makeRow(name, mode string, m *measured) Row {
+	r := Row{Op: name, Mode: mode, Ops: m.ops, Errors: m.errors, Statuses: statusString(m.statuses), FirstError: m.firstErr,
+		Throughput: m.rate(), P50ms: ms(m.pct(0.5)), P99ms: ms(m.pct(0.99)), P999ms: ms(m.pct(0.999))}
+	if len(m.lat) > 0 {
+		r.MaxMs = ms(m.lat[len(m.lat)-1])
+	}
+	if m.ops > 0 {
+		r.CPUus = us(m.cpu) / float64(m.ops)
+		r.DBCPUus = us(m.dbCPU) / float64(m.ops)
+	}
+	return r
+}
+
+func addBaseline(r *Row, name string, m *measured) {
+	if m == nil || m.ops == 0 {
+		return
+	}
+	b := makeRow(name, r.Mode, m)
+	r.Baseline, r.BaselineThroughput, r.BaselineP50ms, r.BaselineP99ms = name, b.Throughput, b.P50ms, b.P99ms
+	r.BaselineCPUus, r.BaselineDBCPUus, r.BaselineErrors = b.CPUus, b.DBCPUus, b.Errors
+	r.RatioThroughput = r.Throughput / b.Throughput
+	if tot := b.CPUus + b.DBCPUus; tot > 0 {
+		r.RatioCPU = (r.CPUus + r.DBCPUus) / tot
+	}
+}
+
+func header() string {
+	return fmt.Sprintf("%-18s %-8s %9s %8s %8s %5s %8s %8s | %-19s %9s %8s %8s %8s %6s %6s",
+		"operation", "load", "ops/s", "p50 ms", "p99 ms", "err", "cpu µs", "db µs", "baseline", "ops/s", "p50 ms", "cpu µs", "db µs", "×ops", "×cpu")
+}
+
+func (r Row) line() string {
+	load := "c=" + strconv.Itoa(r.Concurrency)
+	if r.Mode == "open" {
+		load = strconv.FormatFloat(r.TargetRate, 'f', -1, 64) + "/s"
+	}
+	s := fmt.Sprintf("%-18s %-8s %9.0f %8.2f %8.2f %5d %8.0f %8.0f", r.Op, load, r.Throughput, r.P50ms, r.P99ms, r.Errors, r.CPUus, r.DBCPUus)
+	if r.Baseline == "" {
+		return s + " | —"
+	}
+	return s + fmt.Sprintf(" | %-19s %9.0f %8.2f %8.0f %8.0f %6.2f %6.2f", r.Baseline, r.BaselineThroughput, r.BaselineP50ms,
+		r.BaselineCPUus, r.BaselineDBCPUus, r.RatioThroughput, r.RatioCPU)
+}
+
+func (r *Report) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database %s; %d resources (%d Patients) loaded at %.0f resources/s (%.0f µs server CPU, %.0f µs database CPU per resource)\n",
+		r.Database, r.Resources, r.Patients, r.LoadRate, r.LoadCPUus, r.LoadDBCPUus)
+	if r.ColdStartMs > 0 {
+		fmt.Fprintf(&b, "start on an empty database %.0f ms (migrations, bootstrap with a bcrypt hash); restart on the loaded one %.0f ms, first read answered at %.0f ms\n",
+			r.ColdStartMs, r.RestartMs, r.FirstReadMs)
+		fmt.Fprintf(&b, "server RSS: %.1f MB after start, %.1f MB peak, %.1f MB idle after the run, %.1f MB after a restart\n",
+			r.RSSStartMB, r.RSSPeakMB, r.RSSIdleMB, r.RSSRestartMB)
+	}
+	fmt.Fprintf(&b, "load average before %s, after %s\n", r.LoadAvgBefore, r.LoadAvgAfter)
+	var bad []string
+	for _, row := range r.Rows {
+		if row.Errors > 0 || row.BaselineErrors > 0 {
+			bad = append(bad, fmt.Sprintf("%s %s c=%d rate=%g: %s (%s)", row.Op, row.Mode, row.Concurrency, row.TargetRate, row.Statuses, row.FirstError))
+		}
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(&b, "phases with errors:\n  %s\n", strings.Join(bad, "\n  "))
+	}
+	return b.String()
+}

@@ -1,0 +1,74 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// The benchmark in a tiny configuration, end to end: the real binary starts
+// Roster and the baseline as its children, loads a population through
+// transaction Bundles, runs every workload once at c=1 and open-loop, and
+// writes its JSON. No figure is asserted, only that everything answered 2xx.
+var _ = Describe("roster bench", func() {
+	It("runs every workload against Roster and the baseline and writes the JSON report", func() {
+		db := newTestDatabase()
+		out := filepath.Join(GinkgoT().TempDir(), "bench.json")
+		stdout, stderr, code := runRoster(db.env(), "bench", "--resources", "200", "--bundle", "50",
+			"--duration", "500ms", "--warmup", "0s", "-c", "1", "--rates", "20", "--open-duration", "500ms",
+			"--quiet", "--json", out)
+		Expect(code).To(Equal(0), "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		Expect(stdout).To(ContainSubstring("operation"))
+
+		raw, err := os.ReadFile(out)
+		Expect(err).NotTo(HaveOccurred())
+		var rep struct {
+			Database   string  `json:"database"`
+			Resources  int     `json:"resources"`
+			Patients   int     `json:"patients"`
+			LoadErrors int64   `json:"loadErrors"`
+			LoadRate   float64 `json:"loadResourcesPerSecond"`
+			RSSPeakMB  float64 `json:"rssPeakMb"`
+			RestartMs  float64 `json:"restartMs"`
+			Rows       []struct {
+				Op                 string  `json:"op"`
+				Mode               string  `json:"mode"`
+				Ops                int64   `json:"ops"`
+				Errors             int64   `json:"errors"`
+				Statuses           string  `json:"statuses"`
+				FirstError         string  `json:"firstError"`
+				Baseline           string  `json:"baseline"`
+				BaselineThroughput float64 `json:"baselineThroughput"`
+				BaselineErrors     int64   `json:"baselineErrors"`
+			} `json:"rows"`
+		}
+		Expect(json.Unmarshal(raw, &rep)).To(Succeed())
+		Expect(rep.Resources).To(Equal(200))
+		Expect(rep.Patients).To(BeNumerically(">", 100))
+		Expect(rep.LoadErrors).To(BeZero())
+		Expect(rep.LoadRate).To(BeNumerically(">", 0))
+		Expect(rep.RSSPeakMB).To(BeNumerically(">", 0))
+		Expect(rep.RestartMs).To(BeNumerically(">", 0))
+
+		seen := map[string]bool{}
+		for _, row := range rep.Rows {
+			seen[row.Op+"/"+row.Mode] = true
+			Expect(row.Ops).To(BeNumerically(">", 0), "%s %s", row.Op, row.Mode)
+			Expect(row.Errors).To(BeZero(), "%s %s: %s %s", row.Op, row.Mode, row.Statuses, row.FirstError)
+			Expect(row.BaselineErrors).To(BeZero(), "%s %s baseline", row.Op, row.Mode)
+			if row.Baseline != "" {
+				Expect(row.BaselineThroughput).To(BeNumerically(">", 0), "%s baseline", row.Op)
+			}
+		}
+		for _, op := range []string{"read", "vread", "create", "update", "search-name", "search-email", "search-identifier",
+			"page-100", "history", "invite", "login", "mixed", "bundle-1+9"} {
+			Expect(seen).To(HaveKey(op+"/closed"), "workload %s", op)
+		}
+		for _, op := range []string{"read", "search-name", "create"} {
+			Expect(seen).To(HaveKey(op+"/open"), "open-loop %s", op)
+		}
+	})
+})
