@@ -38,7 +38,7 @@ func (s *Store) warmWrites(ctx context.Context) {
 	}
 	s.prepare(ctx, sqlInsertResource, sqlInsertHistory, sqlUpdateResource, sqlDeleteUnique, sqlInsertUnique, sqlDeleteIndex, sqlInsertIndexRow)
 	// Before the first migration the tables do not exist yet: try again later.
-	if _, ok := s.stmts.Load(sqlInsertIndexRow); ok {
+	if _, ok := s.wstmts.Load(sqlInsertIndexRow); ok {
 		s.writesReady.Store(true)
 	}
 }

@@ -27,15 +27,20 @@ import (
 
 // Store implements every storage interface Roster's packages declare.
 type Store struct {
-	gdb      *gorm.DB
-	sqlDB    *sql.DB
+	gdb   *gorm.DB
+	sqlDB *sql.DB
+	// On SQLite, transactions run on one dedicated connection (see Open);
+	// on PostgreSQL these are gdb and sqlDB.
+	wgdb     *gorm.DB
+	wsqlDB   *sql.DB
 	postgres bool
 
 	mu      sync.RWMutex
 	rebinds map[string]string
 
 	// stmts caches prepared statements on SQLite (see prepared).
-	stmts       sync.Map // query text → *sql.Stmt
+	stmts       sync.Map // query text → *sql.Stmt on sqlDB
+	wstmts      sync.Map // query text → *sql.Stmt on wsqlDB
 	nstmts      atomic.Int32
 	writesReady atomic.Bool
 }
@@ -56,8 +61,9 @@ type Options struct {
 func Open(opts Options) (*Store, error) {
 	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, TranslateError: true}
 	var (
-		gdb *gorm.DB
-		err error
+		gdb       *gorm.DB
+		err       error
+		sqliteDSN string
 	)
 	pg := strings.HasPrefix(opts.DatabaseURL, "postgres://") || strings.HasPrefix(opts.DatabaseURL, "postgresql://")
 	switch {
@@ -84,6 +90,7 @@ func Open(opts Options) (*Store, error) {
 		// of a create's CPU in profiles.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
 			"&_pragma=temp_store(MEMORY)&_txlock=immediate"
+		sqliteDSN = dsn
 		gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
 	}
 	if err != nil {
@@ -100,13 +107,37 @@ func Open(opts Options) (*Store, error) {
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{gdb: gdb, sqlDB: sqlDB, postgres: pg, rebinds: map[string]string{}}, nil
+	st := &Store{gdb: gdb, sqlDB: sqlDB, wgdb: gdb, wsqlDB: sqlDB, postgres: pg, rebinds: map[string]string{}}
+	if !pg {
+		// SQLite lets one writer in at a time. Transactions share one
+		// connection, so they queue here, in order, instead of sleeping in
+		// SQLite's busy handler, and the writer's page cache stays valid
+		// from one commit to the next (a connection's cache is dropped
+		// whenever another connection has committed).
+		st.wgdb, err = gorm.Open(sqlite.Open(sqliteDSN), cfg)
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		if st.wsqlDB, err = st.wgdb.DB(); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		st.wsqlDB.SetMaxOpenConns(1)
+		st.wsqlDB.SetMaxIdleConns(1)
+	}
+	return st, nil
 }
 
 // Close closes the connection pool.
 // The prepared statements go with their connections; a statement used after
 // Close fails as any query then does ("database is closed").
-func (s *Store) Close() error { return s.sqlDB.Close() }
+func (s *Store) Close() error {
+	if s.wsqlDB != s.sqlDB {
+		_ = s.wsqlDB.Close()
+	}
+	return s.sqlDB.Close()
+}
 
 // Postgres reports whether the store runs on PostgreSQL.
 func (s *Store) Postgres() bool { return s.postgres }
@@ -142,7 +173,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		return fn(ctx)
 	}
 	s.warmWrites(ctx)
-	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.wgdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(context.WithValue(ctx, txKey{}, tx))
 	})
 	return translate(err)
@@ -231,18 +262,28 @@ func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 		return nil
 	}
 	tx, inTx := ctx.Value(txKey{}).(*gorm.DB)
+	return s.preparedOn(ctx, query, tx, inTx, false)
+}
+
+// preparedOn is prepared on the transactions' connection (writer) or the
+// pool; a transaction only finds statements warmWrites prepared.
+func (s *Store) preparedOn(ctx context.Context, query string, tx *gorm.DB, inTx, writer bool) *sql.Stmt {
+	cache, db := &s.stmts, s.sqlDB
+	if inTx || writer {
+		cache, db = &s.wstmts, s.wsqlDB
+	}
 	var st *sql.Stmt
-	if v, ok := s.stmts.Load(query); ok {
+	if v, ok := cache.Load(query); ok {
 		st = v.(*sql.Stmt)
 	} else {
 		if inTx || s.nstmts.Load() >= maxPrepared {
 			return nil
 		}
-		p, err := s.sqlDB.PrepareContext(ctx, query)
+		p, err := db.PrepareContext(ctx, query)
 		if err != nil {
 			return nil
 		}
-		if v, loaded := s.stmts.LoadOrStore(query, p); loaded {
+		if v, loaded := cache.LoadOrStore(query, p); loaded {
 			_ = p.Close()
 			st = v.(*sql.Stmt)
 		} else {
@@ -264,7 +305,7 @@ func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 // transactions, where prepared cannot prepare them.
 func (s *Store) prepare(ctx context.Context, queries ...string) {
 	for _, q := range queries {
-		s.prepared(ctx, q)
+		s.preparedOn(ctx, q, nil, false, true)
 	}
 }
 
