@@ -184,12 +184,15 @@ func (s *Service) handleCreateClient(c echo.Context) error {
 	var req struct {
 		Name        string `json:"name"`
 		Description string `json:"description"`
-		Admin       bool   `json:"admin"`
+		Admin       *bool  `json:"admin"`
 	}
 	if err := auth.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	out, err := s.CreateClient(c.Request().Context(), c.Param("projectId"), req.Name, req.Description, req.Admin)
+	// A client's secret is its project's static API key (DESIGN), so a client
+	// administers its project unless created with "admin": false.
+	admin := req.Admin == nil || *req.Admin
+	out, err := s.CreateClient(c.Request().Context(), c.Param("projectId"), req.Name, req.Description, admin)
 	if err != nil {
 		return err
 	}

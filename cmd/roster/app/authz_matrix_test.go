@@ -161,7 +161,7 @@ func newAuthzWorld() *authzWorld {
 	patientEmail, _ := w.invite(adminToken, w.p, "Patient", false)
 	w.roles[rPatient] = creds{bearer: w.login(patientEmail, w.p)}
 
-	r, err := w.srv.Do("POST", "admin/projects/"+w.p+"/client", adminToken, map[string]any{"name": "Matrix client"})
+	r, err := w.srv.Do("POST", "admin/projects/"+w.p+"/client", adminToken, map[string]any{"name": "Matrix client", "admin": false})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.Status).To(Equal(201), string(r.Body))
 	clientID, secret := r.JSON()["id"].(string), r.JSON()["secret"].(string)
