@@ -53,20 +53,7 @@ func practitioner(email string) map[string]any {
 }
 
 // with returns a copy of body with kv applied (a nil value deletes the key).
-func with(body map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range body {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-		} else {
-			out[kv[i].(string)] = kv[i+1]
-		}
-	}
-	return out
-}
+var with = fixtures.With
 
 // search runs a FHIR search as the super admin (who sees every project) and
 // returns the matching resources.

@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"regexp"
@@ -25,25 +24,7 @@ type passwordEnv struct {
 	password string
 	userID   string
 	token    string
-	log      *lockedBuffer
-}
-
-// lockedBuffer collects the server's log lines (written from many goroutines).
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log      *fixtures.LogBuffer
 }
 
 var memberSeq struct {
@@ -53,7 +34,7 @@ var memberSeq struct {
 
 func newPasswordEnv(opts fixtures.Options) *passwordEnv {
 	GinkgoHelper()
-	e := &passwordEnv{log: &lockedBuffer{}}
+	e := &passwordEnv{log: &fixtures.LogBuffer{}}
 	if opts.Log == nil {
 		opts.Log = e.log
 	}

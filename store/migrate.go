@@ -146,6 +146,14 @@ CREATE TABLE IF NOT EXISTS medallion_invites (
 );
 CREATE INDEX IF NOT EXISTS medallion_invites_project ON medallion_invites (project_id, membership_id, created_at);
 CREATE INDEX IF NOT EXISTS medallion_invites_link ON medallion_invites (link_id)`},
+	// 6: lookups across projects (sign-in by email, a user's memberships,
+	// client credentials, projects by name) name no project, so the
+	// (project_id, …) index could not serve them and they read every index
+	// row of the type. Only the types looked up that way are indexed, so
+	// writes of everything else cost nothing more; searches name the type as
+	// a literal so both databases can prove the index applies.
+	{6, `CREATE INDEX IF NOT EXISTS search_index_global ON search_index (type, param, value)
+  WHERE type = 'User' OR type = 'ProjectMembership' OR type = 'ClientApplication' OR type = 'Project'`},
 	// 7: Medable's login locations (admin/medable): the devices an account
 	// verified with a mailed code, the pending codes, and the wrong-password
 	// counts that throttle its login.

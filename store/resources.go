@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -16,45 +14,21 @@ func nowMicro() int64 { return time.Now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 
-// The statements of a write, prepared ahead on SQLite (Store.warmWrites).
-const (
-	sqlInsertResource = "INSERT INTO resources (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-	sqlInsertHistory  = "INSERT INTO resource_history (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-	sqlUpdateResource = "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?"
-	sqlDeleteUnique   = "DELETE FROM unique_keys WHERE type = ? AND id = ?"
-	sqlInsertUnique   = "INSERT INTO unique_keys (key, type, id) VALUES (?, ?, ?)"
-	sqlDeleteIndex    = "DELETE FROM search_index WHERE type = ? AND id = ?"
-	sqlInsertIndexRow = "INSERT INTO search_index (type, id, project_id, param, system, value, num) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-
-// warmWrites prepares the write statements on SQLite once, from outside any
-// transaction (Store.prepared explains why it must).
-func (s *Store) warmWrites(ctx context.Context) {
-	if s.postgres || s.writesReady.Load() {
-		return
-	}
-	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); inTx {
-		return
-	}
-	s.prepare(ctx, sqlInsertResource, sqlInsertHistory, sqlUpdateResource, sqlDeleteUnique, sqlInsertUnique, sqlDeleteIndex, sqlInsertIndexRow)
-	// Before the first migration the tables do not exist yet: try again later.
-	if _, ok := s.wstmts.Load(sqlInsertIndexRow); ok {
-		s.writesReady.Store(true)
-	}
-}
-
 // Insert stores a new resource: current row, first history version, search
 // index and unique keys, in one transaction.
 func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
-	if s.postgres && len(rec.Unique) == 0 && len(rec.Index) <= maxCTEIndexRows {
+	if s.postgres && len(rec.Unique) == 0 {
+		if held, err := s.deferInsert(ctx, rec); held {
+			return err
+		}
 		// One statement is atomic on its own: no transaction round trips.
-		return s.insertOne(ctx, rec)
+		return s.insertMany(ctx, []*resources.Record{rec})
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.claimUnique(ctx, rec); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, sqlInsertResource,
+		if _, err := s.exec(ctx, "INSERT INTO resources ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 			rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)); err != nil {
 			if errors.Is(err, errUnique) {
 				return resources.Conflict("%s/%s already exists", rec.Type, rec.ID)
@@ -72,7 +46,7 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 // version check happens in the UPDATE itself, so two concurrent writers of
 // the same version cannot both win.
 func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
-	if s.postgres && len(rec.Unique) == 0 && len(rec.Index) <= maxCTEIndexRows {
+	if s.postgres && len(rec.Unique) == 0 {
 		return s.replaceOne(ctx, rec)
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
@@ -80,7 +54,7 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 		if !rec.Deleted {
 			content = string(rec.Content)
 		}
-		res, err := s.exec(ctx, sqlUpdateResource,
+		res, err := s.exec(ctx, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?",
 			rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Type, rec.ID, rec.Version-1)
 		if err != nil {
 			return err
@@ -88,13 +62,13 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return resources.Precondition("conflict", "%s/%s was changed by another request", rec.Type, rec.ID)
 		}
-		if _, err := s.exec(ctx, sqlDeleteUnique, rec.Type, rec.ID); err != nil {
+		if _, err := s.exec(ctx, "DELETE FROM unique_keys WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
 			return err
 		}
 		if err := s.claimUnique(ctx, rec); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, sqlDeleteIndex, rec.Type, rec.ID); err != nil {
+		if _, err := s.exec(ctx, "DELETE FROM search_index WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
 			return err
 		}
 		if err := s.insertHistory(ctx, rec); err != nil {
@@ -117,7 +91,7 @@ func (s *Store) claimUnique(ctx context.Context, rec *resources.Record) error {
 		return nil
 	}
 	for _, key := range rec.Unique {
-		if _, err := s.exec(ctx, sqlInsertUnique, key, rec.Type, rec.ID); err != nil {
+		if _, err := s.exec(ctx, "INSERT INTO unique_keys (key, type, id) VALUES (?, ?, ?)", key, rec.Type, rec.ID); err != nil {
 			if errors.Is(err, errUnique) {
 				prefix, _, _ := strings.Cut(key, "|")
 				msg, ok := uniqueMessages[prefix]
@@ -137,7 +111,7 @@ func (s *Store) insertHistory(ctx context.Context, rec *resources.Record) error 
 	if !rec.Deleted {
 		content = string(rec.Content)
 	}
-	_, err := s.exec(ctx, sqlInsertHistory,
+	_, err := s.exec(ctx, "INSERT INTO resource_history ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 		rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content)
 	return err
 }
@@ -145,16 +119,6 @@ func (s *Store) insertHistory(ctx context.Context, rec *resources.Record) error 
 // insertIndex writes the record's search rows in batched multi-row INSERTs.
 func (s *Store) insertIndex(ctx context.Context, rec *resources.Record) error {
 	if rec.Deleted || len(rec.Index) == 0 {
-		return nil
-	}
-	if !s.postgres {
-		// In-process, a prepared single-row insert per row costs less than
-		// parsing a multi-row statement (and needs no statement journal).
-		for _, row := range rec.Index {
-			if _, err := s.exec(ctx, sqlInsertIndexRow, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num); err != nil {
-				return err
-			}
-		}
 		return nil
 	}
 	const per = 100
@@ -293,6 +257,12 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 	if !q.All {
 		sub += " AND s.project_id = ?"
 		args = append(args, q.Project)
+	} else if globalTypes[q.Type] {
+		// A literal the planner can match to search_index_global's
+		// predicate (a bound parameter it cannot); the name comes from the
+		// registry, so it is safe to inline.
+		sub = "SELECT s.id FROM search_index s WHERE s.type = '" + q.Type + "' AND s.param = ?"
+		args = []any{f.Code}
 	}
 	var ors []string
 	for _, v := range f.Values {
@@ -302,6 +272,9 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 	}
 	return "r.id IN (" + sub + " AND (" + strings.Join(ors, " OR ") + "))", args
 }
+
+// globalTypes are the types search_index_global indexes (migration 6).
+var globalTypes = map[string]bool{"User": true, "ProjectMembership": true, "ClientApplication": true, "Project": true}
 
 func dateCompare(col string, v resources.FilterValue) (string, []any) {
 	switch v.Op {

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -37,12 +36,6 @@ type Store struct {
 
 	mu      sync.RWMutex
 	rebinds map[string]string
-
-	// stmts caches prepared statements on SQLite (see prepared).
-	stmts       sync.Map // query text → *sql.Stmt on sqlDB
-	wstmts      sync.Map // query text → *sql.Stmt on wsqlDB
-	nstmts      atomic.Int32
-	writesReady atomic.Bool
 }
 
 var _ resources.Store = (*Store)(nil)
@@ -88,7 +81,9 @@ func Open(opts Options) (*Store, error) {
 		// Statement journals (multi-row statements inside a transaction) in
 		// memory rather than in temporary files: their writes were a sixth
 		// of a create's CPU in profiles.
-		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+		// busy_timeout comes first so the pragmas after it wait for a lock
+		// held by another process starting at the same time.
+		dsn := "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
 			"&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		sqliteDSN = dsn
 		gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
@@ -130,8 +125,6 @@ func Open(opts Options) (*Store, error) {
 }
 
 // Close closes the connection pool.
-// The prepared statements go with their connections; a statement used after
-// Close fails as any query then does ("database is closed").
 func (s *Store) Close() error {
 	if s.wsqlDB != s.sqlDB {
 		_ = s.wsqlDB.Close()
@@ -172,9 +165,23 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
-	s.warmWrites(ctx)
 	err := s.wgdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		ctx := context.WithValue(ctx, txKey{}, tx)
+		var pending *pendingInserts
+		if s.postgres {
+			pending = &pendingInserts{}
+			ctx = context.WithValue(ctx, pendingKey{}, pending)
+		}
+		err := fn(ctx)
+		if err == nil {
+			err = s.flush(ctx)
+		}
+		if pending != nil && pending.err != nil {
+			// A held-back create failed: that, not the aborted
+			// transaction's later errors, is what went wrong.
+			return pending.err
+		}
+		return err
 	})
 	return translate(err)
 }
@@ -222,91 +229,29 @@ func (s *Store) q(query string) string {
 	return out
 }
 
+// exec, query and queryRow first write a bulk transaction's held-back
+// creates, so every statement sees them.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := s.prepared(ctx, query); st != nil {
-		res, err := st.ExecContext(ctx, args...)
-		return res, translate(err)
+	if err := s.flush(ctx); err != nil {
+		return nil, err
 	}
 	res, err := s.conn(ctx).ExecContext(ctx, s.q(query), args...)
 	return res, translate(err)
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := s.prepared(ctx, query); st != nil {
-		rows, err := st.QueryContext(ctx, args...)
-		return rows, translate(err)
+	if err := s.flush(ctx); err != nil {
+		return nil, err
 	}
 	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
 	return rows, translate(err)
 }
 
+// queryRow cannot return a flush's error; the failed flush aborted the
+// transaction, so the query fails too, and InTx returns the flush's error.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := s.prepared(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
+	_ = s.flush(ctx)
 	return s.conn(ctx).QueryRowContext(ctx, s.q(query), args...)
-}
-
-// maxPrepared bounds the statements kept prepared; statements past it (rare
-// shapes of search) are parsed on each call as before.
-const maxPrepared = 1024
-
-// prepared returns query as a statement prepared once and kept, on SQLite,
-// whose driver otherwise parses and plans every statement on every call
-// (PostgreSQL's driver already keeps its statements prepared per
-// connection). Inside a transaction only a statement already prepared is
-// used: preparing needs a connection of the pool, which a transaction
-// holding SQLite's write lock must not wait for.
-func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
-	if s.postgres {
-		return nil
-	}
-	tx, inTx := ctx.Value(txKey{}).(*gorm.DB)
-	return s.preparedOn(ctx, query, tx, inTx, false)
-}
-
-// preparedOn is prepared on the transactions' connection (writer) or the
-// pool; a transaction only finds statements warmWrites prepared.
-func (s *Store) preparedOn(ctx context.Context, query string, tx *gorm.DB, inTx, writer bool) *sql.Stmt {
-	cache, db := &s.stmts, s.sqlDB
-	if inTx || writer {
-		cache, db = &s.wstmts, s.wsqlDB
-	}
-	var st *sql.Stmt
-	if v, ok := cache.Load(query); ok {
-		st = v.(*sql.Stmt)
-	} else {
-		if inTx || s.nstmts.Load() >= maxPrepared {
-			return nil
-		}
-		p, err := db.PrepareContext(ctx, query)
-		if err != nil {
-			return nil
-		}
-		if v, loaded := cache.LoadOrStore(query, p); loaded {
-			_ = p.Close()
-			st = v.(*sql.Stmt)
-		} else {
-			s.nstmts.Add(1)
-			st = p
-		}
-	}
-	if inTx {
-		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
-		if !ok {
-			return nil
-		}
-		return sqlTx.StmtContext(ctx, st)
-	}
-	return st
-}
-
-// prepare readies statements that otherwise only ever run inside
-// transactions, where prepared cannot prepare them.
-func (s *Store) prepare(ctx context.Context, queries ...string) {
-	for _, q := range queries {
-		s.preparedOn(ctx, q, nil, false, true)
-	}
 }
 
 // errUnique marks a unique-constraint violation before it is given a message.

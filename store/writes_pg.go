@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/rosterhq/roster/resources"
 )
@@ -15,113 +12,130 @@ import (
 // create or an update costs one round trip instead of five to seven (BEGIN,
 // each statement, COMMIT), and needs no transaction of its own — a single
 // statement is atomic. Writes with unique keys keep the step-by-step path,
-// which tells which key was taken.
-
-// maxCTEIndexRows bounds the search rows one statement carries (7
-// parameters each, far below PostgreSQL's 65 535).
-const maxCTEIndexRows = 500
-
-// cteCache keeps the statement text per number of index rows.
-var cteCache sync.Map // key: "i"/"r"/"d" + n → string
+// which tells which key was taken. In a bulk transaction (a transaction
+// Bundle) creates are held back and written a hundred at a time.
 
 const indexColumns = "type, id, project_id, param, system, value, num"
 
-// indexValues writes n rows of ($k::text, …) placeholders starting at $from,
-// in search_index's column order.
-func indexValues(b *strings.Builder, n, from int) {
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
+// sqlInsertMany writes any number of new records, their first history rows
+// and their search rows in one statement whose text never changes (so it is
+// prepared once per connection), from column arrays.
+const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
+ h AS (INSERT INTO resource_history (` + recordColumns + `)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[]))
+INSERT INTO search_index (` + indexColumns + `)
+  SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])`
+
+// insertMany is Insert of recs (none with unique keys) in one statement.
+func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error {
+	n, m := len(recs), 0
+	for _, rec := range recs {
+		m += len(rec.Index)
+	}
+	typ, id, project, content := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	version, updated, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
+	ityp, iid, iproject := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m)
+	param, system, value, num := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m), make([]int64, 0, m)
+	for i, rec := range recs {
+		typ[i], id[i], project[i], content[i] = rec.Type, rec.ID, rec.Project, string(rec.Content)
+		version[i], updated[i] = rec.Version, rec.LastUpdated.UnixMicro()
+		for _, row := range rec.Index {
+			ityp, iid, iproject = append(ityp, rec.Type), append(iid, rec.ID), append(iproject, rec.Project)
+			param, system, value, num = append(param, row.Param), append(system, row.System), append(value, row.Value), append(num, row.Num)
 		}
-		p := from + i*7
-		b.WriteString("($" + strconv.Itoa(p) + "::text, $" + strconv.Itoa(p+1) + "::text, $" + strconv.Itoa(p+2) +
-			"::text, $" + strconv.Itoa(p+3) + "::text, $" + strconv.Itoa(p+4) + "::text, $" + strconv.Itoa(p+5) +
-			"::text, $" + strconv.Itoa(p+6) + "::bigint)")
 	}
-}
-
-func insertSQL(n int) string {
-	key := "i" + strconv.Itoa(n)
-	if v, ok := cteCache.Load(key); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	b.WriteString("WITH r AS (INSERT INTO resources (" + recordColumns + ") VALUES ($1, $2, $3, $4, $5, $6, $7))")
-	if n > 0 {
-		b.WriteString(", h AS (INSERT INTO resource_history (" + recordColumns + ") VALUES ($1, $2, $3, $4, $5, $6, $7))")
-		b.WriteString(" INSERT INTO search_index (" + indexColumns + ") VALUES ")
-		indexValues(&b, n, 8)
-	} else {
-		b.WriteString(" INSERT INTO resource_history (" + recordColumns + ") VALUES ($1, $2, $3, $4, $5, $6, $7)")
-	}
-	out := b.String()
-	cteCache.Store(key, out)
-	return out
-}
-
-func indexArgs(args []any, rec *resources.Record) []any {
-	for _, row := range rec.Index {
-		args = append(args, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num)
-	}
-	return args
-}
-
-// insertOne is Insert in one statement.
-func (s *Store) insertOne(ctx context.Context, rec *resources.Record) error {
-	args := make([]any, 0, 7+7*len(rec.Index))
-	args = append(args, rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content))
-	args = indexArgs(args, rec)
-	if _, err := s.conn(ctx).ExecContext(ctx, insertSQL(len(rec.Index)), args...); err != nil {
-		err = translate(err)
-		if errors.Is(err, errUnique) {
-			return resources.Conflict("%s/%s already exists", rec.Type, rec.ID)
+	_, err := s.conn(ctx).ExecContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
+		ityp, iid, iproject, param, system, value, num)
+	if err = translate(err); errors.Is(err, errUnique) {
+		if n == 1 {
+			return resources.Conflict("%s/%s already exists", recs[0].Type, recs[0].ID)
 		}
+		return resources.Conflict("A resource of this Bundle already exists")
+	}
+	return err
+}
+
+// pendingInserts are the creates a bulk transaction holds back (see
+// resources.DeferInserts); they are written before the transaction's next
+// statement and before it commits.
+type pendingInserts struct {
+	recs []*resources.Record
+	err  error // the first failed flush: the transaction's real error
+}
+
+type pendingKey struct{}
+
+// maxPending is how many creates one statement carries.
+const maxPending = 100
+
+// flush writes the transaction's held-back creates, if any.
+func (s *Store) flush(ctx context.Context) error {
+	p, _ := ctx.Value(pendingKey{}).(*pendingInserts)
+	if p == nil || len(p.recs) == 0 {
+		return nil
+	}
+	recs := p.recs
+	p.recs = nil
+	err := s.insertMany(ctx, recs)
+	if err != nil && p.err == nil {
+		p.err = err
+	}
+	return err
+}
+
+// deferInsert holds rec back when ctx is a bulk transaction.
+func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, error) {
+	p, _ := ctx.Value(pendingKey{}).(*pendingInserts)
+	if p == nil || !resources.InsertsDeferred(ctx) {
+		return false, nil
+	}
+	p.recs = append(p.recs, rec)
+	if len(p.recs) >= maxPending {
+		return true, s.flush(ctx)
+	}
+	return true, nil
+}
+
+// sqlReplace writes the next version of a record in one statement: $1
+// version, $2 last_updated, $3 deleted, $4 content, $5 type, $6 id, $7 the
+// version replaced, $8–$11 the new search rows' param, system, value and
+// num. Search rows that stay as they were are left alone (an update mostly
+// changes a field or two of the dozen a person is searched by); the version
+// check is the UPDATE's, and nothing else is written when it matched no row.
+// Every sub-statement sees the table as it was before the statement.
+const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text
+  WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
+ v AS (SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[]) AS v(param, system, value, num)),
+ dk AS (DELETE FROM unique_keys WHERE type = $5::text AND id = $6::text AND EXISTS (SELECT 1 FROM u)),
+ di AS (DELETE FROM search_index s WHERE s.type = $5::text AND s.id = $6::text AND EXISTS (SELECT 1 FROM u)
+  AND NOT EXISTS (SELECT 1 FROM v WHERE v.param = s.param AND v.system = s.system AND v.value = s.value COLLATE "C" AND v.num = s.num)),
+ h AS (INSERT INTO resource_history (` + recordColumns + `) SELECT $5::text, $6::text, u.project_id, $1::bigint, $2::bigint, $3::boolean, $4::text FROM u),
+ ix AS (INSERT INTO search_index (` + indexColumns + `) SELECT $5::text, $6::text, u.project_id, v.param, v.system, v.value, v.num FROM u, v
+  WHERE NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = $5::text AND s.id = $6::text
+   AND s.param = v.param AND s.system = v.system AND s.value = v.value COLLATE "C" AND s.num = v.num))
+SELECT COUNT(*) FROM u`
+
+// replaceOne is Replace in one statement (sqlReplace).
+func (s *Store) replaceOne(ctx context.Context, rec *resources.Record) error {
+	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	return nil
-}
-
-func replaceSQL(n int) string {
-	key := "r" + strconv.Itoa(n)
-	if v, ok := cteCache.Load(key); ok {
-		return v.(string)
-	}
-	// $1 version, $2 last_updated, $3 deleted, $4 content, $5 type, $6 id,
-	// $7 the version replaced; index rows from $8.
-	var b strings.Builder
-	b.WriteString(`WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text
- WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
- dk AS (DELETE FROM unique_keys WHERE type = $5::text AND id = $6::text AND EXISTS (SELECT 1 FROM u)),
- di AS (DELETE FROM search_index WHERE type = $5::text AND id = $6::text AND EXISTS (SELECT 1 FROM u)),
- h AS (INSERT INTO resource_history (` + recordColumns + `) SELECT $5::text, $6::text, u.project_id, $1::bigint, $2::bigint, $3::boolean, $4::text FROM u)`)
-	if n > 0 {
-		b.WriteString(",\n ix AS (INSERT INTO search_index (" + indexColumns + ") SELECT v.* FROM (VALUES ")
-		indexValues(&b, n, 8)
-		b.WriteString(") AS v WHERE EXISTS (SELECT 1 FROM u))")
-	}
-	b.WriteString("\nSELECT COUNT(*) FROM u")
-	out := b.String()
-	cteCache.Store(key, out)
-	return out
-}
-
-// replaceOne is Replace in one statement; the version check is the
-// UPDATE's, and nothing else is written when it matched no row.
-func (s *Store) replaceOne(ctx context.Context, rec *resources.Record) error {
 	var content any
-	n := len(rec.Index)
+	rows := rec.Index
 	if rec.Deleted {
-		n = 0
+		rows = nil
 	} else {
 		content = string(rec.Content)
 	}
-	args := make([]any, 0, 7+7*n)
-	args = append(args, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Type, rec.ID, rec.Version-1)
-	if n > 0 {
-		args = indexArgs(args, rec)
+	param, system, value, num := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
+	for i, row := range rows {
+		param[i], system[i], value[i], num[i] = row.Param, row.System, row.Value, row.Num
 	}
 	var updated int
-	if err := s.conn(ctx).QueryRowContext(ctx, replaceSQL(n), args...).Scan(&updated); err != nil {
+	err := s.conn(ctx).QueryRowContext(ctx, sqlReplace, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content,
+		rec.Type, rec.ID, rec.Version-1, param, system, value, num).Scan(&updated)
+	if err != nil {
 		return translate(err)
 	}
 	if updated == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/drf"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -44,13 +45,9 @@ type CreatedJSON struct {
 	DateJoined     string `json:"date_joined"`
 }
 
-// Page is the paginated list of the caller's memberships.
-type Page struct {
-	Count    int              `json:"count"`
-	Next     *string          `json:"next"`
-	Previous *string          `json:"previous"`
-	Results  []MembershipJSON `json:"results"`
-}
+// Page is the paginated list of the caller's memberships (Django REST
+// framework's).
+type Page = drf.Page[MembershipJSON]
 
 // DefaultPageSize is the page size of GET /management/memberships/ (?page_size= changes it, up to MaxPageSize).
 const (
@@ -124,7 +121,7 @@ func (s *Service) handleList(c echo.Context) error {
 	}
 	start := (pg - 1) * size
 	end := min(start+size, len(me.mems))
-	out := Page{Count: len(me.mems), Results: []MembershipJSON{}}
+	out := drf.NewPage([]MembershipJSON{}, len(me.mems))
 	for _, m := range me.mems[start:end] {
 		v, err := s.view(ctx, m)
 		if err != nil {
@@ -133,16 +130,13 @@ func (s *Service) handleList(c echo.Context) error {
 		out.Results = append(out.Results, v)
 	}
 	link := func(n int) *string {
-		req := c.Request()
-		q := req.URL.Query()
-		if n > 1 {
-			q.Set("page", strconv.Itoa(n))
-		} else {
-			q.Del("page")
-		}
-		u := url.URL{Scheme: c.Scheme(), Host: req.Host, Path: req.URL.Path, RawQuery: q.Encode()}
-		str := u.String()
-		return &str
+		return drf.Link(c, func(q url.Values) {
+			if n > 1 {
+				q.Set("page", strconv.Itoa(n))
+			} else {
+				q.Del("page")
+			}
+		})
 	}
 	if end < len(me.mems) {
 		out.Next = link(pg + 1)

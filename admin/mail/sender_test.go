@@ -1,12 +1,9 @@
 package mail_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -21,36 +18,18 @@ import (
 	"github.com/rosterhq/roster/store"
 )
 
-// lockedBuffer collects log lines written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fastMail is sender tuning for tests: quick polls and retries.
 var fastMail = mail.Options{PollInterval: 20 * time.Millisecond, RetryBase: 100 * time.Millisecond, RetryMax: 400 * time.Millisecond}
 
 // mailEnv is a fresh Roster whose log the spec reads.
 type mailEnv struct {
 	srv *fixtures.Server
-	log *lockedBuffer
+	log *fixtures.LogBuffer
 }
 
 func startRoster(configure func(*app.Config)) *mailEnv {
 	GinkgoHelper()
-	e := &mailEnv{log: &lockedBuffer{}}
+	e := &mailEnv{log: &fixtures.LogBuffer{}}
 	e.srv = fixtures.Start(GinkgoT(), fixtures.Options{Log: e.log, Configure: func(c *app.Config) {
 		c.Mail = fastMail
 		if configure != nil {
@@ -113,10 +92,8 @@ func (e *mailEnv) stored(id string) *mail.Message {
 // closedPort is a loopback address where nothing listens.
 func closedPort() string {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := fixtures.FreeAddr()
 	Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	Expect(l.Close()).To(Succeed())
 	return addr
 }
 
@@ -367,7 +344,7 @@ var _ = Describe("Mail delivery", func() {
 	When("the app stops while a message is in flight", func() {
 		It("finishes that message and records it as sent", func() {
 			smtp := newSlowSMTP(700 * time.Millisecond)
-			env := startRoster(func(c *app.Config) { c.SMTPURL = "smtp://" + smtp.addr })
+			env := startRoster(func(c *app.Config) { c.SMTPURL = "smtp://" + smtp.Addr })
 			project := env.srv.DefaultProject
 			env.reset(env.member(project, false), project)
 			Eventually(smtp.dataStarted).WithTimeout(5 * time.Second).Should(BeClosed())
@@ -385,12 +362,11 @@ var _ = Describe("Mail delivery", func() {
 	})
 })
 
-// slowSMTP is a minimal SMTP server that takes its time acknowledging a
-// message, to catch a sender in the middle of a send.
+// slowSMTP is an SMTP stub that takes its time acknowledging a message, to
+// catch a sender in the middle of a send.
 type slowSMTP struct {
-	addr        string
-	delay       time.Duration
-	dataStarted chan struct{}
+	*fixtures.SMTPStub
+	dataStarted chan struct{} // closed when the first message has been read
 	once        sync.Once
 	mu          sync.Mutex
 	count       int
@@ -398,19 +374,15 @@ type slowSMTP struct {
 
 func newSlowSMTP(delay time.Duration) *slowSMTP {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	s := &slowSMTP{addr: l.Addr().String(), delay: delay, dataStarted: make(chan struct{})}
-	DeferCleanup(l.Close)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
+	s := &slowSMTP{dataStarted: make(chan struct{})}
+	s.SMTPStub = fixtures.StartSMTPStub(GinkgoT(), func(string) bool {
+		s.once.Do(func() { close(s.dataStarted) })
+		time.Sleep(delay)
+		s.mu.Lock()
+		s.count++
+		s.mu.Unlock()
+		return true
+	})
 	return s
 }
 
@@ -418,45 +390,4 @@ func (s *slowSMTP) delivered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.count
-}
-
-func (s *slowSMTP) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	say := func(line string) { _, _ = c.Write([]byte(line + "\r\n")) }
-	say("220 slow.example ESMTP")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"):
-			say("250-slow.example")
-			say("250 8BITMIME")
-		case cmd == "DATA":
-			say("354 go ahead")
-			s.once.Do(func() { close(s.dataStarted) })
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-			}
-			time.Sleep(s.delay)
-			s.mu.Lock()
-			s.count++
-			s.mu.Unlock()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("250 OK")
-		}
-	}
 }

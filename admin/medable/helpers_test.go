@@ -170,20 +170,7 @@ func registration(mail string) map[string]any {
 }
 
 // with returns a copy of body with kv applied (a nil value deletes the key).
-func with(body map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range body {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-		} else {
-			out[kv[i].(string)] = kv[i+1]
-		}
-	}
-	return out
-}
+var with = fixtures.With
 
 // register signs up mail in o from d and returns the account.
 func register(d *device, o org, mail string) map[string]any {
@@ -194,14 +181,8 @@ func register(d *device, o org, mail string) map[string]any {
 // mailText waits for the n-th (1-based, oldest first) message to `to`.
 func mailText(to string, n int) string {
 	GinkgoHelper()
-	var text string
-	Eventually(func(g Gomega) {
-		msgs, err := mp.Messages(to)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(len(msgs)).To(BeNumerically(">=", n))
-		text, err = mp.Text(msgs[len(msgs)-n].ID)
-		g.Expect(err).NotTo(HaveOccurred())
-	}).WithTimeout(20 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	text, err := mp.WaitText(to, n, 20*time.Second)
+	Expect(err).NotTo(HaveOccurred())
 	return text
 }
 
@@ -215,7 +196,6 @@ func mailCount(to string) int {
 var (
 	tokenPattern = regexp.MustCompile(`Token: (\S+)`)
 	codePattern  = regexp.MustCompile(`code is (\d{6})\.`)
-	linkPattern  = regexp.MustCompile(`setpassword/(\S+)/(\S+)`)
 )
 
 // tokenIn is the token of the n-th mail to `to`.

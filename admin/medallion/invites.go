@@ -186,20 +186,26 @@ func (s *Service) handleListInvites(c echo.Context) error {
 	return c.JSON(http.StatusOK, page(c, out, total, limit, offset))
 }
 
-func (s *Service) handleResendInvite(c echo.Context) error {
-	ctx := c.Request().Context()
-	p := principalFrom(ctx)
-	inv, err := s.invite(ctx, p, c.Param("id"))
-	if err != nil {
-		return err
+// handleInviteAction is the handler of a manager's POST on the invite in
+// the path (resend, revoke): an invite the principal cannot see is 404
+// before a principal who only reads is 403; the answer is the invite after
+// act.
+func (s *Service) handleInviteAction(act func(ctx context.Context, inv *Invite) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		p := principalFrom(ctx)
+		inv, err := s.invite(ctx, p, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if err := p.requireManage(); err != nil {
+			return err
+		}
+		if err := act(ctx, inv); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, s.inviteView(inv))
 	}
-	if err := p.requireManage(); err != nil {
-		return err
-	}
-	if err := s.ResendInvite(ctx, inv); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, s.inviteView(inv))
 }
 
 // ResendInvite mails a pending (or expired) invite again with a fresh link;
@@ -230,22 +236,6 @@ func (s *Service) update(ctx context.Context, inv *Invite, from string) error {
 		return resources.Conflict("The invite was changed by another request; read it again.")
 	}
 	return nil
-}
-
-func (s *Service) handleRevokeInvite(c echo.Context) error {
-	ctx := c.Request().Context()
-	p := principalFrom(ctx)
-	inv, err := s.invite(ctx, p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	if err := p.requireManage(); err != nil {
-		return err
-	}
-	if err := s.RevokeInvite(ctx, inv); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, s.inviteView(inv))
 }
 
 // RevokeInvite kills the invite's link at once. Revoking a revoked invite

@@ -132,8 +132,8 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 	route("PATCH", "/members/:id", s.handlePatchMember)
 	route("POST", "/members/:id/change-email", s.handleChangeEmail)
 	route("GET", "/invites/:id", s.handleGetInvite)
-	route("POST", "/invites/:id/resend", s.handleResendInvite)
-	route("POST", "/invites/:id/revoke", s.handleRevokeInvite)
+	route("POST", "/invites/:id/resend", s.handleInviteAction(s.ResendInvite))
+	route("POST", "/invites/:id/revoke", s.handleInviteAction(s.RevokeInvite))
 	route("GET", "/:org/invites", s.handleListInvites)
 	route("POST", "/:org/invites", s.handleCreateInvite, adm.IdempotentWrites)
 	return s

@@ -149,7 +149,7 @@ func setPasswordLink(addr string, count int) (id, secret string) {
 // setPassword redeems a link through the core API.
 func setPassword(id, secret, password string) *fixtures.Response {
 	GinkgoHelper()
-	r, err := srv.Do("POST", "auth/setpassword", "", map[string]string{"id": id, "secret": secret, "password": password})
+	r, err := srv.SetPassword(id, secret, password)
 	Expect(err).NotTo(HaveOccurred())
 	return r
 }

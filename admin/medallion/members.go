@@ -245,6 +245,23 @@ func (s *Service) member(ctx context.Context, p *principal, id string) (*resourc
 	return m, nil
 }
 
+// memberToManage reads the member in the path for a manager's write and
+// decodes the body into req: a member the principal cannot see is 404
+// before a principal who only reads is 403.
+func (s *Service) memberToManage(ctx context.Context, c echo.Context, p *principal, req any) (*resources.ProjectMembership, error) {
+	m, err := s.member(ctx, p, c.Param("id"))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.requireManage(); err != nil {
+		return nil, err
+	}
+	if err := decodeBody(c, req); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 func (s *Service) handleGetMember(c echo.Context) error {
 	ctx := c.Request().Context()
 	m, err := s.member(ctx, principalFrom(ctx), c.Param("id"))
@@ -338,15 +355,9 @@ type PatchMemberRequest struct {
 func (s *Service) handlePatchMember(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := principalFrom(ctx)
-	m, err := s.member(ctx, p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	if err := p.requireManage(); err != nil {
-		return err
-	}
 	var req PatchMemberRequest
-	if err := decodeBody(c, &req); err != nil {
+	m, err := s.memberToManage(ctx, c, p, &req)
+	if err != nil {
 		return err
 	}
 	var active *bool
@@ -400,15 +411,9 @@ type ChangeEmailRequest struct {
 func (s *Service) handleChangeEmail(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := principalFrom(ctx)
-	m, err := s.member(ctx, p, c.Param("id"))
-	if err != nil {
-		return err
-	}
-	if err := p.requireManage(); err != nil {
-		return err
-	}
 	var req ChangeEmailRequest
-	if err := decodeBody(c, &req); err != nil {
+	m, err := s.memberToManage(ctx, c, p, &req)
+	if err != nil {
 		return err
 	}
 	out, err := s.ChangeEmail(ctx, m, req.NewEmail)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin/drf"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -54,12 +55,7 @@ type InviteJSON struct {
 }
 
 // Page is Django REST framework's paginated list.
-type Page[T any] struct {
-	Count    int     `json:"count"`
-	Next     *string `json:"next"`
-	Previous *string `json:"previous"`
-	Results  []T     `json:"results"`
-}
+type Page[T any] = drf.Page[T]
 
 // Paging defaults (Django REST framework's LimitOffsetPagination).
 const (
@@ -82,22 +78,16 @@ func paging(c echo.Context) (limit, offset int) {
 
 // page builds the answer for one page of total items.
 func page[T any](c echo.Context, items []T, total, limit, offset int) Page[T] {
-	p := Page[T]{Count: total, Results: items}
-	if p.Results == nil {
-		p.Results = []T{}
-	}
+	p := drf.NewPage(items, total)
 	link := func(off int) *string {
-		req := c.Request()
-		q := req.URL.Query()
-		q.Set("limit", strconv.Itoa(limit))
-		if off > 0 {
-			q.Set("offset", strconv.Itoa(off))
-		} else {
-			q.Del("offset")
-		}
-		u := url.URL{Scheme: c.Scheme(), Host: req.Host, Path: req.URL.Path, RawQuery: q.Encode()}
-		s := u.String()
-		return &s
+		return drf.Link(c, func(q url.Values) {
+			q.Set("limit", strconv.Itoa(limit))
+			if off > 0 {
+				q.Set("offset", strconv.Itoa(off))
+			} else {
+				q.Del("offset")
+			}
+		})
 	}
 	if offset+limit < total {
 		p.Next = link(offset + limit)

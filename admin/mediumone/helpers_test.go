@@ -117,18 +117,12 @@ func entryFor(list []map[string]any, mail string) map[string]any {
 	return nil
 }
 
-// mailText waits for the n-th (1-based) message to `to` and returns its text.
+// mailText waits for the n-th (1-based, oldest first) message to `to` and
+// returns its text.
 func mailText(to string, n int) string {
 	GinkgoHelper()
-	var text string
-	Eventually(func(g Gomega) {
-		msgs, err := mp.Messages(to)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(len(msgs)).To(BeNumerically(">=", n))
-		// Newest first.
-		text, err = mp.Text(msgs[len(msgs)-n].ID)
-		g.Expect(err).NotTo(HaveOccurred())
-	}).WithTimeout(20 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	text, err := mp.WaitText(to, n, 20*time.Second)
+	Expect(err).NotTo(HaveOccurred())
 	return text
 }
 
@@ -143,17 +137,9 @@ func mailCount(to string) int {
 // setPasswordFromMail follows the set-password link of the n-th mail to `to`.
 func setPasswordFromMail(to string, n int, password string) {
 	GinkgoHelper()
-	text := mailText(to, n)
-	link := ""
-	for _, f := range strings.Fields(text) {
-		if strings.HasPrefix(f, srv.URL+"setpassword/") {
-			link = f
-		}
-	}
-	Expect(link).NotTo(BeEmpty(), text)
-	parts := strings.Split(strings.TrimPrefix(link, srv.URL+"setpassword/"), "/")
-	Expect(parts).To(HaveLen(2))
-	r, err := srv.Do("POST", "auth/setpassword", "", map[string]string{"id": parts[0], "secret": parts[1], "password": password})
+	id, secret, err := srv.SetPasswordLink(mailText(to, n))
+	Expect(err).NotTo(HaveOccurred())
+	r, err := srv.SetPassword(id, secret, password)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(r.Status).To(Equal(200), string(r.Body))
 }

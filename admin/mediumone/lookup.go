@@ -63,6 +63,19 @@ func (h *Handler) mustFindUser(ctx context.Context, email string) (*resources.Us
 	return u, nil
 }
 
+// userMemberships is mustFindUser with every membership of the user.
+func (h *Handler) userMemberships(ctx context.Context, email string) (*resources.User, []*resources.ProjectMembership, error) {
+	u, err := h.mustFindUser(ctx, email)
+	if err != nil {
+		return nil, nil, err
+	}
+	mems, err := h.memberships(ctx, u.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, mems, nil
+}
+
 // memberships lists every membership of a user in every project, active or not.
 func (h *Handler) memberships(ctx context.Context, userID string) ([]*resources.ProjectMembership, error) {
 	return searchAll[*resources.ProjectMembership](ctx, h.res, "", "ProjectMembership", url.Values{"user": {"User/" + userID}})

@@ -21,10 +21,16 @@ func asRoster(ctx context.Context, project string) context.Context {
 	return resources.WithCaller(ctx, &c)
 }
 
-// lock serializes the Medium One writes deciding on one user name, in
-// every process sharing the database.
-func (h *Handler) lock(ctx context.Context, email string) error {
-	return h.res.Store().Lock(ctx, "mediumone|user|"+email)
+// inUserTx runs fn in one transaction that first takes the lock on the
+// user name email: it serializes the Medium One writes deciding on one user
+// name, in every process sharing the database.
+func (h *Handler) inUserTx(ctx context.Context, email string, fn func(ctx context.Context) error) error {
+	return h.res.InTx(ctx, func(ctx context.Context) error {
+		if err := h.res.Store().Lock(ctx, "mediumone|user|"+email); err != nil {
+			return err
+		}
+		return fn(ctx)
+	})
 }
 
 // userName reads and checks the user_name parameter.
@@ -37,6 +43,29 @@ func userName(c echo.Context) (string, error) {
 		return "", resources.Invalid("user_name", "user_name must be an email address")
 	}
 	return email, nil
+}
+
+// adminUserName checks the caller is an SA or a TA and reads the user_name
+// parameter of a write about one user.
+func adminUserName(c echo.Context, cl *resources.Caller) (string, error) {
+	if err := requireAdmin(cl); err != nil {
+		return "", err
+	}
+	return userName(c)
+}
+
+// tenantUserName resolves the tenant (tenant_id) and reads the user_name of
+// a request about one user's place in a tenant.
+func (h *Handler) tenantUserName(ctx context.Context, c echo.Context, cl *resources.Caller) (*resources.Project, string, error) {
+	tenant, err := h.tenantFor(ctx, cl, c.QueryParam("tenant_id"))
+	if err != nil {
+		return nil, "", err
+	}
+	email, err := userName(c)
+	if err != nil {
+		return nil, "", err
+	}
+	return tenant, email, nil
 }
 
 // invite adds email to project through the core invite algorithm, then
@@ -82,10 +111,7 @@ func (h *Handler) invite(ctx context.Context, project, email, first, last, langu
 // answer shows and which grants nothing until /tenant_add_user.
 func (h *Handler) userCreate(c echo.Context) error {
 	ctx, cl := caller(c)
-	if err := requireAdmin(cl); err != nil {
-		return err
-	}
-	email, err := userName(c)
+	email, err := adminUserName(c, cl)
 	if err != nil {
 		return err
 	}
@@ -99,10 +125,7 @@ func (h *Handler) userCreate(c echo.Context) error {
 	}
 	first, last := splitName(full)
 	var id string
-	err = h.res.InTx(ctx, func(ctx context.Context) error {
-		if err := h.lock(ctx, email); err != nil {
-			return err
-		}
+	err = h.inUserTx(ctx, email, func(ctx context.Context) error {
 		if u, err := h.findUser(ctx, email); err != nil {
 			return err
 		} else if u != nil {
@@ -131,11 +154,7 @@ func (h *Handler) userCreate(c echo.Context) error {
 // the welcome mail with a set-password link.
 func (h *Handler) tenantAddUser(c echo.Context) error {
 	ctx, cl := caller(c)
-	tenant, err := h.tenantFor(ctx, cl, c.QueryParam("tenant_id"))
-	if err != nil {
-		return err
-	}
-	email, err := userName(c)
+	tenant, email, err := h.tenantUserName(ctx, c, cl)
 	if err != nil {
 		return err
 	}
@@ -144,10 +163,7 @@ func (h *Handler) tenantAddUser(c echo.Context) error {
 		return resources.Invalid("role", "role must be tenant-admin or tenant-user")
 	}
 	full := strings.TrimSpace(c.QueryParam("full_name"))
-	err = h.res.InTx(ctx, func(ctx context.Context) error {
-		if err := h.lock(ctx, email); err != nil {
-			return err
-		}
+	err = h.inUserTx(ctx, email, func(ctx context.Context) error {
 		u, err := h.findUser(ctx, email)
 		if err != nil {
 			return err
@@ -294,11 +310,7 @@ func (h *Handler) myrole(c echo.Context) error {
 // it: a TA only on users of its own tenant, and nobody but the super admin
 // on the super admin.
 func (h *Handler) target(ctx context.Context, cl *resources.Caller, email string) (*resources.User, []*resources.ProjectMembership, error) {
-	u, err := h.mustFindUser(ctx, email)
-	if err != nil {
-		return nil, nil, err
-	}
-	mems, err := h.memberships(ctx, u.ID)
+	u, mems, err := h.userMemberships(ctx, email)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -318,10 +330,7 @@ func (h *Handler) target(ctx context.Context, cl *resources.Caller, email string
 // are applied in one transaction.
 func (h *Handler) userUpdate(c echo.Context) error {
 	ctx, cl := caller(c)
-	if err := requireAdmin(cl); err != nil {
-		return err
-	}
-	email, err := userName(c)
+	email, err := adminUserName(c, cl)
 	if err != nil {
 		return err
 	}
@@ -344,10 +353,7 @@ func (h *Handler) userUpdate(c echo.Context) error {
 		}
 	}
 	touched := lo.SliceToMap(ups, func(u update) (string, bool) { return u.field, true })
-	err = h.res.InTx(ctx, func(ctx context.Context) error {
-		if err := h.lock(ctx, email); err != nil {
-			return err
-		}
+	err = h.inUserTx(ctx, email, func(ctx context.Context) error {
 		u, mems, err := h.target(ctx, cl, email)
 		if err != nil {
 			return err
@@ -460,17 +466,11 @@ func applyUpdates(u *resources.User, ups []update) {
 // records) stay.
 func (h *Handler) userRemove(c echo.Context) error {
 	ctx, cl := caller(c)
-	if err := requireAdmin(cl); err != nil {
-		return err
-	}
-	email, err := userName(c)
+	email, err := adminUserName(c, cl)
 	if err != nil {
 		return err
 	}
-	err = h.res.InTx(ctx, func(ctx context.Context) error {
-		if err := h.lock(ctx, email); err != nil {
-			return err
-		}
+	err = h.inUserTx(ctx, email, func(ctx context.Context) error {
 		u, mems, err := h.target(ctx, cl, email)
 		if err != nil {
 			return err
@@ -501,23 +501,12 @@ func (h *Handler) userRemove(c echo.Context) error {
 // the user's membership of that tenant goes; the user stays.
 func (h *Handler) tenantRemoveUser(c echo.Context) error {
 	ctx, cl := caller(c)
-	tenant, err := h.tenantFor(ctx, cl, c.QueryParam("tenant_id"))
+	tenant, email, err := h.tenantUserName(ctx, c, cl)
 	if err != nil {
 		return err
 	}
-	email, err := userName(c)
-	if err != nil {
-		return err
-	}
-	err = h.res.InTx(ctx, func(ctx context.Context) error {
-		if err := h.lock(ctx, email); err != nil {
-			return err
-		}
-		u, err := h.mustFindUser(ctx, email)
-		if err != nil {
-			return err
-		}
-		mems, err := h.memberships(ctx, u.ID)
+	err = h.inUserTx(ctx, email, func(ctx context.Context) error {
+		_, mems, err := h.userMemberships(ctx, email)
 		if err != nil {
 			return err
 		}

@@ -418,8 +418,8 @@ type rosterProcess struct {
 	URL  string // base URL, ending in "/"
 	addr string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
-	err  *lockedBuffer
+	out  *fixtures.LogBuffer
+	err  *fixtures.LogBuffer
 	done chan struct{}
 }
 
@@ -428,14 +428,24 @@ type rosterProcess struct {
 // it still runs, and its output goes to the spec's log.
 func startRoster(env []string) *rosterProcess {
 	GinkgoHelper()
-	bin := rosterBinary()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	Expect(l.Close()).To(Succeed())
+	rosterBinary() // built first, so that the address is still free when roster binds it
+	return startRosterAt(env, freeAddr())
+}
 
-	p := &rosterProcess{URL: "http://" + addr + "/", addr: addr, out: &lockedBuffer{}, err: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
+// freeAddr is a loopback address nobody listens on right now.
+func freeAddr() string {
+	GinkgoHelper()
+	addr, err := fixtures.FreeAddr()
+	Expect(err).NotTo(HaveOccurred())
+	return addr
+}
+
+// startRosterAt is startRoster on a fixed address, so a restarted server
+// keeps its ROSTER_BASE_URL — the issuer and audience of its tokens.
+func startRosterAt(env []string, addr string) *rosterProcess {
+	GinkgoHelper()
+	p := &rosterProcess{URL: "http://" + addr + "/", addr: addr, out: &fixtures.LogBuffer{}, err: &fixtures.LogBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(rosterBinary())
 	p.cmd.Env = append(env, "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+p.URL)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
 	Expect(p.cmd.Start()).To(Succeed())
@@ -725,23 +735,6 @@ func (u *slowUpload) finish() {
 }
 
 // ---- small helpers ----
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // randomHex returns n random bytes as lower-case hex.
 func randomHex(n int) string {

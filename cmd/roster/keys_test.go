@@ -3,60 +3,11 @@ package main_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
-
-// freeAddr is a loopback address nobody listens on right now.
-func freeAddr() string {
-	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	Expect(l.Close()).To(Succeed())
-	return addr
-}
-
-// startRosterAt is startRoster on a fixed address, so a restarted server
-// keeps its ROSTER_BASE_URL — the issuer and audience of its tokens.
-func startRosterAt(env []string, addr string) *rosterProcess {
-	GinkgoHelper()
-	p := &rosterProcess{URL: "http://" + addr + "/", addr: addr, out: &lockedBuffer{}, err: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(rosterBinary())
-	p.cmd.Env = append(env, "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+p.URL)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
-	Expect(p.cmd.Start()).To(Succeed())
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	DeferCleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		fmt.Fprintf(GinkgoWriter, "---- roster on %s (exit %d) stderr:\n%s\n", addr, p.cmd.ProcessState.ExitCode(), tail(p.stderr(), 4000))
-	})
-	Eventually(func() (int, error) {
-		if p.exited() {
-			return 0, StopTrying("roster exited before it was healthy:\n" + p.stderr())
-		}
-		resp, err := http.Get(p.URL + "healthz")
-		if err != nil {
-			return 0, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}, startTimeout, 50*time.Millisecond).Should(Equal(200))
-	return p
-}
 
 // tokenKID is the kid in an access token's header.
 func tokenKID(token string) string {

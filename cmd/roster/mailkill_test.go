@@ -1,9 +1,7 @@
 package main_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -12,6 +10,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/fixtures"
 )
 
 // What this file adds to the fault specs of issue 7. The rest are elsewhere:
@@ -28,7 +28,7 @@ var _ = Describe("The mail sender killed mid-delivery", Label("fault"), func() {
 		smtp := newStallSMTP()
 		smtp.stall.Store(true)
 		db := newTestDatabase()
-		env := db.env(append(adminEnv(), "ROSTER_SMTP_URL=smtp://"+smtp.addr, "ROSTER_MAIL_POLL_INTERVAL=100ms",
+		env := db.env(append(adminEnv(), "ROSTER_SMTP_URL=smtp://"+smtp.Addr, "ROSTER_MAIL_POLL_INTERVAL=100ms",
 			"ROSTER_MAIL_SEND_TIMEOUT=2s", "ROSTER_MAIL_LEASE=4s", "ROSTER_MAIL_RETRY_BASE=100ms")...)
 
 		By("a reset mail is in the middle of its DATA when the process is killed")
@@ -57,10 +57,10 @@ var _ = Describe("The mail sender killed mid-delivery", Label("fault"), func() {
 	})
 })
 
-// stallSMTP is a minimal SMTP server that, while stall is set, takes a
-// message's DATA and never answers it — a delivery caught in flight.
+// stallSMTP is an SMTP stub that, while stall is set, takes a message's
+// DATA and never answers it — a delivery caught in flight.
 type stallSMTP struct {
-	addr   string
+	*fixtures.SMTPStub
 	stall  atomic.Bool
 	dataIn chan struct{} // closed when a stalled DATA has been read
 	once   sync.Once
@@ -71,20 +71,32 @@ type stallSMTP struct {
 
 func newStallSMTP() *stallSMTP {
 	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	s := &stallSMTP{addr: l.Addr().String(), dataIn: make(chan struct{})}
-	DeferCleanup(l.Close)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
+	s := &stallSMTP{dataIn: make(chan struct{})}
+	s.SMTPStub = fixtures.StartSMTPStub(GinkgoT(), func(msg string) bool {
+		id := messageID(msg)
+		s.mu.Lock()
+		s.seen = append(s.seen, id)
+		s.mu.Unlock()
+		if s.stall.Load() {
+			s.once.Do(func() { close(s.dataIn) })
+			return false
 		}
-	}()
+		s.mu.Lock()
+		s.acked = append(s.acked, id)
+		s.mu.Unlock()
+		return true
+	})
 	return s
+}
+
+// messageID is the Message-ID of a message's text, "" if it has none.
+func messageID(msg string) string {
+	for _, l := range strings.Split(msg, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Message-ID") {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func (s *stallSMTP) received() []string {
@@ -97,55 +109,4 @@ func (s *stallSMTP) acknowledged() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.acked...)
-}
-
-func (s *stallSMTP) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	say := func(line string) { _, _ = c.Write([]byte(line + "\r\n")) }
-	say("220 stall.example ESMTP")
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
-		switch {
-		case strings.HasPrefix(cmd, "EHLO"):
-			say("250-stall.example")
-			say("250 8BITMIME")
-		case cmd == "DATA":
-			say("354 go ahead")
-			id := ""
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Message-ID") && id == "" {
-					id = strings.TrimSpace(v)
-				}
-			}
-			s.mu.Lock()
-			s.seen = append(s.seen, id)
-			s.mu.Unlock()
-			if s.stall.Load() {
-				s.once.Do(func() { close(s.dataIn) })
-				_, _ = r.ReadString('\n') // until the client goes away
-				return
-			}
-			s.mu.Lock()
-			s.acked = append(s.acked, id)
-			s.mu.Unlock()
-			say("250 queued")
-		case cmd == "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("250 OK")
-		}
-	}
 }

@@ -121,7 +121,9 @@ func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
 			ids[e.FullURL] = typeFromURL(e.Request.URL) + "/" + uuid.NewString()
 		}
 	}
-	err := h.svc.InTx(ctx, func(ctx context.Context) error {
+	// Creates in a transaction have server-assigned ids and fail or succeed
+	// together: the store may write them in batches.
+	err := h.svc.InTx(resources.DeferInserts(ctx), func(ctx context.Context) error {
 		for i := range in.Entry {
 			res, err := h.runEntry(ctx, &in.Entry[i], ids)
 			if err != nil {

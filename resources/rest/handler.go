@@ -279,7 +279,7 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 			Search:   &BundleSearch{Mode: "match"},
 		})
 	}
-	return WriteJSON(c, http.StatusOK, b)
+	return writeStoredBundle(c, http.StatusOK, b)
 }
 
 // pageLinks builds self/first/next/previous from the query the client sent.
@@ -368,5 +368,5 @@ func (h *Handler) history(c echo.Context, id string) error {
 		e.Response = &BundleResponse{Status: status, Etag: rec.ETag(), LastModified: rec.LastUpdated.Format("2006-01-02T15:04:05.000Z07:00")}
 		b.Entry = append(b.Entry, e)
 	}
-	return WriteJSON(c, http.StatusOK, b)
+	return writeStoredBundle(c, http.StatusOK, b)
 }

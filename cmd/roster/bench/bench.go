@@ -57,6 +57,9 @@ type Options struct {
 	Ops          []string // workloads to run ("" or "all" = every one)
 	NoBaseline   bool
 
+	Soak     time.Duration // run the mixed workload open-loop this long, sampling RSS
+	SoakRate float64
+
 	JSONPath   string
 	ProfileDir string // CPU profiles of Roster, one per workload, at ProfileC
 	ProfileC   int
@@ -90,6 +93,8 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	openOps := fs.String("open-ops", "read,search-name,create", "workloads run open-loop")
 	opsFlag := fs.String("ops", "all", "workloads to run closed-loop (comma-separated): "+opNames())
 	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "skip the bare-SQL baseline")
+	fs.DurationVar(&o.Soak, "soak", 0, "after the phases, run the mixed workload open-loop this long and sample the server's RSS")
+	fs.Float64Var(&o.SoakRate, "soak-rate", 500, "the soak's rate (requests/s)")
 	fs.StringVar(&o.JSONPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of Roster for each workload into this directory")
 	fs.IntVar(&o.ProfileC, "profile-c", 16, "the concurrency whose phase --profile records")
@@ -219,6 +224,12 @@ type Report struct {
 	RSSRestartMB float64 `json:"rssRestartMb"` // after the restart and one read
 
 	Rows []Row `json:"rows"`
+
+	// Soak: the mixed workload at SoakRate for SoakSeconds, RSS every 5 s.
+	SoakSeconds float64   `json:"soakSeconds,omitempty"`
+	SoakRate    float64   `json:"soakRate,omitempty"`
+	SoakRSSMB   []float64 `json:"soakRssMb,omitempty"`
+	Soak        *Row      `json:"soak,omitempty"`
 }
 
 // child is a server this run started.
@@ -468,7 +479,13 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 			if pprofAddr != "" && c == o.ProfileC {
 				prof = profile(pprofAddr, o.Warmup+o.Duration, fmt.Sprintf("%s/%s-c%d.pprof", o.ProfileDir, op.name, c))
 			}
-			m := closedLoop(ctx, base, token, c, o.Warmup, o.Duration, op.roster(w), meter)
+			warmup := o.Warmup
+			if op.name == "login" && o.Warmup > 0 {
+				// bcrypt at cost 11 takes ~0.1 s of a core: c sign-ins at
+				// once take c×0.1 s / cores before the first completes.
+				warmup = max(warmup, time.Duration(c)*150*time.Millisecond)
+			}
+			m := closedLoop(ctx, base, token, c, warmup, o.Duration, op.roster(w), meter)
 			if prof != nil {
 				prof()
 			}
@@ -494,6 +511,33 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 			rep.Rows = append(rep.Rows, row)
 			fmt.Fprintln(out, row.line())
 		}
+	}
+
+	if o.Soak > 0 && srv != nil {
+		rep.SoakSeconds, rep.SoakRate = o.Soak.Seconds(), o.SoakRate
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				rss, _ := procMemory(srv.pid())
+				rep.SoakRSSMB = append(rep.SoakRSSMB, mb(rss))
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		m := openLoop(ctx, base, token, o.SoakRate, o.Soak, findOp("mixed").roster(w), meter)
+		close(stop)
+		<-sampled
+		row := makeRow("mixed soak", "open", m)
+		row.TargetRate = o.SoakRate
+		rep.Soak = &row
+		fmt.Fprintln(out, row.line())
 	}
 
 	if srv != nil {
@@ -726,7 +770,7 @@ func load(ctx context.Context, base, token string, o *Options, w *world, rep *Re
 	rep.LoadSeconds = took.Seconds()
 	rep.LoadRate = float64(o.Resources) / took.Seconds()
 	rep.LoadCPUus = us(cpu1-cpu0) / float64(o.Resources)
-	rep.LoadDBCPUus = us(db1-db0) / float64(o.Resources)
+	rep.LoadDBCPUus = us(dbDelta(db0, db1)) / float64(o.Resources)
 	rep.LoadErrors = errs
 	rep.Patients = len(w.patients)
 	fmt.Fprintf(out, "loaded %d resources (%d Patients) in %.1f s: %.0f resources/s through %d-resource transaction Bundles, %d at a time\n",
@@ -802,6 +846,11 @@ func (r *Report) summary() string {
 			r.ColdStartMs, r.RestartMs, r.FirstReadMs)
 		fmt.Fprintf(&b, "server RSS: %.1f MB after start, %.1f MB peak, %.1f MB idle after the run, %.1f MB after a restart\n",
 			r.RSSStartMB, r.RSSPeakMB, r.RSSIdleMB, r.RSSRestartMB)
+	}
+	if len(r.SoakRSSMB) > 0 {
+		lo, hi := slices.Min(r.SoakRSSMB), slices.Max(r.SoakRSSMB)
+		fmt.Fprintf(&b, "soak: mixed workload at %.0f/s for %.0f s: RSS %.1f MB at the start, %.1f MB at the end (min %.1f, max %.1f)\n",
+			r.SoakRate, r.SoakSeconds, r.SoakRSSMB[0], r.SoakRSSMB[len(r.SoakRSSMB)-1], lo, hi)
 	}
 	fmt.Fprintf(&b, "load average before %s, after %s\n", r.LoadAvgBefore, r.LoadAvgAfter)
 	var bad []string

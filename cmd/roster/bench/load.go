@@ -107,6 +107,10 @@ type cpuMeter struct {
 	postgres  bool
 }
 
+// dbDelta is the database's CPU between two readings; backends that exited
+// in between take their time with them, so a negative difference reads 0.
+func dbDelta(before, after time.Duration) time.Duration { return max(0, after-before) }
+
 func (c cpuMeter) read() (server, db time.Duration) {
 	if c.serverPID > 0 {
 		server = procCPU(c.serverPID)
@@ -209,7 +213,7 @@ func closedLoop(ctx context.Context, base, token string, c int, warmup, dur time
 		cl.close()
 	}
 	m := &measured{errors: t.errors.Load(), statuses: t.statuses, firstErr: t.firstErr,
-		elapsed: end.Sub(from), cpu: cpu1 - cpu0, dbCPU: db1 - db0}
+		elapsed: end.Sub(from), cpu: cpu1 - cpu0, dbCPU: dbDelta(db0, db1)}
 	for w := range c {
 		m.ops += counts[w]
 		m.lat = append(m.lat, lats[w]...)
@@ -276,7 +280,7 @@ func openLoop(ctx context.Context, base, token string, rate float64, dur time.Du
 		cl.close()
 	}
 	m := &measured{errors: t.errors.Load(), statuses: t.statuses, firstErr: t.firstErr,
-		elapsed: time.Since(start), cpu: cpu1 - cpu0, dbCPU: db1 - db0}
+		elapsed: time.Since(start), cpu: cpu1 - cpu0, dbCPU: dbDelta(db0, db1)}
 	for w := range pool {
 		m.lat = append(m.lat, lats[w]...)
 	}
