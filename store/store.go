@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,7 +62,7 @@ func Open(opts Options) (*Store, error) {
 	pg := strings.HasPrefix(opts.DatabaseURL, "postgres://") || strings.HasPrefix(opts.DatabaseURL, "postgresql://")
 	switch {
 	case pg:
-		gdb, err = gorm.Open(postgres.Open(opts.DatabaseURL), cfg)
+		gdb, err = gorm.Open(postgres.Open(withGenericPlans(opts.DatabaseURL)), cfg)
 	case opts.DatabaseURL != "":
 		return nil, fmt.Errorf("ROSTER_DATABASE_URL must be a postgres:// URL")
 	default:
@@ -122,6 +123,27 @@ func Open(opts Options) (*Store, error) {
 		st.wsqlDB.SetMaxIdleConns(1)
 	}
 	return st, nil
+}
+
+// withGenericPlans asks PostgreSQL to plan each prepared statement once
+// (pgx prepares every statement per connection) unless the URL says
+// otherwise. Left to choose, it re-plans a search on every execution
+// because the generic plan's estimate looks costlier, and that planning (a
+// string range probes the index for its estimate) cost more than running
+// the search; the generic plans of Roster's statements — primary-key
+// lookups and index-driven semi-joins — are the same shape anyway.
+func withGenericPlans(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	if q.Has("plan_cache_mode") {
+		return dsn
+	}
+	q.Set("plan_cache_mode", "force_generic_plan")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Close closes the connection pool.

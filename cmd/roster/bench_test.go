@@ -18,7 +18,9 @@ var _ = Describe("roster bench", func() {
 		db := newTestDatabase()
 		out := filepath.Join(GinkgoT().TempDir(), "bench.json")
 		stdout, stderr, code := runRoster(db.env(), "bench", "--resources", "200", "--bundle", "50",
-			"--duration", "500ms", "--warmup", "0s", "-c", "1", "--rates", "20", "--open-duration", "500ms",
+			// 1.5 s per workload: one password login (bcrypt cost 11) must
+			// complete inside the window even on a loaded CI machine.
+			"--duration", "1500ms", "--warmup", "0s", "-c", "1", "--rates", "20", "--open-duration", "500ms",
 			"--quiet", "--json", out)
 		Expect(code).To(Equal(0), "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 		Expect(stdout).To(ContainSubstring("operation"))

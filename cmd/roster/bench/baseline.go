@@ -142,8 +142,11 @@ func openBaseDB(ctx context.Context, databaseURL, dataDir string) (baseDB, error
 		if err != nil {
 			return nil, err
 		}
-		// The same pool size as Roster's store.
+		// The same pool size and planning as Roster's store.
 		cfg.MaxConns = 32
+		if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+			cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+		}
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
