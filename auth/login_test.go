@@ -319,6 +319,22 @@ var _ = Describe("Password login", Ordered, ContinueOnFailure, func() {
 			Expect(h.works(acct.Token)).To(BeTrue(), "the admin who did it is unaffected")
 		})
 
+		It("changes what its tokens may do on the next request when the user is made super admin, and back", func() {
+			setAdmin := func(admin bool) {
+				GinkgoHelper()
+				u := h.do("GET", "fhir/R4/User/"+member.UserID, h.srv.AdminToken, nil).JSON()
+				u["admin"] = admin
+				Expect(h.do("PUT", "fhir/R4/User/"+member.UserID, h.srv.AdminToken, u).Status).To(Equal(http.StatusOK))
+			}
+			project := map[string]string{"name": "Made by a super admin"}
+			Expect(h.do("POST", "admin/projects", member.Token, project).Status).To(Equal(http.StatusForbidden))
+			setAdmin(true)
+			r := h.do("POST", "admin/projects", member.Token, project)
+			Expect(r.Status).To(Equal(http.StatusCreated), string(r.Body))
+			setAdmin(false)
+			Expect(h.do("POST", "admin/projects", member.Token, project).Status).To(Equal(http.StatusForbidden))
+		})
+
 		It("stops its tokens when the membership is deleted", func() {
 			m := h.membership(member.UserID)
 			Expect(h.do("DELETE", "fhir/R4/ProjectMembership/"+m["id"].(string), acct.Token, nil).Status).To(Equal(http.StatusOK))

@@ -53,6 +53,8 @@ type Service struct {
 
 	purgeMu  sync.Mutex
 	purgedAt time.Time
+
+	callers callerCache
 }
 
 // NewService returns the auth service.
@@ -493,8 +495,13 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*resources.Ca
 	return s.callerForLogin(ctx, claims.LoginID)
 }
 
+// callerForLogin checks the login, its membership and its user in the
+// database on every request, so logout and deactivation take effect on the
+// next one; what was decoded from a membership and user is reused while
+// their versions stay the same.
 func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resources.Caller, error) {
-	sess, err := s.store.Session(ctx, loginID)
+	known, cached := s.callers.get(loginID)
+	sess, err := s.store.CurrentSession(ctx, loginID, known)
 	if err != nil {
 		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
 			return nil, ErrUnauthenticated
@@ -502,30 +509,42 @@ func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resource
 		return nil, err
 	}
 	l := sess.Login
-	if !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) || l.MembershipID == "" {
+	if !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) || l.MembershipID == "" || sess.MembershipVersion == 0 {
 		return nil, ErrUnauthenticated
 	}
-	// Only the fields a caller is made of are decoded: this runs on every request.
-	var m sessionMembership
-	if sess.Membership == nil || json.Unmarshal(sess.Membership, &m) != nil || (m.Active != nil && !*m.Active) {
+	var c resources.Caller
+	// The store leaves out a membership or user whose version is the one
+	// known; anything else is decoded (only the fields a caller is made of).
+	switch {
+	case sess.Membership != nil:
+		var m sessionMembership
+		if json.Unmarshal(sess.Membership, &m) != nil || (m.Active != nil && !*m.Active) {
+			return nil, ErrUnauthenticated
+		}
+		c.Project, c.Admin = strings.TrimPrefix(m.Project.Reference, "Project/"), m.Admin != nil && *m.Admin
+		c.MembershipID, c.Profile = m.ID, m.Profile.Reference
+		if m.AccessPolicy != nil {
+			c.AccessPolicy = m.AccessPolicy.Reference
+		}
+	case cached != nil && known.MembershipID == l.MembershipID && known.MembershipVersion == sess.MembershipVersion:
+		c.Project, c.Admin, c.MembershipID, c.Profile, c.AccessPolicy = cached.Project, cached.Admin, cached.MembershipID, cached.Profile, cached.AccessPolicy
+	default:
 		return nil, ErrUnauthenticated
 	}
-	c := &resources.Caller{
-		Project: strings.TrimPrefix(m.Project.Reference, "Project/"), Admin: m.Admin != nil && *m.Admin,
-		UserID: l.UserID, MembershipID: m.ID, LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference,
-	}
-	if m.AccessPolicy != nil {
-		c.AccessPolicy = m.AccessPolicy.Reference
-	}
-	if sess.User != nil {
+	switch {
+	case sess.User != nil:
 		var u struct {
 			Admin *bool `json:"admin"`
 		}
-		if json.Unmarshal(sess.User, &u) == nil && u.Admin != nil && *u.Admin {
-			c.SuperAdmin = true
-		}
+		c.SuperAdmin = json.Unmarshal(sess.User, &u) == nil && u.Admin != nil && *u.Admin
+	case cached != nil && sess.UserVersion != 0 && known.UserID == l.UserID && known.UserVersion == sess.UserVersion:
+		c.SuperAdmin = cached.SuperAdmin
 	}
-	return c, nil
+	if cached == nil || sess.Membership != nil || sess.User != nil {
+		s.callers.put(loginID, Known{MembershipID: l.MembershipID, MembershipVersion: sess.MembershipVersion, UserID: l.UserID, UserVersion: sess.UserVersion}, c)
+	}
+	c.UserID, c.LoginID, c.ClientID = l.UserID, l.ID, l.ClientID
+	return &c, nil
 }
 
 // sessionMembership is the part of a ProjectMembership a request's caller

@@ -32,8 +32,20 @@ type Login struct {
 // Session is what a request's login resolves to right now.
 type Session struct {
 	Login      Login
-	Membership []byte // ProjectMembership JSON; nil when missing or deleted
-	User       []byte // User JSON (nil for client logins)
+	Membership []byte // ProjectMembership JSON; nil when missing or deleted, or unchanged (see Known)
+	User       []byte // User JSON (nil for client logins, or unchanged)
+	// The versions read (0: missing or deleted).
+	MembershipVersion, UserVersion int64
+}
+
+// Known names the membership and user versions a caller already holds
+// decoded: CurrentSession leaves out their content when they are still the
+// current ones.
+type Known struct {
+	MembershipID      string
+	MembershipVersion int64
+	UserID            string
+	UserVersion       int64
 }
 
 // SigningKey is one JWT signing key.
@@ -65,6 +77,9 @@ type Store interface {
 	// RevokeUserLogins revokes every login of userID except keep ("" for all).
 	RevokeUserLogins(ctx context.Context, userID, keep string) error
 	Session(ctx context.Context, loginID string) (*Session, error)
+	// CurrentSession is Session for authenticating a request: content
+	// the caller already knows (known) is left out.
+	CurrentSession(ctx context.Context, loginID string, known Known) (*Session, error)
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	AddSigningKey(ctx context.Context, k SigningKey) error
 	// RetireSigningKey marks a key retired at; false when no unretired key

@@ -37,6 +37,10 @@ type SearchParam struct {
 	FoldSystem string
 	// Target is the referenced type when a bare id is given (`patient=123`).
 	Target string
+	// Covers names parameters whose index rows this one also matches, so a
+	// value indexed under them is not written a second time under this one
+	// (name covers family and given).
+	Covers []string
 	Values func(Resource) []IndexValue
 }
 
@@ -116,11 +120,12 @@ func strs(values ...string) []IndexValue {
 	return out
 }
 
+// nameValues are the parts of a name that family and given do not index
+// (name covers them).
 func nameValues(names []HumanName) []IndexValue {
 	var parts []string
 	for _, n := range names {
-		parts = append(parts, n.Text, n.Family)
-		parts = append(parts, n.Given...)
+		parts = append(parts, n.Text)
 		parts = append(parts, n.Prefix...)
 		parts = append(parts, n.Suffix...)
 		full := strings.TrimSpace(strings.Join(append(append([]string{}, n.Given...), n.Family), " "))

@@ -330,6 +330,7 @@ func indexRows(t *Type, r Resource) []IndexRow {
 			}
 			if p.Type == ParamDate {
 				row.Num, _, _ = DateRange(v.Value)
+				row.Value = DateKey(row.Num)
 			}
 			rows = append(rows, row)
 		}
@@ -347,9 +348,14 @@ func (s *Service) Read(ctx context.Context, typ, id string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.store.Get(ctx, typ, id)
-	if err != nil {
-		return nil, err
+	rec, ok := prefetched(ctx, typ, id)
+	switch {
+	case !ok:
+		if rec, err = s.store.Get(ctx, typ, id); err != nil {
+			return nil, err
+		}
+	case rec == nil:
+		return nil, NotFound("%s/%s not found", typ, id)
 	}
 	if err := s.authorize(ctx, c, t, rec.Project, Access{Type: typ, ID: id, Project: rec.Project}, false); err != nil {
 		return nil, err

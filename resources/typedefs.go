@@ -188,7 +188,7 @@ type person struct {
 
 func personParams(get func(Resource) person) []SearchParam {
 	return []SearchParam{
-		{Code: "name", Type: ParamString, Description: "Any part of the name",
+		{Code: "name", Type: ParamString, Description: "Any part of the name", Covers: []string{"family", "given"},
 			Values: func(r Resource) []IndexValue { return nameValues(get(r).name) }},
 		{Code: "family", Type: ParamString, Description: "The family name",
 			Values: func(r Resource) []IndexValue { return familyValues(get(r).name) }},

@@ -3,6 +3,7 @@ package resources_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -426,5 +427,20 @@ var _ = Describe("Resource types", func() {
 
 	It("accepts surrounding whitespace", func() {
 		Expect(resources.Decode([]byte("\n  {\"resourceType\":\"Patient\"}\n\t"), &resources.Patient{})).To(Succeed())
+	})
+})
+
+var _ = Describe("DateKey", func() {
+	It("sorts as the instants it stands for, before and after 1970", func() {
+		var keys []string
+		for _, d := range []string{"0001-01-01", "1066-10-14", "1969-12-31T23:59:59Z", "1970-01-01", "1970-01-01T00:00:00.000001Z", "2026-11-25", "9999-12-31"} {
+			from, _, err := resources.DateRange(d)
+			Expect(err).NotTo(HaveOccurred())
+			k := resources.DateKey(from)
+			Expect(k).To(HaveLen(19))
+			keys = append(keys, k)
+		}
+		Expect(slices.IsSorted(keys)).To(BeTrue(), "%v", keys)
+		Expect(slices.Compact(slices.Clone(keys))).To(HaveLen(len(keys)))
 	})
 })

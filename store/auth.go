@@ -122,22 +122,57 @@ func (s *Store) RevokeUserLogins(ctx context.Context, userID, keep string) error
 	return err
 }
 
+const sqlSession = `SELECT l.id, l.user_id, l.client_id, l.membership_id, l.project_id, l.created_at, l.expires_at, l.revoked_at,
+ m.version, CASE WHEN m.id = ? AND m.version = ? THEN NULL ELSE m.content END,
+ u.version, CASE WHEN u.id = ? AND u.version = ? THEN NULL ELSE u.content END`
+
+const sqlSessionFrom = `
+FROM logins l
+LEFT JOIN resources m ON m.type = 'ProjectMembership' AND m.id = l.membership_id AND m.deleted = FALSE
+LEFT JOIN resources u ON u.type = 'User' AND u.id = l.user_id AND u.deleted = FALSE`
+
+// sqlSessionPrefetch also reads the resource the request is for
+// (resources.Prefetch).
+const sqlSessionPrefetch = sqlSession + `, r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content` + sqlSessionFrom + `
+LEFT JOIN resources r ON r.type = ? AND r.id = ?
+WHERE l.id = ?`
+
 // Session reads a login with its membership and user in one round trip.
 func (s *Store) Session(ctx context.Context, loginID string) (*auth.Session, error) {
+	return s.CurrentSession(ctx, loginID, auth.Known{})
+}
+
+// CurrentSession is Session leaving out the content known already, and
+// reading the request's prefetched resource in the same round trip when it
+// asks for one.
+func (s *Store) CurrentSession(ctx context.Context, loginID string, known auth.Known) (*auth.Session, error) {
 	var (
 		sess       auth.Session
 		membership sql.NullString
 		user       sql.NullString
+		mVersion   sql.NullInt64
+		uVersion   sql.NullInt64
 		created    int64
 		expires    int64
 		revoked    int64
+		r          struct {
+			typ, id, project, content sql.NullString
+			version, updated          sql.NullInt64
+			deleted                   sql.NullBool
+		}
 	)
 	l := &sess.Login
-	err := s.queryRow(ctx, `SELECT l.id, l.user_id, l.client_id, l.membership_id, l.project_id, l.created_at, l.expires_at, l.revoked_at, m.content, u.content
-FROM logins l
-LEFT JOIN resources m ON m.type = 'ProjectMembership' AND m.id = l.membership_id AND m.deleted = FALSE
-LEFT JOIN resources u ON u.type = 'User' AND u.id = l.user_id AND u.deleted = FALSE
-WHERE l.id = ?`, loginID).Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &created, &expires, &revoked, &membership, &user)
+	dest := []any{&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &created, &expires, &revoked, &mVersion, &membership, &uVersion, &user}
+	args := []any{known.MembershipID, known.MembershipVersion, known.UserID, known.UserVersion}
+	var row *sql.Row
+	pre := resources.PrefetchFrom(ctx)
+	if pre != nil {
+		dest = append(dest, &r.typ, &r.id, &r.project, &r.version, &r.updated, &r.deleted, &r.content)
+		row = s.queryRow(ctx, sqlSessionPrefetch, append(args, pre.Type, pre.ID, loginID)...)
+	} else {
+		row = s.queryRow(ctx, sqlSession+sqlSessionFrom+"\nWHERE l.id = ?", append(args, loginID)...)
+	}
+	err := row.Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, resources.NotFound("Login not found")
 	}
@@ -145,11 +180,22 @@ WHERE l.id = ?`, loginID).Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &
 		return nil, translate(err)
 	}
 	l.CreatedAt, l.ExpiresAt, l.RevokedAt = fromMicro(created), fromMicro(expires), fromMicro(revoked)
+	sess.MembershipVersion, sess.UserVersion = mVersion.Int64, uVersion.Int64
 	if membership.Valid {
 		sess.Membership = []byte(membership.String)
 	}
 	if user.Valid {
 		sess.User = []byte(user.String)
+	}
+	if pre != nil {
+		pre.Done = true
+		if r.id.Valid {
+			pre.Record = &resources.Record{Type: r.typ.String, ID: r.id.String, Project: r.project.String,
+				Version: r.version.Int64, LastUpdated: time.UnixMicro(r.updated.Int64).UTC(), Deleted: r.deleted.Bool}
+			if r.content.Valid {
+				pre.Record.Content = []byte(r.content.String)
+			}
+		}
 	}
 	return &sess, nil
 }

@@ -246,14 +246,15 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		var ors []string
 		var args []any
 		for _, v := range f.Values {
-			c, a := dateCompare("r.last_updated", v)
+			c, a := dateCompare("r.last_updated", v, micros)
 			ors = append(ors, c)
 			args = append(args, a...)
 		}
 		return "(" + strings.Join(ors, " OR ") + ")", args
 	}
-	sub := "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ?"
-	args := []any{q.Type, f.Code}
+	params, pargs := paramSQL(f.Param)
+	sub := "SELECT s.id FROM search_index s WHERE s.type = ? AND " + params
+	args := append([]any{q.Type}, pargs...)
 	if !q.All {
 		sub += " AND s.project_id = ?"
 		args = append(args, q.Project)
@@ -261,8 +262,8 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		// A literal the planner can match to search_index_global's
 		// predicate (a bound parameter it cannot); the name comes from the
 		// registry, so it is safe to inline.
-		sub = "SELECT s.id FROM search_index s WHERE s.type = '" + q.Type + "' AND s.param = ?"
-		args = []any{f.Code}
+		sub = "SELECT s.id FROM search_index s WHERE s.type = '" + q.Type + "' AND " + params
+		args = pargs
 	}
 	var ors []string
 	for _, v := range f.Values {
@@ -273,29 +274,47 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 	return "r.id IN (" + sub + " AND (" + strings.Join(ors, " OR ") + "))", args
 }
 
+// paramSQL matches the index rows of p and of the parameters it covers.
+func paramSQL(p *resources.SearchParam) (string, []any) {
+	if len(p.Covers) == 0 {
+		return "s.param = ?", []any{p.Code}
+	}
+	args := []any{p.Code}
+	for _, c := range p.Covers {
+		args = append(args, c)
+	}
+	return "s.param IN (?" + strings.Repeat(", ?", len(p.Covers)) + ")", args
+}
+
 // globalTypes are the types search_index_global indexes (migration 6).
 var globalTypes = map[string]bool{"User": true, "ProjectMembership": true, "ClientApplication": true, "Project": true}
 
-func dateCompare(col string, v resources.FilterValue) (string, []any) {
+// dateCompare compares col with a date filter's interval; key turns an
+// instant into the column's form (search rows keep resources.DateKey).
+func dateCompare(col string, v resources.FilterValue, key func(int64) any) (string, []any) {
+	from, to := key(v.From), key(v.To)
 	switch v.Op {
 	case "gt":
-		return col + " >= ?", []any{v.To}
+		return col + " >= ?", []any{to}
 	case "ge":
-		return col + " >= ?", []any{v.From}
+		return col + " >= ?", []any{from}
 	case "lt":
-		return col + " < ?", []any{v.From}
+		return col + " < ?", []any{from}
 	case "le":
-		return col + " < ?", []any{v.To}
+		return col + " < ?", []any{to}
 	case "ne":
-		return "(" + col + " < ? OR " + col + " >= ?)", []any{v.From, v.To}
+		return "(" + col + " < ? OR " + col + " >= ?)", []any{from, to}
 	}
-	return "(" + col + " >= ? AND " + col + " < ?)", []any{v.From, v.To}
+	return "(" + col + " >= ? AND " + col + " < ?)", []any{from, to}
 }
+
+func micros(v int64) any  { return v }
+func dateKey(v int64) any { return resources.DateKey(v) }
 
 func valueCompare(t resources.ParamType, v resources.FilterValue) (string, []any) {
 	switch t {
 	case resources.ParamDate:
-		return dateCompare("s.num", v)
+		return dateCompare("s.value", v, dateKey)
 	case resources.ParamString:
 		switch v.Op {
 		case "exact":
@@ -347,8 +366,12 @@ func (s *Store) orderSQL(q *resources.Query) string {
 			if k.Desc {
 				agg = "MAX"
 			}
-			// The code was validated against the registry, so it is safe to inline.
-			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param = '" + k.Code + "')"
+			// The codes were validated against the registry, so they are safe to inline.
+			params := "s.param = '" + k.Code + "'"
+			if p, ok := lookupParam(q.Type, k.Code); ok && len(p.Covers) > 0 {
+				params = "s.param IN ('" + strings.Join(append([]string{k.Code}, p.Covers...), "', '") + "')"
+			}
+			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND " + params + ")"
 			// A resource without the value sorts as if it were the largest,
 			// as PostgreSQL does by default and SQLite does not.
 			parts = append(parts, "("+value+" IS NULL)"+dir, value+dir)

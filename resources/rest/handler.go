@@ -49,12 +49,22 @@ func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
 	e.POST(base+"/:type/_search", h.searchPost, authn)
 	e.POST(base+"/:type", h.create, authn, h.idempotent)
 	e.GET(base+"/:type/_history", h.typeHistory, authn)
-	e.GET(base+"/:type/:id", h.read, authn)
+	e.GET(base+"/:type/:id", h.read, prefetch, authn)
 	e.PUT(base+"/:type/:id", h.update, authn)
 	e.PATCH(base+"/:type/:id", h.patch, authn)
 	e.DELETE(base+"/:type/:id", h.delete, authn)
 	e.GET(base+"/:type/:id/_history", h.instanceHistory, authn)
 	e.GET(base+"/:type/:id/_history/:vid", h.vread, authn)
+}
+
+// prefetch lets authentication read the requested resource in its own
+// round trip (resources.Prefetch).
+func prefetch(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		c.SetRequest(req.WithContext(resources.WithPrefetch(req.Context(), c.Param("type"), c.Param("id"))))
+		return next(c)
+	}
 }
 
 // idempotent applies h.Idempotency, if any.

@@ -35,10 +35,12 @@ const (
 	sqlVRead  = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
 	// Roster's Search for one filter: a semi-join on search_index, newest first.
-	sqlSearchHead = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
-		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
-	sqlSearchTail  = ") ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
-	sqlSearchName  = sqlSearchHead + "((s.value >= ? AND s.value < ?))" + sqlSearchTail
+	sqlSearchSelect = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND "
+	sqlSearchHead = sqlSearchSelect + "s.param = ? AND s.project_id = ? AND "
+	sqlSearchTail = ") ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	// name matches its own rows and those of family and given, which it covers.
+	sqlSearchName  = sqlSearchSelect + "s.param IN (?, ?, ?) AND s.project_id = ? AND ((s.value >= ? AND s.value < ?))" + sqlSearchTail
 	sqlSearchToken = sqlSearchHead + "(s.value = ?)" + sqlSearchTail
 	sqlSearchSys   = sqlSearchHead + "((s.system = ? AND s.value = ?))" + sqlSearchTail
 	sqlPage        = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
@@ -239,8 +241,11 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 		)
 		switch {
 		case c.QueryParam("prefix") != "":
+			if param != "name" {
+				return c.String(http.StatusBadRequest, "prefix searches are by name")
+			}
 			p := c.QueryParam("prefix")
-			rows, err = db.contents(ctx, sqlSearchName, append(head, p, p+maxRune, count, 0)...)
+			rows, err = db.contents(ctx, sqlSearchName, typ, false, project, typ, "name", "family", "given", project, p, p+maxRune, count, 0)
 		case c.QueryParam("system") != "":
 			rows, err = db.contents(ctx, sqlSearchSys, append(head, c.QueryParam("system"), c.QueryParam("value"), count, 0)...)
 		default:
