@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -43,12 +42,17 @@ func Decode(data []byte, into Resource) error {
 	if into == nil {
 		return errors.New("resources.Decode: nil destination")
 	}
-	top, err := decodeTopLevel(data)
-	if err != nil {
-		return err
+	// One allocation-free scan accepts the usual body; decodeTopLevel
+	// explains the others.
+	keys, _, ok := jsonMembers(data)
+	if !ok || !json.Valid(data) {
+		if _, err := decodeTopLevel(data); err != nil {
+			return err
+		}
+		return &DecodeError{Message: "invalid JSON"}
 	}
 	for _, name := range serverOwned {
-		if _, ok := top[name]; ok {
+		if slices.Contains(keys, name) {
 			return &DecodeError{Element: name, Message: name + " is server-owned and cannot be set"}
 		}
 	}
@@ -192,23 +196,30 @@ func checkElements(raw []byte, t reflect.Type) *DecodeError {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(raw, &obj) != nil {
+		keys, vals, ok := jsonMembers(raw)
+		if !ok {
 			return nil
 		}
 		fields := jsonFields(t)
-		for _, key := range slices.Sorted(maps.Keys(obj)) {
-			ft, ok := fields[key]
+		order := make([]int, len(keys))
+		for i := range order {
+			order[i] = i
+		}
+		// Keys in sorted order, so the element reported does not depend
+		// on how the client ordered its keys.
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+		for _, i := range order {
+			ft, ok := fields[keys[i]]
 			if !ok {
-				return &DecodeError{Element: key, Message: "unknown element"}
+				return &DecodeError{Element: keys[i], Message: "unknown element"}
 			}
-			if de := checkElements(obj[key], ft); de != nil {
+			if de := checkElements(vals[i], ft); de != nil {
 				return de
 			}
 		}
 	case reflect.Slice, reflect.Array:
-		var arr []json.RawMessage
-		if json.Unmarshal(raw, &arr) != nil {
+		arr, ok := jsonElements(raw)
+		if !ok {
 			return nil
 		}
 		for _, el := range arr {

@@ -213,11 +213,13 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 		where.WriteString(" AND " + clause)
 		args = append(args, fargs...)
 	}
-	order := s.orderSQL(q)
 	var recs []*resources.Record
 	if q.Count > 0 {
-		sqlText := "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
-			where.String() + order + " LIMIT ? OFFSET ?"
+		// The page is chosen from the matches' keys and sort columns (served
+		// by resources_page, migration 10, without reading the rows), and
+		// only its own rows are read in full.
+		sqlText := "SELECT x.type, x.id, x.project_id, x.version, x.last_updated, x.deleted, x.content FROM (SELECT r.type, r.id FROM resources r" +
+			where.String() + s.orderSQL(q, "r") + " LIMIT ? OFFSET ?) p JOIN resources x ON x.type = p.type AND x.id = p.id" + s.orderSQL(q, "x")
 		var err error
 		recs, err = s.collect(s.query(ctx, sqlText, append(append([]any{}, args...), q.Count, q.Offset)...))
 		if err != nil {
@@ -252,38 +254,36 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		}
 		return "(" + strings.Join(ors, " OR ") + ")", args
 	}
-	params, pargs := paramSQL(f.Param)
-	sub := "SELECT s.id FROM search_index s WHERE s.type = ? AND " + params
-	args := append([]any{q.Type}, pargs...)
-	if !q.All {
-		sub += " AND s.project_id = ?"
-		args = append(args, q.Project)
-	} else if globalTypes[q.Type] {
-		// A literal the planner can match to search_index_global's
-		// predicate (a bound parameter it cannot); the name comes from the
-		// registry, so it is safe to inline.
-		sub = "SELECT s.id FROM search_index s WHERE s.type = '" + q.Type + "' AND " + params
-		args = pargs
-	}
 	var ors []string
+	var vargs []any
 	for _, v := range f.Values {
 		c, a := valueCompare(f.Param.Type, v)
 		ors = append(ors, c)
-		args = append(args, a...)
+		vargs = append(vargs, a...)
 	}
-	return "r.id IN (" + sub + " AND (" + strings.Join(ors, " OR ") + "))", args
-}
-
-// paramSQL matches the index rows of p and of the parameters it covers.
-func paramSQL(p *resources.SearchParam) (string, []any) {
-	if len(p.Covers) == 0 {
-		return "s.param = ?", []any{p.Code}
+	values := " AND (" + strings.Join(ors, " OR ") + ")"
+	// One branch per parameter whose rows match (the parameter and those
+	// it covers): each is a plain range on the (project, type, param,
+	// value) index, which "param IN (…)" before a range is not.
+	var branches []string
+	var args []any
+	for _, code := range append([]string{f.Code}, f.Param.Covers...) {
+		switch {
+		case !q.All:
+			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
+			args = append(append(args, q.Type, code, q.Project), vargs...)
+		case globalTypes[q.Type]:
+			// A literal the planner can match to search_index_global's
+			// predicate (a bound parameter it cannot); the name comes from
+			// the registry, so it is safe to inline.
+			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = '"+q.Type+"' AND s.param = ?"+values)
+			args = append(append(args, code), vargs...)
+		default:
+			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ?"+values)
+			args = append(append(args, q.Type, code), vargs...)
+		}
 	}
-	args := []any{p.Code}
-	for _, c := range p.Covers {
-		args = append(args, c)
-	}
-	return "s.param IN (?" + strings.Repeat(", ?", len(p.Covers)) + ")", args
+	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
 }
 
 // globalTypes are the types search_index_global indexes (migration 6).
@@ -342,9 +342,10 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func (s *Store) orderSQL(q *resources.Query) string {
+// orderSQL is the ORDER BY of q over the resources aliased a.
+func (s *Store) orderSQL(q *resources.Query, a string) string {
 	if len(q.Sort) == 0 {
-		return " ORDER BY r.last_updated DESC, r.id"
+		return " ORDER BY " + a + ".last_updated DESC, " + a + ".id"
 	}
 	var parts []string
 	for _, k := range q.Sort {
@@ -354,9 +355,9 @@ func (s *Store) orderSQL(q *resources.Query) string {
 		}
 		switch k.Code {
 		case "_id":
-			parts = append(parts, "r.id"+dir)
+			parts = append(parts, a+".id"+dir)
 		case "_lastUpdated":
-			parts = append(parts, "r.last_updated"+dir)
+			parts = append(parts, a+".last_updated"+dir)
 		default:
 			col := "value"
 			if p, ok := lookupParam(q.Type, k.Code); ok && p.Type == resources.ParamDate {
@@ -371,13 +372,13 @@ func (s *Store) orderSQL(q *resources.Query) string {
 			if p, ok := lookupParam(q.Type, k.Code); ok && len(p.Covers) > 0 {
 				params = "s.param IN ('" + strings.Join(append([]string{k.Code}, p.Covers...), "', '") + "')"
 			}
-			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND " + params + ")"
+			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = " + a + ".type AND s.id = " + a + ".id AND " + params + ")"
 			// A resource without the value sorts as if it were the largest,
 			// as PostgreSQL does by default and SQLite does not.
 			parts = append(parts, "("+value+" IS NULL)"+dir, value+dir)
 		}
 	}
-	return " ORDER BY " + strings.Join(parts, ", ") + ", r.id"
+	return " ORDER BY " + strings.Join(parts, ", ") + ", " + a + ".id"
 }
 
 func lookupParam(typ, code string) (*resources.SearchParam, bool) {

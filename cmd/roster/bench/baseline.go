@@ -35,12 +35,14 @@ const (
 	sqlVRead  = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
 	// Roster's Search for one filter: a semi-join on search_index, newest first.
-	sqlSearchSelect = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
-		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND "
-	sqlSearchHead = sqlSearchSelect + "s.param = ? AND s.project_id = ? AND "
+	sqlSearchHead = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
 	sqlSearchTail = ") ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
-	// name matches its own rows and those of family and given, which it covers.
-	sqlSearchName  = sqlSearchSelect + "s.param IN (?, ?, ?) AND s.project_id = ? AND ((s.value >= ? AND s.value < ?))" + sqlSearchTail
+	// name matches its own rows and those of family and given, which it
+	// covers: one branch each.
+	sqlNameBranch = "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND ((s.value >= ? AND s.value < ?))"
+	sqlSearchName = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (" + sqlNameBranch + " UNION ALL " + sqlNameBranch + " UNION ALL " + sqlNameBranch + sqlSearchTail
 	sqlSearchToken = sqlSearchHead + "(s.value = ?)" + sqlSearchTail
 	sqlSearchSys   = sqlSearchHead + "((s.system = ? AND s.value = ?))" + sqlSearchTail
 	sqlPage        = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
@@ -245,7 +247,11 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 				return c.String(http.StatusBadRequest, "prefix searches are by name")
 			}
 			p := c.QueryParam("prefix")
-			rows, err = db.contents(ctx, sqlSearchName, typ, false, project, typ, "name", "family", "given", project, p, p+maxRune, count, 0)
+			args := []any{typ, false, project}
+			for _, code := range []string{"name", "family", "given"} {
+				args = append(args, typ, code, project, p, p+maxRune)
+			}
+			rows, err = db.contents(ctx, sqlSearchName, append(args, count, 0)...)
 		case c.QueryParam("system") != "":
 			rows, err = db.contents(ctx, sqlSearchSys, append(head, c.QueryParam("system"), c.QueryParam("value"), count, 0)...)
 		default:
