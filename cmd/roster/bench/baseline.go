@@ -34,22 +34,20 @@ const (
 	sqlRead   = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?"
 	sqlVRead  = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-	// Roster's Search: the page is chosen from the matches' keys (one
-	// semi-join on search_index per filter, newest first), then its rows
-	// are read.
-	sqlPick = "SELECT x.type, x.id, x.project_id, x.version, x.last_updated, x.deleted, x.content FROM (SELECT r.type, r.id FROM resources r" +
-		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ?"
-	sqlPickTail   = " ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?) p JOIN resources x ON x.type = p.type AND x.id = p.id ORDER BY x.last_updated DESC, x.id"
-	sqlSearchHead = sqlPick + " AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
-	sqlSearchTail = ")" + sqlPickTail
+	// Roster's Search for one filter: a semi-join on search_index, newest first.
+	sqlSearchHead = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
+	sqlSearchTail = ") ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
 	// name matches its own rows and those of family and given, which it
 	// covers: one branch each.
-	sqlNameBranch  = "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND ((s.value >= ? AND s.value < ?))"
-	sqlSearchName  = sqlPick + " AND r.id IN (" + sqlNameBranch + " UNION ALL " + sqlNameBranch + " UNION ALL " + sqlNameBranch + ")" + sqlPickTail
+	sqlNameBranch = "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND ((s.value >= ? AND s.value < ?))"
+	sqlSearchName = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (" + sqlNameBranch + " UNION ALL " + sqlNameBranch + " UNION ALL " + sqlNameBranch + sqlSearchTail
 	sqlSearchToken = sqlSearchHead + "(s.value = ?)" + sqlSearchTail
 	sqlSearchSys   = sqlSearchHead + "((s.system = ? AND s.value = ?))" + sqlSearchTail
-	sqlPage        = sqlPick + sqlPickTail
-	sqlHistory     = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?"
+	sqlPage        = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	sqlHistory = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?"
 )
 
 // BaselineType is the resource type the baseline's inserts use, so they sit
