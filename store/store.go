@@ -87,7 +87,7 @@ func Open(opts Options) (*Store, error) {
 		dsn := "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
 			"&_pragma=temp_store(MEMORY)&_txlock=immediate"
 		sqliteDSN = dsn
-		gdb, err = gorm.Open(sqlite.Open(dsn), cfg)
+		gdb, err = openSQLite(dsn, cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -110,7 +110,7 @@ func Open(opts Options) (*Store, error) {
 		// SQLite's busy handler, and the writer's page cache stays valid
 		// from one commit to the next (a connection's cache is dropped
 		// whenever another connection has committed).
-		st.wgdb, err = gorm.Open(sqlite.Open(sqliteDSN), cfg)
+		st.wgdb, err = openSQLite(sqliteDSN, cfg)
 		if err != nil {
 			_ = sqlDB.Close()
 			return nil, fmt.Errorf("open database: %w", err)
@@ -123,6 +123,20 @@ func Open(opts Options) (*Store, error) {
 		st.wsqlDB.SetMaxIdleConns(1)
 	}
 	return st, nil
+}
+
+// openSQLite opens the file, retrying while another process holds the lock
+// that switching a new file to WAL needs: SQLite answers that switch
+// "database is locked" at once, without its busy handler.
+func openSQLite(dsn string, cfg *gorm.Config) (*gorm.DB, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		db, err := gorm.Open(sqlite.Open(dsn), cfg)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return db, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // withGenericPlans asks PostgreSQL to plan each prepared statement once
