@@ -220,7 +220,7 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 		// PostgreSQL's generic plan (which guesses a LIMIT parameter at a
 		// tenth of the matches) then read the join side by a full scan.
 		sqlText := "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
-			where.String() + s.orderSQL(q, "r") + " LIMIT ? OFFSET ?"
+			where.String() + s.orderSQL(q) + " LIMIT ? OFFSET ?"
 		var err error
 		recs, err = s.collect(s.query(ctx, sqlText, append(append([]any{}, args...), q.Count, q.Offset)...))
 		if err != nil {
@@ -343,10 +343,9 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// orderSQL is the ORDER BY of q over the resources aliased a.
-func (s *Store) orderSQL(q *resources.Query, a string) string {
+func (s *Store) orderSQL(q *resources.Query) string {
 	if len(q.Sort) == 0 {
-		return " ORDER BY " + a + ".last_updated DESC, " + a + ".id"
+		return " ORDER BY r.last_updated DESC, r.id"
 	}
 	var parts []string
 	for _, k := range q.Sort {
@@ -356,9 +355,9 @@ func (s *Store) orderSQL(q *resources.Query, a string) string {
 		}
 		switch k.Code {
 		case "_id":
-			parts = append(parts, a+".id"+dir)
+			parts = append(parts, "r.id"+dir)
 		case "_lastUpdated":
-			parts = append(parts, a+".last_updated"+dir)
+			parts = append(parts, "r.last_updated"+dir)
 		default:
 			col := "value"
 			if p, ok := lookupParam(q.Type, k.Code); ok && p.Type == resources.ParamDate {
@@ -373,13 +372,13 @@ func (s *Store) orderSQL(q *resources.Query, a string) string {
 			if p, ok := lookupParam(q.Type, k.Code); ok && len(p.Covers) > 0 {
 				params = "s.param IN ('" + strings.Join(append([]string{k.Code}, p.Covers...), "', '") + "')"
 			}
-			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = " + a + ".type AND s.id = " + a + ".id AND " + params + ")"
+			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND " + params + ")"
 			// A resource without the value sorts as if it were the largest,
 			// as PostgreSQL does by default and SQLite does not.
 			parts = append(parts, "("+value+" IS NULL)"+dir, value+dir)
 		}
 	}
-	return " ORDER BY " + strings.Join(parts, ", ") + ", " + a + ".id"
+	return " ORDER BY " + strings.Join(parts, ", ") + ", r.id"
 }
 
 func lookupParam(typ, code string) (*resources.SearchParam, bool) {
