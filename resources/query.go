@@ -242,15 +242,18 @@ func dateFilter(code string, p *SearchParam, raw string) (Filter, error) {
 	return f, nil
 }
 
-// dateKeyOffset makes every instant from year 0001 to 9999 a positive
-// number of nineteen digits.
-const dateKeyOffset = 1_000_000_000_000_000_000
+// DateKeyOffset makes every instant from year 0001 to 9999 a positive
+// number of DateKeyWidth digits (migration 9 writes the same form in SQL).
+const (
+	DateKeyOffset = 1_000_000_000_000_000_000
+	DateKeyWidth  = 19
+)
 
 // DateKey is how an instant (UTC microseconds) is written in the search
 // index's value column: fixed-width digits whose byte order is the instants'
 // order, so date ranges are served by the same index as every other value.
 func DateKey(micros int64) string {
-	return fmt.Sprintf("%019d", micros+dateKeyOffset)
+	return fmt.Sprintf("%0*d", DateKeyWidth, micros+DateKeyOffset)
 }
 
 // DateRange turns a FHIR date or dateTime of any precision into the interval

@@ -191,10 +191,8 @@ func (s *Store) CurrentSession(ctx context.Context, loginID string, known auth.K
 		pre.Done = true
 		if r.id.Valid {
 			pre.Record = &resources.Record{Type: r.typ.String, ID: r.id.String, Project: r.project.String,
-				Version: r.version.Int64, LastUpdated: time.UnixMicro(r.updated.Int64).UTC(), Deleted: r.deleted.Bool}
-			if r.content.Valid {
-				pre.Record.Content = []byte(r.content.String)
-			}
+				Version: r.version.Int64, Deleted: r.deleted.Bool}
+			fillRecord(pre.Record, r.updated.Int64, r.content)
 		}
 	}
 	return &sess, nil

@@ -240,12 +240,13 @@ func dateRows() string {
 
 func (s *Store) expand(stmt string) string {
 	// {{date_key}} is resources.DateKey of the row's num.
+	offset, width := resources.DateKeyOffset, resources.DateKeyWidth
 	if s.postgres {
 		return strings.NewReplacer("{{text_c}}", `TEXT COLLATE "C"`, "{{include}}", ") INCLUDE (",
-			"{{date_key}}", "lpad((num + 1000000000000000000)::text, 19, '0')").Replace(stmt)
+			"{{date_key}}", fmt.Sprintf("lpad((num + %d)::text, %d, '0')", offset, width)).Replace(stmt)
 	}
 	return strings.NewReplacer("{{text_c}}", "TEXT", "{{include}}", ", ",
-		"{{date_key}}", "printf('%019d', num + 1000000000000000000)").Replace(stmt)
+		"{{date_key}}", fmt.Sprintf("printf('%%0%dd', num + %d)", width, offset)).Replace(stmt)
 }
 
 // Migrate brings the schema up to date. Several processes may start at once:

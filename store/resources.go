@@ -150,11 +150,16 @@ func scanRecord(sc interface{ Scan(...any) error }) (*resources.Record, error) {
 	if err := sc.Scan(&rec.Type, &rec.ID, &rec.Project, &rec.Version, &lu, &rec.Deleted, &content); err != nil {
 		return nil, err
 	}
-	rec.LastUpdated = time.UnixMicro(lu).UTC()
+	fillRecord(&rec, lu, content)
+	return &rec, nil
+}
+
+// fillRecord sets what a record's stored columns need turning into.
+func fillRecord(rec *resources.Record, lastUpdated int64, content sql.NullString) {
+	rec.LastUpdated = time.UnixMicro(lastUpdated).UTC()
 	if content.Valid {
 		rec.Content = []byte(content.String)
 	}
-	return &rec, nil
 }
 
 // Get returns the current row of typ/id, deleted or not.
