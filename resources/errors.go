@@ -40,6 +40,10 @@ type Error struct {
 	Issues  []Issue
 	// RetryAfter (seconds) accompanies KindTooMany.
 	RetryAfter int
+	// Resource ("Type/id") names the resource whose write failed when the
+	// failure surfaced later than the write (creates a bulk transaction held
+	// back), so a transaction Bundle can say which entry it was.
+	Resource string
 }
 
 func (e *Error) Error() string { return e.Message }

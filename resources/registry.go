@@ -41,7 +41,12 @@ type SearchParam struct {
 	// value indexed under them is not written a second time under this one
 	// (name covers family and given).
 	Covers []string
-	Values func(Resource) []IndexValue
+	// Of names another token parameter whose index rows, restricted to the
+	// token system OfSystem, answer this one (email is telecom's rows of
+	// system email), so its values are not written twice; such a parameter
+	// has no Values and no rows of its own.
+	Of, OfSystem string
+	Values       func(Resource) []IndexValue
 }
 
 // Type is a registered resource type: everything the generic pipeline needs
@@ -150,21 +155,12 @@ func givenValues(names []HumanName) []IndexValue {
 	return strs(parts...)
 }
 
-func telecomValues(cps []ContactPoint, only string) []IndexValue {
+func telecomValues(cps []ContactPoint) []IndexValue {
 	var out []IndexValue
 	for _, cp := range cps {
-		if cp.Value == "" || (only != "" && cp.System != only) {
-			continue
+		if cp.Value != "" {
+			out = append(out, IndexValue{System: cp.System, Value: cp.Value})
 		}
-		out = append(out, IndexValue{System: cp.System, Value: cp.Value})
-	}
-	return out
-}
-
-func emailValues(cps []ContactPoint) []IndexValue {
-	out := telecomValues(cps, "email")
-	for i := range out {
-		out[i].System = ""
 	}
 	return out
 }

@@ -318,6 +318,9 @@ func (s *Service) write(ctx context.Context, t *Type, r Resource, project string
 func indexRows(t *Type, r Resource) []IndexRow {
 	var rows []IndexRow
 	for _, p := range t.Params {
+		if p.Values == nil {
+			continue // answered by another parameter's rows (Of)
+		}
 		for _, v := range p.Values(r) {
 			row := IndexRow{Param: p.Code, System: v.System, Value: v.Value}
 			switch {

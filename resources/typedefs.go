@@ -195,17 +195,11 @@ func personParams(get func(Resource) person) []SearchParam {
 		{Code: "given", Type: ParamString, Description: "A given name",
 			Values: func(r Resource) []IndexValue { return givenValues(get(r).name) }},
 		{Code: "email", Type: ParamToken, FoldCase: true, Description: "An email address in telecom",
-			Values: func(r Resource) []IndexValue { return emailValues(get(r).telecom) }},
+			Of: "telecom", OfSystem: "email"},
 		{Code: "phone", Type: ParamToken, Description: "A phone number in telecom",
-			Values: func(r Resource) []IndexValue {
-				out := telecomValues(get(r).telecom, "phone")
-				for i := range out {
-					out[i].System = ""
-				}
-				return out
-			}},
+			Of: "telecom", OfSystem: "phone"},
 		{Code: "telecom", Type: ParamToken, FoldSystem: "email", Description: "Any telecom value, as system|value",
-			Values: func(r Resource) []IndexValue { return telecomValues(get(r).telecom, "") }},
+			Values: func(r Resource) []IndexValue { return telecomValues(get(r).telecom) }},
 		{Code: "identifier", Type: ParamToken, Description: "An identifier, as system|value",
 			Values: func(r Resource) []IndexValue { return identifierValues(get(r).identifier) }},
 		{Code: "gender", Type: ParamToken, Description: "Administrative gender",

@@ -219,16 +219,27 @@ UPDATE search_index SET value = {{date_key}} WHERE ` + dateRows()},
 DROP INDEX IF EXISTS search_index_value;
 CREATE INDEX IF NOT EXISTS resources_recent ON resources (project_id, type, last_updated DESC, id{{include}}deleted);
 DROP INDEX IF EXISTS resources_project_type_updated`},
+	// 11: email and phone are answered from telecom's rows of their system
+	// (SearchParam.Of), so their own rows, which repeated those, go.
+	{11, `DELETE FROM search_index WHERE ` + viewRows()},
 }
 
-// dateRows is the SQL condition matching every date parameter's rows.
+// viewRows matches the rows of every parameter now answered by another's
+// (SearchParam.Of); dateRows every date parameter's rows.
+func viewRows() string { return paramRows(func(p *resources.SearchParam) bool { return p.Of != "" }) }
 func dateRows() string {
+	return paramRows(func(p *resources.SearchParam) bool { return p.Type == resources.ParamDate })
+}
+
+// paramRows is the SQL condition matching the search rows of the registry's
+// parameters that match.
+func paramRows(match func(*resources.SearchParam) bool) string {
 	var ors []string
 	for _, t := range resources.Types() {
-		for _, p := range t.Params {
-			if p.Type == resources.ParamDate {
+		for i := range t.Params {
+			if match(&t.Params[i]) {
 				// Registry names: safe to inline.
-				ors = append(ors, "(type = '"+t.Name+"' AND param = '"+p.Code+"')")
+				ors = append(ors, "(type = '"+t.Name+"' AND param = '"+t.Params[i].Code+"')")
 			}
 		}
 	}

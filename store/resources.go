@@ -17,12 +17,15 @@ const recordColumns = "type, id, project_id, version, last_updated, deleted, con
 // Insert stores a new resource: current row, first history version, search
 // index and unique keys, in one transaction.
 func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
-	if s.postgres && len(rec.Unique) == 0 {
+	if s.postgres {
 		if held, err := s.deferInsert(ctx, rec); held {
 			return err
 		}
-		// One statement is atomic on its own: no transaction round trips.
-		return s.insertMany(ctx, []*resources.Record{rec})
+		if len(rec.Unique) == 0 {
+			// One statement is atomic on its own: no transaction round trips.
+			return s.insertMany(ctx, []*resources.Record{rec})
+		}
+		return s.InTx(ctx, func(ctx context.Context) error { return s.insertMany(ctx, []*resources.Record{rec}) })
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.claimUnique(ctx, rec); err != nil {
@@ -86,6 +89,16 @@ var uniqueMessages = map[string]string{
 	"ProjectMembership.externalId": "A membership with this external id already exists in the project",
 }
 
+// uniqueConflict is the 409 for a unique key of a typ resource already taken.
+func uniqueConflict(key, typ string) *resources.Error {
+	prefix, _, _ := strings.Cut(key, "|")
+	msg, ok := uniqueMessages[prefix]
+	if !ok {
+		msg = "A " + typ + " with the same " + prefix + " already exists"
+	}
+	return resources.Conflict("%s", msg)
+}
+
 func (s *Store) claimUnique(ctx context.Context, rec *resources.Record) error {
 	if rec.Deleted {
 		return nil
@@ -93,12 +106,7 @@ func (s *Store) claimUnique(ctx context.Context, rec *resources.Record) error {
 	for _, key := range rec.Unique {
 		if _, err := s.exec(ctx, "INSERT INTO unique_keys (key, type, id) VALUES (?, ?, ?)", key, rec.Type, rec.ID); err != nil {
 			if errors.Is(err, errUnique) {
-				prefix, _, _ := strings.Cut(key, "|")
-				msg, ok := uniqueMessages[prefix]
-				if !ok {
-					msg = "A " + rec.Type + " with the same " + prefix + " already exists"
-				}
-				return resources.Conflict("%s", msg)
+				return uniqueConflict(key, rec.Type)
 			}
 			return err
 		}
@@ -260,12 +268,27 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		}
 		return "(" + strings.Join(ors, " OR ") + ")", args
 	}
+	codes := append([]string{f.Code}, f.Param.Covers...)
 	var ors []string
 	var vargs []any
 	for _, v := range f.Values {
+		if f.Param.Of != "" {
+			// Another parameter's rows of one system (email: telecom's
+			// email rows); a different system given can match nothing.
+			if v.HasSystem && v.System != "" && v.System != f.Param.OfSystem {
+				continue
+			}
+			v.System, v.HasSystem = f.Param.OfSystem, true
+		}
 		c, a := valueCompare(f.Param.Type, v)
 		ors = append(ors, c)
 		vargs = append(vargs, a...)
+	}
+	if f.Param.Of != "" {
+		codes = []string{f.Param.Of}
+	}
+	if len(ors) == 0 {
+		return "1 = 0", nil
 	}
 	values := " AND (" + strings.Join(ors, " OR ") + ")"
 	// One branch per parameter whose rows match (the parameter and those
@@ -273,7 +296,7 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 	// value) index, which "param IN (…)" before a range is not.
 	var branches []string
 	var args []any
-	for _, code := range append([]string{f.Code}, f.Param.Covers...) {
+	for _, code := range codes {
 		switch {
 		case !q.All:
 			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
@@ -376,6 +399,8 @@ func (s *Store) orderSQL(q *resources.Query) string {
 			params := "s.param = '" + k.Code + "'"
 			if p, ok := lookupParam(q.Type, k.Code); ok && len(p.Covers) > 0 {
 				params = "s.param IN ('" + strings.Join(append([]string{k.Code}, p.Covers...), "', '") + "')"
+			} else if ok && p.Of != "" {
+				params = "s.param = '" + p.Of + "' AND s.system = '" + p.OfSystem + "'"
 			}
 			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND " + params + ")"
 			// A resource without the value sorts as if it were the largest,

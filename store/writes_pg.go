@@ -7,36 +7,47 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// On PostgreSQL a write without unique keys is one statement: the current
-// row, the history row and the search rows go in data-modifying CTEs, so a
-// create or an update costs one round trip instead of five to seven (BEGIN,
-// each statement, COMMIT), and needs no transaction of its own — a single
-// statement is atomic. Writes with unique keys keep the step-by-step path,
-// which tells which key was taken. In a bulk transaction (a transaction
-// Bundle) creates are held back and written a hundred at a time.
+// On PostgreSQL a create is one statement: the current row, the history
+// row, the search rows and the unique keys go in data-modifying CTEs, so a
+// create costs one round trip instead of five to seven (BEGIN, each
+// statement, COMMIT). Without unique keys it needs no transaction of its
+// own — a single statement is atomic; with them it runs in one, because a
+// taken key is reported by the statement rather than raised by it. An
+// update without unique keys is one statement too. In a bulk transaction
+// (a transaction Bundle) creates are held back and written a hundred at a
+// time.
 
 const indexColumns = "type, id, project_id, param, system, value, num"
 
-// sqlInsertMany writes any number of new records, their first history rows
-// and their search rows in one statement whose text never changes (so it is
-// prepared once per connection), from column arrays.
+// sqlInsertMany writes any number of new records, their first history rows,
+// their search rows and their unique keys in one statement whose text never
+// changes (so it is prepared once per connection), from column arrays. It
+// returns the keys it claimed: a key already taken (or given twice) is
+// skipped, and the caller, inside a transaction, turns the missing key into
+// a conflict that rolls everything back.
 const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
  h AS (INSERT INTO resource_history (` + recordColumns + `)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[]))
-INSERT INTO search_index (` + indexColumns + `)
-  SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])`
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
+ i AS (INSERT INTO search_index (` + indexColumns + `)
+  SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])),
+ k AS (INSERT INTO unique_keys (key, type, id) SELECT * FROM unnest($15::text[], $16::text[], $17::text[])
+  ON CONFLICT DO NOTHING RETURNING key)
+SELECT key FROM k`
 
-// insertMany is Insert of recs (none with unique keys) in one statement.
+// insertMany is Insert of recs in one statement. Records with unique keys
+// must be written inside a transaction (see sqlInsertMany).
 func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error {
-	n, m := len(recs), 0
+	n, m, u := len(recs), 0, 0
 	for _, rec := range recs {
 		m += len(rec.Index)
+		u += len(rec.Unique)
 	}
 	typ, id, project, content := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	version, updated, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
 	ityp, iid, iproject := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m)
 	param, system, value, num := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m), make([]int64, 0, m)
+	key, ktyp, kid := make([]string, 0, u), make([]string, 0, u), make([]string, 0, u)
 	for i, rec := range recs {
 		typ[i], id[i], project[i], content[i] = rec.Type, rec.ID, rec.Project, string(rec.Content)
 		version[i], updated[i] = rec.Version, rec.LastUpdated.UnixMicro()
@@ -44,16 +55,44 @@ func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error 
 			ityp, iid, iproject = append(ityp, rec.Type), append(iid, rec.ID), append(iproject, rec.Project)
 			param, system, value, num = append(param, row.Param), append(system, row.System), append(value, row.Value), append(num, row.Num)
 		}
+		for _, k := range rec.Unique {
+			key, ktyp, kid = append(key, k), append(ktyp, rec.Type), append(kid, rec.ID)
+		}
 	}
-	_, err := s.conn(ctx).ExecContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
-		ityp, iid, iproject, param, system, value, num)
+	rows, err := s.conn(ctx).QueryContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
+		ityp, iid, iproject, param, system, value, num, key, ktyp, kid)
+	claimed := make(map[string]bool, u)
+	if err == nil {
+		for rows.Next() {
+			var k string
+			if err = rows.Scan(&k); err != nil {
+				break
+			}
+			claimed[k] = true
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		rows.Close()
+	}
 	if err = translate(err); errors.Is(err, errUnique) {
 		if n == 1 {
 			return resources.Conflict("%s/%s already exists", recs[0].Type, recs[0].ID)
 		}
 		return resources.Conflict("A resource of this Bundle already exists")
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	for i, k := range key {
+		if !claimed[k] {
+			e := uniqueConflict(k, ktyp[i])
+			e.Resource = ktyp[i] + "/" + kid[i]
+			return e
+		}
+		delete(claimed, k) // the same key given twice is claimed once
+	}
+	return nil
 }
 
 // pendingInserts are the creates a bulk transaction holds back (see

@@ -123,16 +123,30 @@ func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
 	}
 	// Creates in a transaction have server-assigned ids and fail or succeed
 	// together: the store may write them in batches.
+	written := map[string]int{} // "Type/id" → the entry that wrote it
 	err := h.svc.InTx(resources.DeferInserts(ctx), func(ctx context.Context) error {
 		for i := range in.Entry {
 			res, err := h.runEntry(ctx, &in.Entry[i], ids)
 			if err != nil {
+				if e, ok := resources.AsError(err); ok && e.Resource != "" {
+					return err // a held-back create's: its entry is named below
+				}
 				return withEntry(err, i)
+			}
+			if res.rec != nil {
+				written[res.rec.Type+"/"+res.rec.ID] = i
 			}
 			out.Entry[i] = h.entryResult(res, nil)
 		}
 		return nil
 	})
+	if e, ok := resources.AsError(err); ok && e.Resource != "" {
+		// A held-back create failed when the batch was written: name its
+		// entry, not the one being run then.
+		if i, ok := written[e.Resource]; ok {
+			return nil, withEntry(err, i)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -181,6 +181,63 @@ var _ = Describe("FHIR batch and transaction Bundles", func() {
 		)
 	})
 
+	Describe("transaction with unique keys among many creates", func() {
+		// Creates of a transaction may be written together, unique keys
+		// included: a taken key must still fail the Bundle, name the entry
+		// it came from and leave nothing behind.
+		patients := func(n int, family string) []map[string]any {
+			out := make([]map[string]any, n)
+			for i := range out {
+				out[i] = entry("POST", "Patient", patient(family, "P"+strings.Repeat("i", i+1)), "")
+			}
+			return out
+		}
+		user := func(email string) map[string]any {
+			return entry("POST", "User", map[string]any{"resourceType": "User", "email": email,
+				"project": map[string]any{"reference": "Project/" + t.Project}}, "")
+		}
+		bundle := func(es ...[]map[string]any) map[string]any {
+			var all []map[string]any
+			for _, e := range es {
+				all = append(all, e...)
+			}
+			return bundleOf("transaction", all...)
+		}
+
+		It("stores users beside patients, and refuses the same users again", func() {
+			email := "batched-" + t.Project[:8] + "@example.org"
+			b := bundle(patients(5, "Uniq"), []map[string]any{user(email)}, patients(5, "Uniq"))
+			r := postBundle(b)
+			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
+			Expect(resourceIDs(search(t.Token, "Patient", "family=uniq"))).To(HaveLen(10))
+
+			again := postBundle(bundle(patients(3, "Again"), []map[string]any{user(strings.ToUpper(email))}))
+			o := outcome(again, http.StatusConflict)
+			Expect(issueText(o)).To(ContainSubstring("Transaction entry 3: A user with this email already exists"))
+			Expect(resourceIDs(search(t.Token, "Patient", "family=again"))).To(BeEmpty())
+		})
+
+		It("names the entry whose email was taken, not the entry being run when the batch was written", func() {
+			// The tenant admin's own User is server-wide (no project).
+			taken := entry("POST", "User", map[string]any{"resourceType": "User", "email": t.Email}, "")
+			b := bundle(patients(4, "Taken"), []map[string]any{taken}, patients(20, "Taken"))
+			o := outcome(postBundle(b), http.StatusConflict)
+			Expect(issueText(o)).To(ContainSubstring("Transaction entry 4: A user with this email already exists"))
+			Expect(resourceIDs(search(t.Token, "Patient", "family=taken"))).To(BeEmpty())
+		})
+
+		It("refuses one email given twice in the same Bundle, naming the second", func() {
+			email := "twice-" + t.Project[:8] + "@example.org"
+			b := bundle([]map[string]any{user(email)}, patients(2, "Twice"), []map[string]any{user(email)})
+			o := outcome(postBundle(b), http.StatusConflict)
+			Expect(issueText(o)).To(ContainSubstring("Transaction entry 3: A user with this email already exists"))
+			Expect(resourceIDs(search(t.Token, "Patient", "family=twice"))).To(BeEmpty())
+			// Nothing was claimed: the email is still free.
+			r := postBundle(bundle([]map[string]any{user(email)}))
+			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
+		})
+	})
+
 	DescribeTable("rejects a Bundle that cannot be processed",
 		func(status int, b any) {
 			outcome(call("POST", "fhir/R4/", t.Token, b), status)

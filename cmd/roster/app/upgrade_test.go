@@ -10,9 +10,10 @@ import (
 	"github.com/rosterhq/roster/fixtures"
 )
 
-// Migration 9 moves date search rows to resources.DateKey and drops the num
-// index; a database written before it must search by date as before.
-var _ = Describe("Upgrading a database written before migration 9", func() {
+// Migrations that rewrite search rows: a database written before them must
+// search as before. Migration 9 moves date rows to resources.DateKey and
+// drops the num index.
+var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 	var (
 		srv *fixtures.Server
 		db  *sql.DB
@@ -90,5 +91,54 @@ var _ = Describe("Upgrading a database written before migration 9", func() {
 		}
 		Expect(db.QueryRowContext(ctx, q).Scan(&indexes)).To(Succeed())
 		Expect(indexes).To(Equal(0))
+	})
+
+	// Migration 11: email and phone are answered from telecom's rows; the
+	// rows that repeated them go, and searches by them still find people.
+	It("drops the email and phone rows that repeated telecom's, and still finds people by them", func() {
+		r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
+			"resourceType": "Patient", "name": []map[string]any{{"family": "Telecom"}},
+			"telecom": []map[string]any{{"system": "email", "value": "Tele.Com@Example.org"}, {"system": "phone", "value": "+1-555-0142"}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Status).To(Equal(201), string(r.Body))
+		var created struct{ ID string }
+		Expect(r.Decode(&created)).To(Succeed())
+		found := func(query string) int {
+			GinkgoHelper()
+			r, err := srv.Do("GET", "fhir/R4/Patient?"+query, srv.AdminToken, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+			var b struct{ Entry []any }
+			Expect(r.Decode(&b)).To(Succeed())
+			return len(b.Entry)
+		}
+		rows := func(param string) int {
+			GinkgoHelper()
+			var n int
+			Expect(db.QueryRow("SELECT COUNT(*) FROM search_index WHERE type = 'Patient' AND id = '" + created.ID + "' AND param = '" + param + "'").Scan(&n)).To(Succeed())
+			return n
+		}
+		Expect(rows("email")+rows("phone")).To(BeZero(), "new writes index telecom only")
+		Expect(rows("telecom")).To(Equal(2))
+
+		By("putting back the rows migration 10 left")
+		ctx := context.Background()
+		for _, stmt := range []string{
+			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'email', '', value, 0 FROM search_index WHERE id = '" + created.ID + "' AND param = 'telecom' AND system = 'email'",
+			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'phone', '', value, 0 FROM search_index WHERE id = '" + created.ID + "' AND param = 'telecom' AND system = 'phone'",
+			"DELETE FROM schema_migrations WHERE version = 11",
+		} {
+			_, err := db.ExecContext(ctx, stmt)
+			Expect(err).NotTo(HaveOccurred(), stmt)
+		}
+		Expect(rows("email") + rows("phone")).To(Equal(2))
+
+		By("migrating")
+		Expect(srv.App.Store.Migrate(ctx)).To(Succeed())
+		Expect(rows("email") + rows("phone")).To(BeZero())
+		Expect(rows("telecom")).To(Equal(2))
+		Expect(found("email=tele.com@example.org")).To(Equal(1))
+		Expect(found("phone=%2B1-555-0142")).To(Equal(1))
+		Expect(found("telecom=email|TELE.COM@example.org")).To(Equal(1))
 	})
 })

@@ -300,7 +300,7 @@ var baselineOps = map[string]func(w *world) worker{
 		return func(cl *client, i, _ int) task {
 			r := w.rnd(i)
 			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/email?value="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/telecom?system=email&value="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
 				return s, err
 			}
 		}
