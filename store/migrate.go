@@ -222,6 +222,10 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 	// 11: email and phone are answered from telecom's rows of their system
 	// (SearchParam.Of), so their own rows, which repeated those, go.
 	{11, `DELETE FROM search_index WHERE ` + viewRows()},
+	// 12: the history table keeps only superseded versions (a resource
+	// never changed is stored once); the current versions it repeated go.
+	{12, `DELETE FROM resource_history WHERE EXISTS (SELECT 1 FROM resources r
+  WHERE r.type = resource_history.type AND r.id = resource_history.id AND r.version = resource_history.version)`},
 }
 
 // viewRows matches the rows of every parameter now answered by another's

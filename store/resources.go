@@ -14,8 +14,12 @@ func nowMicro() int64 { return time.Now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 
-// Insert stores a new resource: current row, first history version, search
-// index and unique keys, in one transaction.
+// Versions: resources holds each resource's current version, the history
+// table the versions it superseded, so a resource never changed (most of
+// them) is stored once. A version is in exactly one of the two tables.
+
+// Insert stores a new resource: current row, search index and unique keys,
+// in one transaction.
 func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 	if s.postgres {
 		if held, err := s.deferInsert(ctx, rec); held {
@@ -38,16 +42,14 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 			}
 			return err
 		}
-		if err := s.insertHistory(ctx, rec); err != nil {
-			return err
-		}
 		return s.insertIndex(ctx, rec)
 	})
 }
 
-// Replace writes the next version of a resource, or marks it deleted. The
-// version check happens in the UPDATE itself, so two concurrent writers of
-// the same version cannot both win.
+// Replace writes the next version of a resource, or marks it deleted, and
+// moves the version it supersedes to the history table. The version check
+// happens in the UPDATE itself, so two concurrent writers of the same
+// version cannot both win.
 func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 	if s.postgres && len(rec.Unique) == 0 {
 		return s.replaceOne(ctx, rec)
@@ -56,6 +58,12 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 		var content any
 		if !rec.Deleted {
 			content = string(rec.Content)
+		}
+		// Copies nothing when the version moved on; the UPDATE then fails
+		// and the transaction rolls back.
+		if _, err := s.exec(ctx, "INSERT INTO resource_history ("+recordColumns+") SELECT "+recordColumns+
+			" FROM resources WHERE type = ? AND id = ? AND version = ?", rec.Type, rec.ID, rec.Version-1); err != nil {
+			return err
 		}
 		res, err := s.exec(ctx, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?",
 			rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Type, rec.ID, rec.Version-1)
@@ -72,9 +80,6 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 			return err
 		}
 		if _, err := s.exec(ctx, "DELETE FROM search_index WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
-			return err
-		}
-		if err := s.insertHistory(ctx, rec); err != nil {
 			return err
 		}
 		return s.insertIndex(ctx, rec)
@@ -112,16 +117,6 @@ func (s *Store) claimUnique(ctx context.Context, rec *resources.Record) error {
 		}
 	}
 	return nil
-}
-
-func (s *Store) insertHistory(ctx context.Context, rec *resources.Record) error {
-	var content any
-	if !rec.Deleted {
-		content = string(rec.Content)
-	}
-	_, err := s.exec(ctx, "INSERT INTO resource_history ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content)
-	return err
 }
 
 // insertIndex writes the record's search rows in batched multi-row INSERTs.
@@ -179,9 +174,13 @@ func (s *Store) Get(ctx context.Context, typ, id string) (*resources.Record, err
 	return rec, translate(err)
 }
 
-// GetVersion returns one historical version.
+// sqlVersion reads one version, current or superseded.
+const sqlVersion = "SELECT " + recordColumns + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
+	" UNION ALL SELECT " + recordColumns + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
+
+// GetVersion returns one version of a resource.
 func (s *Store) GetVersion(ctx context.Context, typ, id string, version int64) (*resources.Record, error) {
-	rec, err := scanRecord(s.queryRow(ctx, "SELECT "+recordColumns+" FROM resource_history WHERE type = ? AND id = ? AND version = ?", typ, id, version))
+	rec, err := scanRecord(s.queryRow(ctx, sqlVersion, typ, id, version, typ, id, version))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, resources.NotFound("%s/%s version %d not found", typ, id, version)
 	}
@@ -419,22 +418,29 @@ func lookupParam(typ, code string) (*resources.SearchParam, bool) {
 	return t.Param(code)
 }
 
-// History lists versions newest first, of one resource or of a whole type.
+// History lists versions newest first, of one resource or of a whole type:
+// the current versions and the superseded ones, each side already limited
+// to the page's end before they are merged.
 func (s *Store) History(ctx context.Context, q *resources.HistoryQuery) ([]*resources.Record, error) {
-	sqlText := "SELECT " + recordColumns + " FROM resource_history WHERE type = ?"
+	where := " WHERE type = ?"
 	args := []any{q.Type}
 	if q.ID != "" {
-		sqlText += " AND id = ?"
+		where += " AND id = ?"
 		args = append(args, q.ID)
 	} else if !q.All {
-		sqlText += " AND project_id = ?"
+		where += " AND project_id = ?"
 		args = append(args, q.Project)
 	}
 	if q.Since > 0 {
-		sqlText += " AND last_updated >= ?"
+		where += " AND last_updated >= ?"
 		args = append(args, q.Since)
 	}
-	sqlText += " ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?"
-	args = append(args, q.Count, q.Offset)
-	return s.collect(s.query(ctx, sqlText, args...))
+	const order = " ORDER BY last_updated DESC, version DESC"
+	side := func(table, alias string) string {
+		return "SELECT * FROM (SELECT " + recordColumns + " FROM " + table + where + order + " LIMIT ?) " + alias
+	}
+	sqlText := side("resources", "cur") + " UNION ALL " + side("resource_history", "old") + order + " LIMIT ? OFFSET ?"
+	end := q.Count + q.Offset
+	all := append(append(append(append([]any{}, args...), end), args...), end, q.Count, q.Offset)
+	return s.collect(s.query(ctx, sqlText, all...))
 }

@@ -7,27 +7,23 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// On PostgreSQL a create is one statement: the current row, the history
-// row, the search rows and the unique keys go in data-modifying CTEs, so a
-// create costs one round trip instead of five to seven (BEGIN, each
-// statement, COMMIT). Without unique keys it needs no transaction of its
-// own — a single statement is atomic; with them it runs in one, because a
-// taken key is reported by the statement rather than raised by it. An
-// update without unique keys is one statement too. In a bulk transaction
-// (a transaction Bundle) creates are held back and written a hundred at a
-// time.
+// On PostgreSQL a create is one statement: the current row, the search rows
+// and the unique keys go in data-modifying CTEs, so a create costs one round
+// trip instead of four to six (BEGIN, each statement, COMMIT). Without
+// unique keys it needs no transaction of its own — a single statement is
+// atomic; with them it runs in one, because a taken key is reported by the
+// statement rather than raised by it. An update without unique keys is one
+// statement too. In a bulk transaction (a transaction Bundle) creates are
+// held back and written a hundred at a time.
 
 const indexColumns = "type, id, project_id, param, system, value, num"
 
-// sqlInsertMany writes any number of new records, their first history rows,
-// their search rows and their unique keys in one statement whose text never
+// sqlInsertMany writes any number of new records, their search rows and their unique keys in one statement whose text never
 // changes (so it is prepared once per connection), from column arrays. It
 // returns the keys it claimed: a key already taken (or given twice) is
 // skipped, and the caller, inside a transaction, turns the missing key into
 // a conflict that rolls everything back.
 const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
- h AS (INSERT INTO resource_history (` + recordColumns + `)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
  i AS (INSERT INTO search_index (` + indexColumns + `)
   SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])),
@@ -142,14 +138,16 @@ func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, e
 // num. Search rows that stay as they were are left alone (an update mostly
 // changes a field or two of the dozen a person is searched by); the version
 // check is the UPDATE's, and nothing else is written when it matched no row.
-// Every sub-statement sees the table as it was before the statement.
+// Every sub-statement sees the table as it was before the statement, so h
+// moves the replaced version, as it was, to the history table.
 const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text
   WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
  v AS (SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[]) AS v(param, system, value, num)),
  dk AS (DELETE FROM unique_keys WHERE type = $5::text AND id = $6::text AND EXISTS (SELECT 1 FROM u)),
  di AS (DELETE FROM search_index s WHERE s.type = $5::text AND s.id = $6::text AND EXISTS (SELECT 1 FROM u)
   AND NOT EXISTS (SELECT 1 FROM v WHERE v.param = s.param AND v.system = s.system AND v.value = s.value COLLATE "C" AND v.num = s.num)),
- h AS (INSERT INTO resource_history (` + recordColumns + `) SELECT $5::text, $6::text, u.project_id, $1::bigint, $2::bigint, $3::boolean, $4::text FROM u),
+ h AS (INSERT INTO resource_history (` + recordColumns + `) SELECT ` + recordColumns + ` FROM resources
+  WHERE type = $5::text AND id = $6::text AND version = $7::bigint AND EXISTS (SELECT 1 FROM u)),
  ix AS (INSERT INTO search_index (` + indexColumns + `) SELECT $5::text, $6::text, u.project_id, v.param, v.system, v.value, v.num FROM u, v
   WHERE NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = $5::text AND s.id = $6::text
    AND s.param = v.param AND s.system = v.system AND s.value = v.value COLLATE "C" AND s.num = v.num))

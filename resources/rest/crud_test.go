@@ -422,6 +422,22 @@ var _ = Describe("FHIR instance interactions", func() {
 			}))
 		})
 
+		It("pages through current and superseded versions alike", func() {
+			other := create(t.Token, patient("Windsor", "Anna"))["id"].(string)
+			page := func(query string) []string {
+				GinkgoHelper()
+				var got []string
+				for _, e := range entries(body(call("GET", fhir("Patient/_history?"+query), t.Token, nil))) {
+					got = append(got, e["request"].(map[string]any)["url"].(string)+" "+e["response"].(map[string]any)["etag"].(string))
+				}
+				return got
+			}
+			Expect(page("_count=2")).To(Equal([]string{"Patient/" + other + ` W/"1"`, "Patient/" + id + ` W/"3"`}))
+			Expect(page("_count=2&_offset=2")).To(Equal([]string{"Patient/" + id + ` W/"2"`, "Patient/" + id + ` W/"1"`}))
+			Expect(page("_count=2&_offset=4")).To(BeEmpty())
+			Expect(page("_count=1&_offset=1")).To(Equal([]string{"Patient/" + id + ` W/"3"`}))
+		})
+
 		It("answers 404 for the history of an unknown id", func() {
 			outcome(call("GET", fhir("Patient/00000000-0000-4000-8000-000000000000/_history"), t.Token, nil), http.StatusNotFound)
 		})

@@ -141,4 +141,64 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		Expect(found("phone=%2B1-555-0142")).To(Equal(1))
 		Expect(found("telecom=email|TELE.COM@example.org")).To(Equal(1))
 	})
+
+	// Migration 12: the history table keeps superseded versions only.
+	It("drops the history rows that repeated current versions, and still serves every version", func() {
+		r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
+			"resourceType": "Patient", "name": []map[string]any{{"family": "Versions"}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Status).To(Equal(201), string(r.Body))
+		var created struct{ ID string }
+		Expect(r.Decode(&created)).To(Succeed())
+		r, err = srv.Do("PUT", "fhir/R4/Patient/"+created.ID, srv.AdminToken, map[string]any{
+			"resourceType": "Patient", "id": created.ID, "name": []map[string]any{{"family": "Versions", "given": []string{"Two"}}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Status).To(Equal(200), string(r.Body))
+		historyRows := func() int {
+			GinkgoHelper()
+			var n int
+			Expect(db.QueryRow("SELECT COUNT(*) FROM resource_history WHERE type = 'Patient' AND id = '" + created.ID + "'").Scan(&n)).To(Succeed())
+			return n
+		}
+		versions := func() []string {
+			GinkgoHelper()
+			r, err := srv.Do("GET", "fhir/R4/Patient/"+created.ID+"/_history", srv.AdminToken, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+			var b struct {
+				Entry []struct {
+					Resource struct{ Meta struct{ VersionID string } } `json:"resource"`
+				} `json:"entry"`
+			}
+			Expect(r.Decode(&b)).To(Succeed())
+			var out []string
+			for _, e := range b.Entry {
+				out = append(out, e.Resource.Meta.VersionID)
+			}
+			return out
+		}
+		Expect(historyRows()).To(Equal(1), "only version 1 was superseded")
+		Expect(versions()).To(Equal([]string{"2", "1"}))
+
+		By("putting back the copy of the current version Roster wrote before migration 12")
+		ctx := context.Background()
+		for _, stmt := range []string{
+			"INSERT INTO resource_history (type, id, project_id, version, last_updated, deleted, content) SELECT type, id, project_id, version, last_updated, deleted, content FROM resources WHERE id = '" + created.ID + "'",
+			"DELETE FROM schema_migrations WHERE version = 12",
+		} {
+			_, err := db.ExecContext(ctx, stmt)
+			Expect(err).NotTo(HaveOccurred(), stmt)
+		}
+		Expect(versions()).To(Equal([]string{"2", "2", "1"}), "the copy shows twice before migrating")
+
+		By("migrating")
+		Expect(srv.App.Store.Migrate(ctx)).To(Succeed())
+		Expect(historyRows()).To(Equal(1))
+		Expect(versions()).To(Equal([]string{"2", "1"}))
+		for _, v := range []string{"1", "2"} {
+			r, err := srv.Do("GET", "fhir/R4/Patient/"+created.ID+"/_history/"+v, srv.AdminToken, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+		}
+	})
 })

@@ -31,8 +31,10 @@ import (
 const (
 	baseCols = "type, id, project_id, version, last_updated, deleted, content"
 
-	sqlRead   = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?"
-	sqlVRead  = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
+	sqlRead = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?"
+	// A version is current (resources) or superseded (resource_history).
+	sqlVRead = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
+		" UNION ALL SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
 	// Roster's Search for one filter: a semi-join on search_index, newest first.
 	sqlSearchHead = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
@@ -47,7 +49,10 @@ const (
 	sqlSearchSys   = sqlSearchHead + "((s.system = ? AND s.value = ?))" + sqlSearchTail
 	sqlPage        = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
 		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
-	sqlHistory = "SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? ORDER BY last_updated DESC, version DESC LIMIT ? OFFSET ?"
+	sqlHistory = "SELECT * FROM (SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) cur" +
+		" UNION ALL SELECT * FROM (SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) old" +
+		historyOrder + " LIMIT ? OFFSET ?"
+	historyOrder = " ORDER BY last_updated DESC, version DESC"
 )
 
 // BaselineType is the resource type the baseline's inserts use, so they sit
@@ -213,7 +218,8 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 	})
 	e.GET("/vread/:type/:id/:vid", func(c echo.Context) error {
 		v, _ := strconv.ParseInt(c.Param("vid"), 10, 64)
-		rows, err := db.contents(c.Request().Context(), sqlVRead, c.Param("type"), c.Param("id"), v)
+		typ, id := c.Param("type"), c.Param("id")
+		rows, err := db.contents(c.Request().Context(), sqlVRead, typ, id, v, typ, id, v)
 		return one(c, rows, err)
 	})
 	e.POST("/insert/:project", func(c echo.Context) error {
@@ -264,7 +270,8 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 		return many(c, rows, err)
 	})
 	e.GET("/history/:type/:id", func(c echo.Context) error {
-		rows, err := db.contents(c.Request().Context(), sqlHistory, c.Param("type"), c.Param("id"), 20, 0)
+		typ, id := c.Param("type"), c.Param("id")
+		rows, err := db.contents(c.Request().Context(), sqlHistory, typ, id, 20, typ, id, 20, 20, 0)
 		return many(c, rows, err)
 	})
 	srv := &http.Server{Addr: addr, Handler: e, ReadHeaderTimeout: 10 * time.Second}
