@@ -142,7 +142,9 @@ func (s *Service) InviteUser(ctx context.Context, projectID string, req InviteRe
 	// Roster writes as itself, recording the inviter as the author.
 	sys := resources.WithCaller(ctx, &resources.Caller{System: true, Project: project.ID, Profile: inviter.Profile, UserID: inviter.UserID})
 	var out *InviteResult
-	err = s.res.InTx(sys, func(ctx context.Context) error {
+	// All or nothing, so its creates may be written together (a taken key
+	// still fails the invite, whenever it surfaces).
+	err = s.res.InTx(resources.DeferInserts(sys), func(ctx context.Context) error {
 		var err error
 		out, err = inv.run(ctx)
 		return err
@@ -312,12 +314,7 @@ func (inv *invitation) lock(ctx context.Context) error {
 		keys = append(keys, "invite|externalId|"+inv.project.ID+"|"+x)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		if err := inv.s.res.Store().Lock(ctx, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return inv.s.res.Store().Lock(ctx, keys...)
 }
 
 // checkReferences validates what the request points at — the patient, the

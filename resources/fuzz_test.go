@@ -151,7 +151,7 @@ func newMemStore() *memStore { return &memStore{recs: map[string]*resources.Reco
 func (m *memStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return fn(ctx)
 }
-func (m *memStore) Lock(context.Context, string) error { return nil }
+func (m *memStore) Lock(context.Context, ...string) error { return nil }
 
 func (m *memStore) Insert(_ context.Context, rec *resources.Record) error {
 	m.mu.Lock()

@@ -52,9 +52,10 @@ type HistoryQuery struct {
 type Store interface {
 	// InTx runs fn in one transaction carried by the context; nested calls join it.
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
-	// Lock takes a transaction-scoped lock on key, serializing writers that
-	// decide on the same data (e.g. invites of one email).
-	Lock(ctx context.Context, key string) error
+	// Lock takes transaction-scoped locks on keys, in the order given,
+	// serializing writers that decide on the same data (e.g. invites of
+	// one email).
+	Lock(ctx context.Context, keys ...string) error
 	Insert(ctx context.Context, rec *Record) error
 	// Replace writes rec as the next version; ErrPrecondition when the stored
 	// version is no longer rec.Version-1.

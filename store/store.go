@@ -222,16 +222,23 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	return translate(err)
 }
 
-// Lock serializes transactions deciding on key. On SQLite every write
-// transaction already holds the database's one write lock.
-func (s *Store) Lock(ctx context.Context, key string) error {
+// Lock serializes transactions deciding on any of keys, taking them in the
+// order given, in one round trip. On SQLite every write transaction already
+// holds the database's one write lock.
+func (s *Store) Lock(ctx context.Context, keys ...string) error {
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); !ok {
 		return errors.New("store: Lock outside a transaction")
 	}
-	if !s.postgres {
+	if !s.postgres || len(keys) == 0 {
 		return nil
 	}
-	_, err := s.exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", key)
+	// PostgreSQL evaluates a select list left to right.
+	calls := make([]string, len(keys))
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		calls[i], args[i] = "pg_advisory_xact_lock(hashtextextended(?, 0))", k
+	}
+	_, err := s.exec(ctx, "SELECT "+strings.Join(calls, ", "), args...)
 	return err
 }
 
