@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"unicode"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -50,27 +49,15 @@ type answer struct {
 
 // inviteAll sends the invites at once, spread over servers, and returns the answers.
 func inviteAll(servers []*fixtures.Server, token string, projects []string, bodies []map[string]any) []answer {
-	out := make([]answer, len(bodies))
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range bodies {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			<-start
-			s := servers[i%len(servers)]
-			r, err := s.Do("POST", invitePath(projects[i%len(projects)]), token, bodies[i])
-			if err != nil {
-				out[i] = answer{body: err.Error()}
-				return
-			}
-			id, _ := r.JSON()["id"].(string)
-			out[i] = answer{status: r.Status, id: id, body: string(r.Body)}
-		}(i)
-	}
-	close(start)
-	wg.Wait()
-	return out
+	return fixtures.Concurrently(len(bodies), func(i int) answer {
+		s := servers[i%len(servers)]
+		r, err := s.Do("POST", invitePath(projects[i%len(projects)]), token, bodies[i])
+		if err != nil {
+			return answer{body: err.Error()}
+		}
+		id, _ := r.JSON()["id"].(string)
+		return answer{status: r.Status, id: id, body: string(r.Body)}
+	})
 }
 
 func statuses(as []answer) map[int]int {

@@ -2,7 +2,6 @@ package admin_test
 
 import (
 	"net/http"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -75,22 +74,14 @@ var _ = Describe("Idempotency-Key on admin and dialect creates", func() {
 			servers := []*fixtures.Server{srv, secondProcess(srv)}
 			addr := emailFor("idem-race")
 			const n = 10
-			answers := make([]*fixtures.Response, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer GinkgoRecover()
-					defer wg.Done()
-					<-start
-					answers[i] = keyed(servers[i%2], "POST", invitePath(p.ID), p.Token, key, practitioner(addr))
-				}()
-			}
-			close(start)
-			wg.Wait()
+			answers := fixtures.Concurrently(n, func(i int) fixtures.Outcome {
+				r, err := servers[i%2].Do("POST", invitePath(p.ID), p.Token, practitioner(addr),
+					"Content-Type", "application/json", rest.IdempotencyHeader, key)
+				return fixtures.Outcome{Response: r, Err: err}
+			})
 			originals := 0
 			for _, r := range answers {
+				Expect(r.Err).NotTo(HaveOccurred())
 				switch {
 				case r.Status == http.StatusOK && r.Header.Get(rest.ReplayedHeader) == "":
 					originals++

@@ -231,22 +231,15 @@ var _ = Describe("POST /auth/setpassword", func() {
 	It("lets exactly one of 20 concurrent redemptions win", func() {
 		id, secret := env.link(auth.LinkReset, time.Hour)
 		const n = 20
+		answers := fixtures.Concurrently(n, func(i int) fixtures.Outcome {
+			r, err := env.srv.Do("POST", "auth/setpassword", "", map[string]string{"id": id, "secret": secret, "password": fmt.Sprintf("concurrent-password-%02d", i)})
+			return fixtures.Outcome{Response: r, Err: err}
+		})
 		statuses := make([]int, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer GinkgoRecover()
-				defer wg.Done()
-				<-start
-				r, err := env.srv.Do("POST", "auth/setpassword", "", map[string]string{"id": id, "secret": secret, "password": fmt.Sprintf("concurrent-password-%02d", i)})
-				Expect(err).NotTo(HaveOccurred())
-				statuses[i] = r.Status
-			}()
+		for i, a := range answers {
+			Expect(a.Err).NotTo(HaveOccurred())
+			statuses[i] = a.Status
 		}
-		close(start)
-		wg.Wait()
 		winners := []int{}
 		for i, st := range statuses {
 			if st == 200 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/resources/rest"
 )
 
 // seed loads a FHIR batch or transaction Bundle into the configured database,
@@ -42,7 +43,7 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) 
 	if project == "" {
 		project = a.DefaultProject(ctx)
 	}
-	out, err := a.FHIR.RunBundle(resources.AsSystem(ctx, project), body)
+	out, err := a.FHIR.RunBundle(resources.AsSystem(ctx, project), body, rest.ReturnRepresentation)
 	if err != nil {
 		return err
 	}

@@ -72,15 +72,17 @@ func (h *Handler) bundle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := h.RunBundle(c.Request().Context(), body)
+	out, err := h.RunBundle(c.Request().Context(), body, preferReturn(c))
 	if err != nil {
 		return err
 	}
 	return WriteJSON(c, http.StatusOK, out)
 }
 
-// RunBundle processes a batch or transaction Bundle as the context's caller.
-func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
+// RunBundle processes a batch or transaction Bundle as the context's caller;
+// ret is what each write entry answers with (reads always carry their
+// resources).
+func (h *Handler) RunBundle(ctx context.Context, body []byte, ret Return) (*Bundle, error) {
 	var in Bundle
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
@@ -109,7 +111,8 @@ func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
 	out := &Bundle{ResourceType: "Bundle", Type: in.Type + "-response", Entry: make([]BundleEntry, len(in.Entry))}
 	if in.Type == "batch" {
 		for i := range in.Entry {
-			out.Entry[i] = h.entryResult(h.runEntry(ctx, &in.Entry[i], nil))
+			res, err := h.runEntry(ctx, &in.Entry[i], nil)
+			out.Entry[i] = h.entryResult(res, err, ret)
 		}
 		return out, nil
 	}
@@ -136,7 +139,7 @@ func (h *Handler) RunBundle(ctx context.Context, body []byte) (*Bundle, error) {
 			if res.rec != nil {
 				written[res.rec.Type+"/"+res.rec.ID] = i
 			}
-			out.Entry[i] = h.entryResult(res, nil)
+			out.Entry[i] = h.entryResult(res, nil, ret)
 		}
 		return nil
 	})
@@ -193,9 +196,10 @@ type entryOutcome struct {
 	status string
 	rec    *resources.Record
 	body   any
+	write  bool // a create, update or patch: Prefer: return= applies
 }
 
-func (h *Handler) entryResult(res *entryOutcome, err error) BundleEntry {
+func (h *Handler) entryResult(res *entryOutcome, err error, ret Return) BundleEntry {
 	if err != nil {
 		e := ToError(err)
 		if e == nil {
@@ -211,7 +215,15 @@ func (h *Handler) entryResult(res *entryOutcome, err error) BundleEntry {
 	entry := BundleEntry{Response: &BundleResponse{Status: res.status}}
 	if res.rec != nil {
 		entry.FullURL = h.base + "fhir/R4/" + res.rec.Type + "/" + res.rec.ID
-		entry.Resource = res.rec.Content
+		switch {
+		case !res.write || ret == ReturnRepresentation:
+			entry.Resource = res.rec.Content
+		case ret == ReturnOutcome:
+			entry.Response.Outcome, _ = json.Marshal(writtenOutcome(http.StatusOK))
+			if strings.HasPrefix(res.status, "201") {
+				entry.Response.Outcome, _ = json.Marshal(writtenOutcome(http.StatusCreated))
+			}
+		}
 		entry.Response.Location = h.location(res.rec)
 		entry.Response.Etag = res.rec.ETag()
 		entry.Response.LastModified = res.rec.LastUpdated.Format("2006-01-02T15:04:05.000Z07:00")
@@ -302,7 +314,7 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 						}
 					}
 				}
-				return &entryOutcome{status: "200 OK", rec: recs[0]}, nil
+				return &entryOutcome{status: "200 OK", rec: recs[0], write: true}, nil
 			}
 		}
 		id := ""
@@ -313,7 +325,7 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 		if err != nil {
 			return nil, err
 		}
-		return &entryOutcome{status: "201 Created", rec: rec}, nil
+		return &entryOutcome{status: "201 Created", rec: rec, write: true}, nil
 	case method == http.MethodPut && len(parts) == 2:
 		r, err := resources.DecodeAs(t.Name, body)
 		if err != nil {
@@ -323,7 +335,7 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 		if err != nil {
 			return nil, err
 		}
-		return &entryOutcome{status: "200 OK", rec: rec}, nil
+		return &entryOutcome{status: "200 OK", rec: rec, write: true}, nil
 	case method == http.MethodPatch && len(parts) == 2:
 		patch := body
 		// FHIR carries a JSON Patch in a Binary; accept the patch array directly too.
@@ -338,7 +350,7 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 		if err != nil {
 			return nil, err
 		}
-		return &entryOutcome{status: "200 OK", rec: rec}, nil
+		return &entryOutcome{status: "200 OK", rec: rec, write: true}, nil
 	case method == http.MethodDelete && len(parts) == 2:
 		if err := h.svc.Delete(ctx, t.Name, parts[1]); err != nil {
 			return nil, err

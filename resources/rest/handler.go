@@ -112,13 +112,34 @@ func (h *Handler) location(rec *resources.Record) string {
 
 // writeRecord answers with a stored resource and its version headers.
 func (h *Handler) writeRecord(c echo.Context, status int, rec *resources.Record) error {
+	return h.writeResult(c, status, rec, ReturnRepresentation)
+}
+
+// writeResult answers a write with its version headers and, as the client
+// preferred, the resource, nothing, or an OperationOutcome.
+func (h *Handler) writeResult(c echo.Context, status int, rec *resources.Record, ret Return) error {
 	hd := c.Response().Header()
 	hd.Set("ETag", rec.ETag())
 	hd.Set("Last-Modified", rec.LastUpdated.Format(http.TimeFormat))
 	if status == http.StatusCreated {
 		hd.Set("Location", h.location(rec))
 	}
+	switch ret {
+	case ReturnMinimal:
+		return c.NoContent(status)
+	case ReturnOutcome:
+		return WriteJSON(c, status, writtenOutcome(status))
+	}
 	return c.Blob(status, FHIRJSON, rec.Content)
+}
+
+// writtenOutcome is the OperationOutcome a write answers with under
+// Prefer: return=OperationOutcome.
+func writtenOutcome(status int) *OperationOutcome {
+	if status == http.StatusCreated {
+		return AllOK("Created")
+	}
+	return AllOK("Updated")
 }
 
 func (h *Handler) create(c echo.Context) error {
@@ -139,7 +160,7 @@ func (h *Handler) create(c echo.Context) error {
 		match, err := h.conditionalMatch(c, t, cond)
 		if err != nil || match != nil {
 			if match != nil {
-				return h.writeRecord(c, http.StatusOK, match)
+				return h.writeResult(c, http.StatusOK, match, preferReturn(c))
 			}
 			return err
 		}
@@ -148,7 +169,7 @@ func (h *Handler) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.writeRecord(c, http.StatusCreated, rec)
+	return h.writeResult(c, http.StatusCreated, rec, preferReturn(c))
 }
 
 // conditionalMatch resolves If-None-Exist: nil when nothing matches, the one
@@ -209,7 +230,7 @@ func (h *Handler) update(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.writeRecord(c, http.StatusOK, rec)
+	return h.writeResult(c, http.StatusOK, rec, preferReturn(c))
 }
 
 func (h *Handler) patch(c echo.Context) error {
@@ -228,7 +249,7 @@ func (h *Handler) patch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.writeRecord(c, http.StatusOK, rec)
+	return h.writeResult(c, http.StatusOK, rec, preferReturn(c))
 }
 
 func (h *Handler) delete(c echo.Context) error {

@@ -97,31 +97,20 @@ var _ = Describe("Idempotency-Key on FHIR create", func() {
 
 	It("lets exactly one of concurrent requests with one key write; the others replay or hear 409", func() {
 		const n = 12
-		answers := make([]*fixtures.Response, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer GinkgoRecover()
-				defer wg.Done()
-				<-start
-				r, err := srv.Do("POST", fhir("Patient"), t.Token, patient(family, "Concurrent"), rest.IdempotencyHeader, key)
-				Expect(err).NotTo(HaveOccurred())
-				answers[i] = r
-			}()
-		}
-		close(start)
-		wg.Wait()
+		answers := fixtures.Concurrently(n, func(int) fixtures.Outcome {
+			r, err := srv.Do("POST", fhir("Patient"), t.Token, patient(family, "Concurrent"), rest.IdempotencyHeader, key)
+			return fixtures.Outcome{Response: r, Err: err}
+		})
 		originals := 0
 		for _, r := range answers {
+			Expect(r.Err).NotTo(HaveOccurred())
 			switch {
 			case r.Status == http.StatusCreated && r.Header.Get(rest.ReplayedHeader) == "":
 				originals++
 			case r.Status == http.StatusCreated:
 			default:
 				Expect(r.Status).To(Equal(http.StatusConflict), string(r.Body))
-				Expect(issueText(body(r))).To(ContainSubstring("still in progress"))
+				Expect(issueText(body(r.Response))).To(ContainSubstring("still in progress"))
 			}
 		}
 		Expect(originals).To(Equal(1))

@@ -727,6 +727,7 @@ func load(ctx context.Context, base, token string, o *Options, w *world, rep *Re
 		go func() {
 			defer wg.Done()
 			cl := newClient(base, token, 100+i)
+			cl.prefer = "return=minimal"
 			defer cl.close()
 			for j := range jobs {
 				s, _, err := cl.do(ctx, "POST", "fhir/R4", fhirJSON, j.body)

@@ -23,7 +23,10 @@ type client struct {
 	hc    *http.Client
 	base  string // ends in "/"
 	token string
-	buf   bytes.Buffer
+	// prefer, when set, is sent as the Prefer header (the loader asks for
+	// return=minimal: it needs each entry's location, not the resource).
+	prefer string
+	buf    bytes.Buffer
 }
 
 // maxAnswer bounds what a worker reads of one answer.
@@ -54,6 +57,9 @@ func (c *client) do(ctx context.Context, method, path, ctype string, body []byte
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.prefer != "" {
+		req.Header.Set("Prefer", c.prefer)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
