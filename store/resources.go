@@ -267,7 +267,12 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		}
 		return "(" + strings.Join(ors, " OR ") + ")", args
 	}
+	// The parameters whose rows match: the parameter and those it covers,
+	// or the one whose rows answer it.
 	codes := append([]string{f.Code}, f.Param.Covers...)
+	if f.Param.Of != "" {
+		codes = []string{f.Param.Of}
+	}
 	var ors []string
 	var vargs []any
 	for _, v := range f.Values {
@@ -283,16 +288,13 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		ors = append(ors, c)
 		vargs = append(vargs, a...)
 	}
-	if f.Param.Of != "" {
-		codes = []string{f.Param.Of}
-	}
 	if len(ors) == 0 {
 		return "1 = 0", nil
 	}
 	values := " AND (" + strings.Join(ors, " OR ") + ")"
-	// One branch per parameter whose rows match (the parameter and those
-	// it covers): each is a plain range on the (project, type, param,
-	// value) index, which "param IN (…)" before a range is not.
+	// One branch per parameter whose rows match: each is a plain range on
+	// the (project, type, param, value) index, which "param IN (…)" before
+	// a range is not.
 	var branches []string
 	var args []any
 	for _, code := range codes {

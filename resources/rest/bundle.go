@@ -219,10 +219,11 @@ func (h *Handler) entryResult(res *entryOutcome, err error, ret Return) BundleEn
 		case !res.write || ret == ReturnRepresentation:
 			entry.Resource = res.rec.Content
 		case ret == ReturnOutcome:
-			entry.Response.Outcome, _ = json.Marshal(writtenOutcome(http.StatusOK))
+			status := http.StatusOK
 			if strings.HasPrefix(res.status, "201") {
-				entry.Response.Outcome, _ = json.Marshal(writtenOutcome(http.StatusCreated))
+				status = http.StatusCreated
 			}
+			entry.Response.Outcome, _ = json.Marshal(writtenOutcome(status))
 		}
 		entry.Response.Location = h.location(res.rec)
 		entry.Response.Etag = res.rec.ETag()
