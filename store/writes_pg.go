@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 
 	"github.com/rosterhq/roster/resources"
@@ -18,11 +19,12 @@ import (
 
 const indexColumns = "type, id, project_id, param, system, value, num"
 
-// sqlInsertMany writes any number of new records, their search rows and their unique keys in one statement whose text never
-// changes (so it is prepared once per connection), from column arrays. It
-// returns the keys it claimed: a key already taken (or given twice) is
-// skipped, and the caller, inside a transaction, turns the missing key into
-// a conflict that rolls everything back.
+// sqlInsertMany writes any number of new records, their search rows and
+// their unique keys in one statement whose text never changes (so it is
+// prepared once per connection), from column arrays. It returns the keys it
+// claimed: a key already taken (or given twice) is skipped, and the caller,
+// inside a transaction, turns the missing key into a conflict that rolls
+// everything back.
 const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
  i AS (INSERT INTO search_index (` + indexColumns + `)
@@ -55,22 +57,8 @@ func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error 
 			key, ktyp, kid = append(key, k), append(ktyp, rec.Type), append(kid, rec.ID)
 		}
 	}
-	rows, err := s.conn(ctx).QueryContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
-		ityp, iid, iproject, param, system, value, num, key, ktyp, kid)
-	claimed := make(map[string]bool, u)
-	if err == nil {
-		for rows.Next() {
-			var k string
-			if err = rows.Scan(&k); err != nil {
-				break
-			}
-			claimed[k] = true
-		}
-		if err == nil {
-			err = rows.Err()
-		}
-		rows.Close()
-	}
+	claimed, err := claimedKeys(s.conn(ctx).QueryContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
+		ityp, iid, iproject, param, system, value, num, key, ktyp, kid))
 	if err = translate(err); errors.Is(err, errUnique) {
 		if n == 1 {
 			return resources.Conflict("%s/%s already exists", recs[0].Type, recs[0].ID)
@@ -89,6 +77,23 @@ func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error 
 		delete(claimed, k) // the same key given twice is claimed once
 	}
 	return nil
+}
+
+// claimedKeys reads the unique keys sqlInsertMany claimed.
+func claimedKeys(rows *sql.Rows, err error) (map[string]bool, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
 }
 
 // pendingInserts are the creates a bulk transaction holds back (see
