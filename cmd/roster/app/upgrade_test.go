@@ -21,14 +21,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 	BeforeEach(func() {
 		srv = fixtures.Start(GinkgoT(), fixtures.Options{})
 		DeferCleanup(srv.Close)
-		var err error
-		if srv.Config.DatabaseURL != "" {
-			db, err = sql.Open("pgx", srv.Config.DatabaseURL)
-		} else {
-			db, err = sql.Open("sqlite", srv.Config.SQLitePath)
-		}
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(db.Close)
+		db = database(srv)
 	})
 
 	born := func(query string) []string {
