@@ -12,7 +12,7 @@ import (
 // has shipped, add the next.
 type migration struct {
 	version int
-	sql     string // statements separated by ";\n"; {{text_c}} and friends expand per dialect
+	sql     string // statements separated by ";\n"; {{text_c}} and friends expand per dialect; a statement starting {{postgres}} runs on PostgreSQL only
 }
 
 var migrations = []migration{
@@ -226,6 +226,12 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 	// never changed is stored once); the current versions it repeated go.
 	{12, `DELETE FROM resource_history WHERE EXISTS (SELECT 1 FROM resources r
   WHERE r.type = resource_history.type AND r.id = resource_history.id AND r.version = resource_history.version)`},
+	// 13 (PostgreSQL): the primary key carries each resource's project,
+	// date and deleted flag, so a filtered search chooses its page from
+	// index entries and reads only the page's rows (Store.Search). SQLite
+	// pages as before.
+	{13, `{{postgres}}ALTER TABLE resources DROP CONSTRAINT resources_pkey,
+  ADD CONSTRAINT resources_pkey PRIMARY KEY (type, id) INCLUDE (project_id, last_updated, deleted)`},
 }
 
 // viewRows matches the rows of every parameter now answered by another's
@@ -297,7 +303,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 				continue
 			}
 			for _, stmt := range strings.Split(m.sql, ";\n") {
-				if strings.TrimSpace(stmt) == "" {
+				stmt, pgOnly := strings.CutPrefix(stmt, "{{postgres}}")
+				if strings.TrimSpace(stmt) == "" || pgOnly && !s.postgres {
 					continue
 				}
 				if _, err := s.exec(ctx, s.expand(stmt)); err != nil {

@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -193,5 +195,70 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(r.Status).To(Equal(200), string(r.Body))
 		}
+	})
+
+	// Migration 13: on PostgreSQL the primary key carries each resource's
+	// project, date and deleted flag, from which filtered searches choose
+	// their page; on SQLite it changes nothing.
+	It("widens the primary key, and filtered searches page as before", func() {
+		var newestFirst []string
+		for _, given := range []string{"One", "Two", "Three", "Four", "Five"} {
+			r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
+				"resourceType": "Patient", "name": []map[string]any{{"family": "Pagekey", "given": []string{given}}}})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(201), string(r.Body))
+			var created struct{ ID string }
+			Expect(r.Decode(&created)).To(Succeed())
+			newestFirst = append([]string{created.ID}, newestFirst...)
+			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
+		}
+		page := func(offset int) []string {
+			GinkgoHelper()
+			r, err := srv.Do("GET", fmt.Sprintf("fhir/R4/Patient?family=pagekey&_count=2&_offset=%d", offset), srv.AdminToken, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+			var b struct {
+				Entry []struct{ Resource struct{ ID string } } `json:"entry"`
+			}
+			Expect(r.Decode(&b)).To(Succeed())
+			var out []string
+			for _, e := range b.Entry {
+				out = append(out, e.Resource.ID)
+			}
+			return out
+		}
+		pages := func() []string {
+			GinkgoHelper()
+			return append(append(page(0), page(2)...), page(4)...)
+		}
+		Expect(pages()).To(Equal(newestFirst))
+		postgres := srv.Config.DatabaseURL != ""
+		primaryKey := func() string {
+			GinkgoHelper()
+			var def string
+			Expect(db.QueryRow("SELECT indexdef FROM pg_indexes WHERE indexname = 'resources_pkey' AND schemaname = current_schema()").Scan(&def)).To(Succeed())
+			return def
+		}
+
+		By("putting the primary key back as migration 12 left it")
+		ctx := context.Background()
+		stmts := []string{"DELETE FROM schema_migrations WHERE version = 13"}
+		if postgres {
+			stmts = append(stmts, "ALTER TABLE resources DROP CONSTRAINT resources_pkey, ADD CONSTRAINT resources_pkey PRIMARY KEY (type, id)")
+		}
+		for _, stmt := range stmts {
+			_, err := db.ExecContext(ctx, stmt)
+			Expect(err).NotTo(HaveOccurred(), stmt)
+		}
+		if postgres {
+			Expect(primaryKey()).NotTo(ContainSubstring("INCLUDE"))
+		}
+
+		By("migrating")
+		Expect(srv.App.Store.Migrate(ctx)).To(Succeed())
+		if postgres {
+			Expect(primaryKey()).To(HaveSuffix("(type, id) INCLUDE (project_id, last_updated, deleted)"))
+		}
+		Expect(pages()).To(Equal(newestFirst))
 	})
 })
