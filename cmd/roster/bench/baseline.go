@@ -36,18 +36,18 @@ const (
 	sqlVRead = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
 		" UNION ALL SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-	// Roster's Search for one filter: a semi-join on search_index, newest first.
-	sqlSearchHead = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
-		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
-	sqlSearchTail = ") ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	// Roster's Search for one filter: a semi-join on search_index, newest
+	// first (searchSQL).
+	filterHead = " WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN ("
+	filterOne  = "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
 	// name matches its own rows and those of family and given, which it
 	// covers: one branch each.
-	sqlNameBranch = "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND ((s.value >= ? AND s.value < ?))"
-	sqlSearchName = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
-		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (" + sqlNameBranch + " UNION ALL " + sqlNameBranch + " UNION ALL " + sqlNameBranch + sqlSearchTail
-	sqlSearchToken = sqlSearchHead + "(s.value = ?)" + sqlSearchTail
-	sqlSearchSys   = sqlSearchHead + "((s.system = ? AND s.value = ?))" + sqlSearchTail
-	sqlPage        = "SELECT r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content FROM resources r" +
+	nameBranch  = filterOne + "((s.value >= ? AND s.value < ?))"
+	filterName  = filterHead + nameBranch + " UNION ALL " + nameBranch + " UNION ALL " + nameBranch + ")"
+	filterToken = filterHead + filterOne + "(s.value = ?))"
+	filterSys   = filterHead + filterOne + "((s.system = ? AND s.value = ?)))"
+	searchCols  = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
+	sqlPage     = "SELECT " + searchCols + " FROM resources r" +
 		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
 	sqlHistory = "SELECT * FROM (SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) cur" +
 		" UNION ALL SELECT * FROM (SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) old" +
@@ -60,6 +60,19 @@ const (
 const BaselineType = "BenchBaseline"
 
 const maxRune = "\U0010FFFF"
+
+// searchSQL is the statement Roster's store sends for a filtered search in
+// the default order; on PostgreSQL it chooses the page from index entries
+// before reading its rows, and takes the type once more as its last
+// argument.
+func searchSQL(filter string, postgres bool) string {
+	if !postgres {
+		return "SELECT " + searchCols + " FROM resources r" + filter + " ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	}
+	return "SELECT " + searchCols + " FROM (SELECT r.id, r.last_updated FROM resources r" + filter +
+		" ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + searchCols +
+		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+}
 
 func dollar(q string) string {
 	var b strings.Builder
@@ -185,6 +198,7 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 		return err
 	}
 	defer db.close()
+	postgres := databaseURL != ""
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
@@ -243,9 +257,8 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 			count = n
 		}
 		var (
-			rows [][]byte
-			err  error
-			ctx  = c.Request().Context()
+			filter string
+			args   []any
 		)
 		switch {
 		case c.QueryParam("prefix") != "":
@@ -253,16 +266,20 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 				return c.String(http.StatusBadRequest, "prefix searches are by name")
 			}
 			p := c.QueryParam("prefix")
-			args := []any{typ, false, project}
+			filter, args = filterName, []any{typ, false, project}
 			for _, code := range []string{"name", "family", "given"} {
 				args = append(args, typ, code, project, p, p+maxRune)
 			}
-			rows, err = db.contents(ctx, sqlSearchName, append(args, count, 0)...)
 		case c.QueryParam("system") != "":
-			rows, err = db.contents(ctx, sqlSearchSys, append(head, c.QueryParam("system"), c.QueryParam("value"), count, 0)...)
+			filter, args = filterSys, append(head, c.QueryParam("system"), c.QueryParam("value"))
 		default:
-			rows, err = db.contents(ctx, sqlSearchToken, append(head, c.QueryParam("value"), count, 0)...)
+			filter, args = filterToken, append(head, c.QueryParam("value"))
 		}
+		args = append(args, count, 0)
+		if postgres {
+			args = append(args, typ)
+		}
+		rows, err := db.contents(c.Request().Context(), searchSQL(filter, postgres), args...)
 		return many(c, rows, err)
 	})
 	e.GET("/page/:project/:type", func(c echo.Context) error {
