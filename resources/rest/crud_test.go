@@ -438,6 +438,37 @@ var _ = Describe("FHIR instance interactions", func() {
 			Expect(page("_count=1&_offset=1")).To(Equal([]string{"Patient/" + id + ` W/"3"`}))
 		})
 
+		It("links self, first, next and previous through the pages of an instance's history", func() {
+			var got []string
+			var prev []string
+			next := fhir("Patient/" + id + "/_history?_count=2")
+			for pages := 0; next != ""; pages++ {
+				Expect(pages).To(BeNumerically("<", 3), "the last page has no next link")
+				b := body(call("GET", next, t.Token, nil))
+				got = append(got, versionsOf(b)...)
+				rel := map[string]string{}
+				for _, l := range b["link"].([]any) {
+					l := l.(map[string]any)
+					rel[l["relation"].(string)] = l["url"].(string)
+				}
+				Expect(rel["self"]).To(Equal(fullURL(strings.TrimPrefix(next, "fhir/R4/"))))
+				Expect(rel["first"]).To(Equal(fullURL("Patient/" + id + "/_history?_count=2")))
+				if pages == 0 {
+					Expect(rel).NotTo(HaveKey("previous"))
+				} else {
+					Expect(rel["previous"]).To(Equal(prev[len(prev)-1]))
+				}
+				prev = append(prev, rel["self"])
+				next = ""
+				if u, ok := rel["next"]; ok {
+					Expect(u).To(HavePrefix(srv.URL))
+					next = strings.TrimPrefix(u, srv.URL)
+				}
+			}
+			Expect(got).To(Equal([]string{`W/"3"`, `W/"2"`, `W/"1"`}))
+			Expect(prev).To(HaveLen(2))
+		})
+
 		It("answers 404 for the history of an unknown id", func() {
 			outcome(call("GET", fhir("Patient/00000000-0000-4000-8000-000000000000/_history"), t.Token, nil), http.StatusNotFound)
 		})

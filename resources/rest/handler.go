@@ -302,7 +302,7 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 	if total >= 0 {
 		b.Total = &total
 	}
-	b.Link = h.pageLinks(t.Name, q, more)
+	b.Link = h.pageLinks("fhir/R4/"+t.Name, q.RawQuery, q.Count, q.Offset, more)
 	for _, rec := range recs {
 		b.Entry = append(b.Entry, BundleEntry{
 			FullURL:  h.base + "fhir/R4/" + rec.Type + "/" + rec.ID,
@@ -313,27 +313,28 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 	return writeStoredBundle(c, http.StatusOK, b)
 }
 
-// pageLinks builds self/first/next/previous from the query the client sent.
-func (h *Handler) pageLinks(typ string, q *resources.Query, more bool) []BundleLink {
+// pageLinks builds self/first/next/previous for a page of count entries at
+// offset of what path answers, from the query the client sent (raw).
+func (h *Handler) pageLinks(path string, raw url.Values, count, offset int, more bool) []BundleLink {
 	link := func(rel string, offset int) BundleLink {
 		v := url.Values{}
-		for k, vals := range q.RawQuery {
+		for k, vals := range raw {
 			if k != "_offset" && k != "_count" {
 				v[k] = vals
 			}
 		}
-		v.Set("_count", strconv.Itoa(q.Count))
+		v.Set("_count", strconv.Itoa(count))
 		if offset > 0 {
 			v.Set("_offset", strconv.Itoa(offset))
 		}
-		return BundleLink{Relation: rel, URL: h.base + "fhir/R4/" + typ + "?" + v.Encode()}
+		return BundleLink{Relation: rel, URL: h.base + path + "?" + v.Encode()}
 	}
-	links := []BundleLink{link("self", q.Offset), link("first", 0)}
+	links := []BundleLink{link("self", offset), link("first", 0)}
 	if more {
-		links = append(links, link("next", q.Offset+q.Count))
+		links = append(links, link("next", offset+count))
 	}
-	if q.Offset > 0 {
-		links = append(links, link("previous", max(0, q.Offset-q.Count)))
+	if offset > 0 {
+		links = append(links, link("previous", max(0, offset-count)))
 	}
 	return links
 }
@@ -373,16 +374,23 @@ func (h *Handler) history(c echo.Context, id string) error {
 		}
 		hq.Since = from
 	}
+	// One version more than the page tells whether a next page exists.
+	page := hq.Count
+	if page > 0 {
+		hq.Count++
+	}
 	recs, err := h.svc.History(c.Request().Context(), hq)
 	if err != nil {
 		return err
 	}
+	more := len(recs) > page
+	recs = recs[:min(len(recs), page)]
 	b := &Bundle{ResourceType: "Bundle", Type: "history"}
-	self := h.base + "fhir/R4/" + t.Name
+	path := "fhir/R4/" + t.Name
 	if id != "" {
-		self += "/" + id
+		path += "/" + id
 	}
-	b.Link = []BundleLink{{Relation: "self", URL: self + "/_history"}}
+	b.Link = h.pageLinks(path+"/_history", c.QueryParams(), page, hq.Offset, more)
 	for _, rec := range recs {
 		e := BundleEntry{FullURL: h.base + "fhir/R4/" + rec.Type + "/" + rec.ID}
 		method, status := http.MethodPut, "200 OK"
