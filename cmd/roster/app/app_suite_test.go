@@ -20,9 +20,12 @@ var _ = BeforeSuite(func() {
 	auth.BcryptCost = 4 // these specs hash passwords at every start; production keeps its cost
 })
 
-// database opens srv's own database, to see what a request left there.
-func database(srv *fixtures.Server) *sql.DB {
+// startWithDatabase runs a Roster on a fresh database for one spec and
+// opens that database, to see what requests left there.
+func startWithDatabase() (*fixtures.Server, *sql.DB) {
 	GinkgoHelper()
+	srv := fixtures.Start(GinkgoT(), fixtures.Options{})
+	DeferCleanup(srv.Close)
 	var (
 		db  *sql.DB
 		err error
@@ -34,5 +37,5 @@ func database(srv *fixtures.Server) *sql.DB {
 	}
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(db.Close)
-	return db
+	return srv, db
 }

@@ -19,11 +19,7 @@ var _ = Describe("A resource's search rows", func() {
 		srv *fixtures.Server
 		db  *sql.DB
 	)
-	BeforeEach(func() {
-		srv = fixtures.Start(GinkgoT(), fixtures.Options{})
-		DeferCleanup(srv.Close)
-		db = database(srv)
-	})
+	BeforeEach(func() { srv, db = startWithDatabase() })
 
 	send := func(method, path string, body any, want int, headers ...string) map[string]any {
 		GinkgoHelper()

@@ -20,11 +20,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		srv *fixtures.Server
 		db  *sql.DB
 	)
-	BeforeEach(func() {
-		srv = fixtures.Start(GinkgoT(), fixtures.Options{})
-		DeferCleanup(srv.Close)
-		db = database(srv)
-	})
+	BeforeEach(func() { srv, db = startWithDatabase() })
 
 	born := func(query string) []string {
 		GinkgoHelper()
