@@ -239,8 +239,8 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 			// rows a lookup each: a plain join let the generic plan guess
 			// the LIMIT parameter at a tenth of the matches and read the
 			// table by a full scan.
-			sqlText = "SELECT " + columns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() +
-				" ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
+			sqlText = "SELECT " + columns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() + s.orderSQL(q) +
+				" LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
 				" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
 			pageArgs = append(pageArgs, q.Type)
 		}

@@ -316,7 +316,7 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 // pageLinks builds self/first/next/previous for a page of count entries at
 // offset of what path answers, from the query the client sent (raw).
 func (h *Handler) pageLinks(path string, raw url.Values, count, offset int, more bool) []BundleLink {
-	link := func(rel string, offset int) BundleLink {
+	link := func(rel string, at int) BundleLink {
 		v := url.Values{}
 		for k, vals := range raw {
 			if k != "_offset" && k != "_count" {
@@ -324,8 +324,8 @@ func (h *Handler) pageLinks(path string, raw url.Values, count, offset int, more
 			}
 		}
 		v.Set("_count", strconv.Itoa(count))
-		if offset > 0 {
-			v.Set("_offset", strconv.Itoa(offset))
+		if at > 0 {
+			v.Set("_offset", strconv.Itoa(at))
 		}
 		return BundleLink{Relation: rel, URL: h.base + path + "?" + v.Encode()}
 	}
