@@ -335,6 +335,16 @@ var _ = Describe("Password login", Ordered, ContinueOnFailure, func() {
 			Expect(h.do("POST", "admin/projects", member.Token, project).Status).To(Equal(http.StatusForbidden))
 		})
 
+		It("stops its tokens and its refresh token when the user is deleted", func() {
+			refresh := h.signIn(member.Email, member.Password)["refresh_token"].(string)
+			r := h.do("DELETE", "fhir/R4/User/"+member.UserID, h.srv.AdminToken, nil)
+			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
+			Expect(h.works(member.Token)).To(BeFalse())
+			expectOAuthError(h.form("oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}),
+				http.StatusBadRequest, "invalid_grant")
+			Expect(h.works(acct.Token)).To(BeTrue(), "the admin of the project is unaffected")
+		})
+
 		It("stops its tokens when the membership is deleted", func() {
 			m := h.membership(member.UserID)
 			Expect(h.do("DELETE", "fhir/R4/ProjectMembership/"+m["id"].(string), acct.Token, nil).Status).To(Equal(http.StatusOK))

@@ -470,6 +470,9 @@ func (s *Service) tokens(ctx context.Context, l *Login) (*TokenResponse, error) 
 	if sess.Membership == nil || json.Unmarshal(sess.Membership, &m) != nil || (m.Active != nil && !*m.Active) {
 		return nil, invalidGrant("Membership is not active")
 	}
+	if !sess.UserLive() {
+		return nil, invalidGrant("User not found")
+	}
 	exp := s.now().Add(AccessTokenTTL)
 	claims := &Claims{LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference, Username: l.UserID, Scope: "openid offline"}
 	claims.Subject = l.UserID
@@ -509,7 +512,7 @@ func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resource
 		return nil, err
 	}
 	l := sess.Login
-	if !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) || l.MembershipID == "" || sess.MembershipVersion == 0 {
+	if !l.RevokedAt.IsZero() || s.now().After(l.ExpiresAt) || l.MembershipID == "" || sess.MembershipVersion == 0 || !sess.UserLive() {
 		return nil, ErrUnauthenticated
 	}
 	var c resources.Caller

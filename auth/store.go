@@ -38,6 +38,13 @@ type Session struct {
 	MembershipVersion, UserVersion int64
 }
 
+// UserLive reports whether the login's User still exists. A client's login
+// acts as the client itself (its user id is the client's), with no User
+// row; a person's login ends with its User.
+func (s *Session) UserLive() bool {
+	return s.UserVersion != 0 || s.Login.UserID == s.Login.ClientID
+}
+
 // Known names the membership and user versions a caller already holds
 // decoded: CurrentSession leaves out their content when they are still the
 // current ones.
