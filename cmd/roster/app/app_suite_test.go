@@ -39,3 +39,21 @@ func startWithDatabase() (*fixtures.Server, *sql.DB) {
 	DeferCleanup(db.Close)
 	return srv, db
 }
+
+// patientIDs runs a Patient search as srv's super admin and lists the ids
+// of the page it answers, in order.
+func patientIDs(srv *fixtures.Server, query string) []string {
+	GinkgoHelper()
+	r, err := srv.Do("GET", "fhir/R4/Patient?"+query, srv.AdminToken, nil)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.Status).To(Equal(200), string(r.Body))
+	var b struct {
+		Entry []struct{ Resource struct{ ID string } } `json:"entry"`
+	}
+	Expect(r.Decode(&b)).To(Succeed())
+	var ids []string
+	for _, e := range b.Entry {
+		ids = append(ids, e.Resource.ID)
+	}
+	return ids
+}

@@ -60,13 +60,7 @@ var _ = Describe("A resource's search rows", func() {
 	}
 	found := func(query string) []string {
 		GinkgoHelper()
-		b := send("GET", "Patient?"+query, nil, 200)
-		var ids []string
-		entries, _ := b["entry"].([]any)
-		for _, e := range entries {
-			ids = append(ids, e.(map[string]any)["resource"].(map[string]any)["id"].(string))
-		}
-		return ids
+		return patientIDs(srv, query)
 	}
 	patient := func(family, given, email, birth string, ids ...map[string]any) map[string]any {
 		return map[string]any{"resourceType": "Patient",

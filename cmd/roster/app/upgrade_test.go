@@ -96,12 +96,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		Expect(r.Decode(&created)).To(Succeed())
 		found := func(query string) int {
 			GinkgoHelper()
-			r, err := srv.Do("GET", "fhir/R4/Patient?"+query, srv.AdminToken, nil)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(200), string(r.Body))
-			var b struct{ Entry []any }
-			Expect(r.Decode(&b)).To(Succeed())
-			return len(b.Entry)
+			return len(patientIDs(srv, query))
 		}
 		rows := func(param string) int {
 			GinkgoHelper()
@@ -210,18 +205,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		}
 		page := func(offset int) []string {
 			GinkgoHelper()
-			r, err := srv.Do("GET", fmt.Sprintf("fhir/R4/Patient?family=pagekey&_count=2&_offset=%d", offset), srv.AdminToken, nil)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(200), string(r.Body))
-			var b struct {
-				Entry []struct{ Resource struct{ ID string } } `json:"entry"`
-			}
-			Expect(r.Decode(&b)).To(Succeed())
-			var out []string
-			for _, e := range b.Entry {
-				out = append(out, e.Resource.ID)
-			}
-			return out
+			return patientIDs(srv, fmt.Sprintf("family=pagekey&_count=2&_offset=%d", offset))
 		}
 		pages := func() []string {
 			GinkgoHelper()
