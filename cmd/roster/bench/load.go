@@ -265,9 +265,7 @@ func openLoop(ctx context.Context, base, token string, rate float64, dur time.Du
 	n := int(dur.Seconds() * rate)
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
-		if d := time.Until(at); d > 0 {
-			time.Sleep(d)
-		}
+		sleepUntil(at)
 		due <- at
 	}
 	close(due)
