@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -26,7 +28,12 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 			return err
 		}
 		if len(rec.Unique) == 0 {
-			// One statement is atomic on its own: no transaction round trips.
+			// One statement is atomic on its own: no transaction round
+			// trips; outside a transaction it may be shared with
+			// concurrent creates (createQueue).
+			if _, inTx := ctx.Value(txKey{}).(*gorm.DB); !inTx {
+				return s.creates.insert(ctx, rec, s.insertMany)
+			}
 			return s.insertMany(ctx, []*resources.Record{rec})
 		}
 		return s.InTx(ctx, func(ctx context.Context) error { return s.insertMany(ctx, []*resources.Record{rec}) })

@@ -37,6 +37,8 @@ type Store struct {
 
 	mu      sync.RWMutex
 	rebinds map[string]string
+
+	creates createQueue // PostgreSQL: concurrent creates share statements
 }
 
 var _ resources.Store = (*Store)(nil)

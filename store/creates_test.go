@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/resources"
+)
+
+// fakeWrites records each statement's creates and holds the first until
+// released, so creates can be queued behind it.
+type fakeWrites struct {
+	mu      sync.Mutex
+	calls   [][]string
+	release chan struct{}
+	refuse  string // a create id the "database" refuses
+}
+
+func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) error {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, ids)
+	first := len(f.calls) == 1
+	f.mu.Unlock()
+	if first {
+		<-f.release
+	}
+	for _, id := range ids {
+		if id == f.refuse {
+			return errors.New("refused " + id)
+		}
+	}
+	return nil
+}
+
+func (f *fakeWrites) statements() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]string(nil), f.calls...)
+}
+
+func (q *createQueue) queued() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting)
+}
+
+var _ = Describe("concurrent creates (group commit)", func() {
+	var (
+		q   *createQueue
+		f   *fakeWrites
+		ids []string
+	)
+	BeforeEach(func() {
+		q, f = &createQueue{}, &fakeWrites{release: make(chan struct{})}
+		ids = []string{"first", "a", "b", "c", "d"}
+	})
+
+	// start runs ids[0]'s create, waits until it is in flight, then queues
+	// the rest behind it; the returned map fills with each create's error.
+	start := func() (*sync.WaitGroup, *sync.Map) {
+		var wg sync.WaitGroup
+		var errs sync.Map
+		insert := func(id string) {
+			defer wg.Done()
+			errs.Store(id, q.insert(context.Background(), &resources.Record{ID: id}, f.write))
+		}
+		wg.Add(len(ids))
+		go insert(ids[0])
+		Eventually(f.statements).Should(HaveLen(1))
+		for _, id := range ids[1:] {
+			go insert(id)
+		}
+		Eventually(q.queued).Should(Equal(len(ids) - 1))
+		return &wg, &errs
+	}
+
+	It("writes a lone create at once, in a statement of its own", func() {
+		close(f.release)
+		Expect(q.insert(context.Background(), &resources.Record{ID: "x"}, f.write)).To(Succeed())
+		Expect(f.statements()).To(Equal([][]string{{"x"}}))
+		Expect(q.writing).To(BeFalse())
+	})
+
+	It("writes the creates queued behind a statement together, in arrival order, and answers each", func() {
+		wg, errs := start()
+		close(f.release)
+		wg.Wait()
+		stmts := f.statements()
+		Expect(stmts).To(HaveLen(2))
+		Expect(stmts[0]).To(Equal([]string{"first"}))
+		Expect(stmts[1]).To(ConsistOf("a", "b", "c", "d"))
+		for _, id := range ids {
+			err, _ := errs.Load(id)
+			Expect(err).To(BeNil(), id)
+		}
+		Expect(q.writing).To(BeFalse())
+	})
+
+	It("fails only the create the database refuses, writing the others alone", func() {
+		f.refuse = "c"
+		wg, errs := start()
+		close(f.release)
+		wg.Wait()
+		stmts := f.statements()
+		Expect(stmts).To(HaveLen(2 + 4)) // the shared statement failed: each alone
+		Expect(stmts[2:]).To(ConsistOf([]string{"a"}, []string{"b"}, []string{"c"}, []string{"d"}))
+		for _, id := range ids {
+			err, _ := errs.Load(id)
+			if id == "c" {
+				Expect(err).To(MatchError("refused c"))
+			} else {
+				Expect(err).To(BeNil(), id)
+			}
+		}
+	})
+
+	It("keeps a statement to maxPending creates and writes the rest next", func() {
+		ids = []string{"first"}
+		for i := range maxPending + 3 {
+			ids = append(ids, time.Duration(i).String())
+		}
+		wg, _ := start()
+		close(f.release)
+		wg.Wait()
+		sizes := []int{}
+		for _, s := range f.statements() {
+			sizes = append(sizes, len(s))
+		}
+		Expect(sizes).To(Equal([]int{1, maxPending, 3}))
+	})
+
+	It("does not let the writer's cancelled request cancel the others' statement", func() {
+		var seen context.Context
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		Expect(q.insert(ctx, &resources.Record{ID: "x"}, func(ctx context.Context, _ []*resources.Record) error {
+			seen = ctx
+			return nil
+		})).To(Succeed())
+		Expect(seen.Err()).NotTo(HaveOccurred())
+	})
+})
