@@ -178,9 +178,13 @@ func (r *InviteRequest) validate() []resources.Issue {
 	}
 	if r.FirstName == "" {
 		add("required", "firstName", "First name is required")
+	} else if resources.ControlChar(r.FirstName) {
+		add("invalid", "firstName", "First name must not contain control characters")
 	}
 	if r.LastName == "" {
 		add("required", "lastName", "Last name is required")
+	} else if resources.ControlChar(r.LastName) {
+		add("invalid", "lastName", "Last name must not contain control characters")
 	}
 	switch {
 	case r.Email == "" && r.ExternalID == "":

@@ -135,6 +135,8 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 			Entry("firstName missing", func(b map[string]any) map[string]any { return with(b, "firstName", nil) }, "firstName"),
 			Entry("firstName blank", func(b map[string]any) map[string]any { return with(b, "firstName", "   ") }, "firstName"),
 			Entry("lastName missing", func(b map[string]any) map[string]any { return with(b, "lastName", nil) }, "lastName"),
+			Entry("firstName with U+0000", func(b map[string]any) map[string]any { return with(b, "firstName", "Ann\u0000") }, "firstName"),
+			Entry("lastName with a control character", func(b map[string]any) map[string]any { return with(b, "lastName", "Lee\u0007") }, "lastName"),
 			Entry("neither email nor externalId", func(b map[string]any) map[string]any { return with(b, "email", nil) }, "email"),
 			Entry("malformed email", func(b map[string]any) map[string]any { return with(b, "email", "dr.who-at-example.com") }, "email"),
 			Entry("email with a display name", func(b map[string]any) map[string]any { return with(b, "email", "Dr <a@b.com>") }, "email"),

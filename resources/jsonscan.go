@@ -1,6 +1,9 @@
 package resources
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // A small scanner for the strict decoder's element check: it splits JSON
 // that encoding/json will validate anyway into members and elements
@@ -150,4 +153,42 @@ func jsonKey(q []byte) (string, bool) {
 		}
 	}
 	return string(q[1 : len(q)-1]), true
+}
+
+// controlChar reports whether b, valid JSON, holds a string with a control
+// character FHIR forbids: below U+0020 other than tab, line feed and
+// carriage return. Valid JSON can hold them only escaped.
+func controlChar(b []byte) bool {
+	for i := bytes.IndexByte(b, '\\'); i >= 0 && i+1 < len(b); {
+		switch b[i+1] {
+		case 'b', 'f':
+			return true
+		case 'u':
+			if i+5 < len(b) && b[i+2] == '0' && b[i+3] == '0' && (b[i+4] == '0' || b[i+4] == '1') {
+				switch string(b[i+4 : i+6]) {
+				case "09", "0a", "0A", "0d", "0D":
+				default:
+					return true
+				}
+			}
+		}
+		// Skip the escape's second character (it may be a backslash).
+		next := bytes.IndexByte(b[i+2:], '\\')
+		if next < 0 {
+			return false
+		}
+		i += 2 + next
+	}
+	return false
+}
+
+// ControlChar is controlChar for a plain string: whether s holds a control
+// character FHIR strings may not.
+func ControlChar(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return true
+		}
+	}
+	return false
 }

@@ -299,6 +299,12 @@ func (s *Service) write(ctx context.Context, t *Type, r Resource, project string
 	if err != nil {
 		return nil, err
 	}
+	// Checked on what is stored, so resources built by the admin API and
+	// the dialects are held to it as well as request bodies (PostgreSQL
+	// refuses U+0000 in a search row outright).
+	if controlChar(content) {
+		return nil, Invalid("", "Strings must not contain control characters (U+0000 to U+001F other than tab, line feed and carriage return)")
+	}
 	rec := &Record{Type: t.Name, ID: b.ID, Project: project, Version: v, LastUpdated: now, Content: content}
 	rec.Index = indexRows(t, r)
 	if t.Unique != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -322,6 +323,12 @@ func translate(err error) error {
 	}
 	if unavailable(err) {
 		return resources.Unavailable("Database unavailable, try again")
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") {
+		// Text PostgreSQL cannot store (U+0000) that no check before
+		// caught: the client's input, not the server, is at fault.
+		return resources.Invalid("", "Text contains a character that cannot be stored")
 	}
 	return err
 }

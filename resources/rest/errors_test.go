@@ -45,7 +45,22 @@ var _ = Describe("Errors", func() {
 		Entry("an unknown type to create", "POST", fhir("Spaceship"), true, `{"resourceType":"Spaceship"}`, http.StatusNotFound, "Spaceship"),
 		Entry("no credentials", "GET", fhir("Patient"), false, nil, http.StatusUnauthorized, ""),
 		Entry("no credentials to create", "POST", fhir("Patient"), false, patient("Anonymous"), http.StatusUnauthorized, ""),
+		Entry("a string holding U+0000", "POST", fhir("Patient"), true, `{"resourceType":"Patient","name":[{"family":"A\u0000B"}]}`, http.StatusBadRequest, "control characters"),
+		Entry("a string holding a backspace", "POST", fhir("Patient"), true, `{"resourceType":"Patient","name":[{"family":"A\bB"}]}`, http.StatusBadRequest, "control characters"),
+		Entry("an extension's string holding U+001F", "POST", fhir("Patient"), true,
+			`{"resourceType":"Patient","extension":[{"url":"http://example.org/x","valueString":"\u001f"}]}`, http.StatusBadRequest, "control characters"),
 	)
+
+	It("keeps tabs and line breaks in strings", func() {
+		r := call("POST", fhir("Patient"), t.Token, `{"resourceType":"Patient","name":[{"family":"A\tB","text":"line\r\nnext \\u0000 \\b"}]}`)
+		Expect(r.Status).To(Equal(http.StatusCreated), string(r.Body))
+		var p struct {
+			Name []struct{ Family, Text string }
+		}
+		Expect(r.Decode(&p)).To(Succeed())
+		Expect(p.Name[0].Family).To(Equal("A\tB"))
+		Expect(p.Name[0].Text).To(Equal("line\r\nnext \\u0000 \\b"), "an escaped backslash before u0000 or b is text")
+	})
 
 	It("names the allowed methods on a 405", func() {
 		r := call("POST", "healthz", "", nil)
