@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/rosterhq/roster/resources"
@@ -21,6 +22,10 @@ type createQueue struct {
 	writing bool // a statement is in flight; arrivals queue
 	waiting []*queuedCreate
 }
+
+// errBatchPanicked is what the other creates of a statement whose writer
+// panicked are told (the writer's own request gets the panic).
+var errBatchPanicked = errors.New("store: the statement writing this create failed")
 
 type queuedCreate struct {
 	rec   *resources.Record
@@ -46,10 +51,14 @@ func (q *createQueue) insert(ctx context.Context, rec *resources.Record, write f
 		q.mu.Unlock()
 		me.batch = []*queuedCreate{me}
 	}
+	defer q.handOff() // even if the write panics, or every later create would wait
 	q.write(ctx, me.batch, write)
+	return me.err
+}
 
-	// Hand what queued meanwhile to its first request, so this one can
-	// answer now.
+// handOff gives the creates queued meanwhile to the first of them to write,
+// so the request that wrote the last statement can answer now.
+func (q *createQueue) handOff() {
 	q.mu.Lock()
 	next := q.waiting
 	if len(next) > maxPending {
@@ -67,11 +76,19 @@ func (q *createQueue) insert(ctx context.Context, rec *resources.Record, write f
 	if len(next) > 0 {
 		close(next[0].done)
 	}
-	return me.err
 }
 
 // write stores batch (batch[0] is the calling request) and wakes the others.
 func (q *createQueue) write(ctx context.Context, batch []*queuedCreate, write func(context.Context, []*resources.Record) error) {
+	answered := false
+	defer func() {
+		if !answered { // write panicked: the others must not wait forever
+			for _, c := range batch[1:] {
+				c.err = errBatchPanicked
+				close(c.done)
+			}
+		}
+	}()
 	recs := make([]*resources.Record, len(batch))
 	for i, c := range batch {
 		recs[i] = c.rec
@@ -92,6 +109,7 @@ func (q *createQueue) write(ctx context.Context, batch []*queuedCreate, write fu
 			c.err = err
 		}
 	}
+	answered = true
 	for _, c := range batch[1:] {
 		close(c.done)
 	}

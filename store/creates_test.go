@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ type fakeWrites struct {
 	calls   [][]string
 	release chan struct{}
 	refuse  string // a create id the "database" refuses
+	panicOn string // a create id whose statement panics
 }
 
 func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) error {
@@ -34,6 +36,9 @@ func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) error {
 		<-f.release
 	}
 	for _, id := range ids {
+		if id == f.panicOn {
+			panic("write panicked")
+		}
 		if id == f.refuse {
 			return errors.New("refused " + id)
 		}
@@ -71,6 +76,11 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		var errs sync.Map
 		insert := func(id string) {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs.Store(id, fmt.Errorf("panic: %v", p))
+				}
+			}()
 			errs.Store(id, q.insert(context.Background(), &resources.Record{ID: id}, f.write))
 		}
 		wg.Add(len(ids))
@@ -121,6 +131,27 @@ var _ = Describe("concurrent creates (group commit)", func() {
 				Expect(err).To(BeNil(), id)
 			}
 		}
+	})
+
+	It("answers every create and frees the queue when a statement's writer panics", func() {
+		f.panicOn = "c"
+		wg, errs := start()
+		close(f.release)
+		wg.Wait()
+		stmts := f.statements()
+		Expect(stmts).To(HaveLen(2))
+		writer := stmts[1][0] // the first queued create wrote the second statement
+		for _, id := range ids[1:] {
+			err, _ := errs.Load(id)
+			if id == writer {
+				Expect(err).To(MatchError("panic: write panicked"))
+			} else {
+				Expect(err).To(MatchError(errBatchPanicked), id)
+			}
+		}
+		f.panicOn = ""
+		Expect(q.insert(context.Background(), &resources.Record{ID: "after"}, f.write)).To(Succeed())
+		Expect(f.statements()).To(HaveLen(3))
 	})
 
 	It("keeps a statement to maxPending creates and writes the rest next", func() {
