@@ -15,7 +15,8 @@ import (
 // atomic; with them it runs in one, because a taken key is reported by the
 // statement rather than raised by it. An update without unique keys is one
 // statement too. In a bulk transaction (a transaction Bundle) creates are
-// held back and written a hundred at a time.
+// held back and written a hundred at a time; outside a transaction,
+// concurrent creates share the statement (creates.go).
 
 const indexColumns = "type, id, project_id, param, system, value, num"
 
