@@ -69,9 +69,10 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		ids = []string{"first", "a", "b", "c", "d"}
 	})
 
-	// start runs ids[0]'s create, waits until it is in flight, then queues
-	// the rest behind it; the returned map fills with each create's error.
-	start := func() (*sync.WaitGroup, *sync.Map) {
+	// runQueued runs ids[0]'s create, queues the rest behind its statement,
+	// lets it finish and waits for all; it returns each create's error and
+	// the statements written.
+	runQueued := func() (*sync.Map, [][]string) {
 		var wg sync.WaitGroup
 		var errs sync.Map
 		insert := func(id string) {
@@ -90,7 +91,9 @@ var _ = Describe("concurrent creates (group commit)", func() {
 			go insert(id)
 		}
 		Eventually(q.queued).Should(Equal(len(ids) - 1))
-		return &wg, &errs
+		close(f.release)
+		wg.Wait()
+		return &errs, f.statements()
 	}
 
 	It("writes a lone create at once, in a statement of its own", func() {
@@ -101,10 +104,7 @@ var _ = Describe("concurrent creates (group commit)", func() {
 	})
 
 	It("writes the creates queued behind a statement together, in arrival order, and answers each", func() {
-		wg, errs := start()
-		close(f.release)
-		wg.Wait()
-		stmts := f.statements()
+		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2))
 		Expect(stmts[0]).To(Equal([]string{"first"}))
 		Expect(stmts[1]).To(ConsistOf("a", "b", "c", "d"))
@@ -117,10 +117,7 @@ var _ = Describe("concurrent creates (group commit)", func() {
 
 	It("fails only the create the database refuses, writing the others alone", func() {
 		f.refuse = "c"
-		wg, errs := start()
-		close(f.release)
-		wg.Wait()
-		stmts := f.statements()
+		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2 + 4)) // the shared statement failed: each alone
 		Expect(stmts[2:]).To(ConsistOf([]string{"a"}, []string{"b"}, []string{"c"}, []string{"d"}))
 		for _, id := range ids {
@@ -135,10 +132,7 @@ var _ = Describe("concurrent creates (group commit)", func() {
 
 	It("answers every create and frees the queue when a statement's writer panics", func() {
 		f.panicOn = "c"
-		wg, errs := start()
-		close(f.release)
-		wg.Wait()
-		stmts := f.statements()
+		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2))
 		writer := stmts[1][0] // the first queued create wrote the second statement
 		for _, id := range ids[1:] {
@@ -159,11 +153,9 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		for i := range maxPending + 3 {
 			ids = append(ids, time.Duration(i).String())
 		}
-		wg, _ := start()
-		close(f.release)
-		wg.Wait()
+		_, stmts := runQueued()
 		sizes := []int{}
-		for _, s := range f.statements() {
+		for _, s := range stmts {
 			sizes = append(sizes, len(s))
 		}
 		Expect(sizes).To(Equal([]int{1, maxPending, 3}))
