@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -30,9 +28,9 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 		if len(rec.Unique) == 0 {
 			// One statement is atomic on its own: no transaction round
 			// trips; outside a transaction it may be shared with
-			// concurrent creates (createQueue).
-			if _, inTx := ctx.Value(txKey{}).(*gorm.DB); !inTx {
-				return s.creates.insert(ctx, rec, s.insertMany)
+			// concurrent creates (writeQueue).
+			if !s.inTx(ctx) {
+				return s.creates.do(ctx, rec, s.insertGroup)
 			}
 			return s.insertMany(ctx, []*resources.Record{rec})
 		}
@@ -59,6 +57,9 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 // version cannot both win.
 func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 	if s.postgres && len(rec.Unique) == 0 {
+		if !s.inTx(ctx) {
+			return s.replaces.do(ctx, rec, s.replaceGroup)
+		}
 		return s.replaceOne(ctx, rec)
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {

@@ -39,7 +39,9 @@ type Store struct {
 	mu      sync.RWMutex
 	rebinds map[string]string
 
-	creates createQueue // PostgreSQL: concurrent creates share statements
+	// PostgreSQL: concurrent creates, and concurrent updates, share round
+	// trips and commits (groupcommit.go).
+	creates, replaces writeQueue
 }
 
 var _ resources.Store = (*Store)(nil)
@@ -189,6 +191,12 @@ func (s *Store) conn(ctx context.Context) gorm.ConnPool {
 		return tx.Statement.ConnPool
 	}
 	return s.sqlDB
+}
+
+// inTx reports whether ctx carries a transaction.
+func (s *Store) inTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	return ok
 }
 
 // orm is GORM on the context's transaction, or on the pool.

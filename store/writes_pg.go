@@ -1,9 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rosterhq/roster/resources"
 )
@@ -16,7 +21,8 @@ import (
 // statement rather than raised by it. An update without unique keys is one
 // statement too. In a bulk transaction (a transaction Bundle) creates are
 // held back and written a hundred at a time; outside a transaction,
-// concurrent creates share the statement (creates.go).
+// concurrent creates share the statement and concurrent updates a round
+// trip and a commit (groupcommit.go).
 
 const indexColumns = "type, id, project_id, param, system, value, num"
 
@@ -164,6 +170,15 @@ func (s *Store) replaceOne(ctx context.Context, rec *resources.Record) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
+	var updated int
+	if err := s.conn(ctx).QueryRowContext(ctx, sqlReplace, replaceArgs(rec)...).Scan(&updated); err != nil {
+		return translate(err)
+	}
+	return replaced(rec, updated)
+}
+
+// replaceArgs are sqlReplace's arguments for rec.
+func replaceArgs(rec *resources.Record) []any {
 	var content any
 	rows := rec.Index
 	if rec.Deleted {
@@ -175,14 +190,71 @@ func (s *Store) replaceOne(ctx context.Context, rec *resources.Record) error {
 	for i, row := range rows {
 		param[i], system[i], value[i], num[i] = row.Param, row.System, row.Value, row.Num
 	}
-	var updated int
-	err := s.conn(ctx).QueryRowContext(ctx, sqlReplace, rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content,
-		rec.Type, rec.ID, rec.Version-1, param, system, value, num).Scan(&updated)
-	if err != nil {
-		return translate(err)
-	}
+	return []any{rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content,
+		rec.Type, rec.ID, rec.Version - 1, param, system, value, num}
+}
+
+// replaced is the outcome of sqlReplace for rec, given the rows it updated.
+func replaced(rec *resources.Record, updated int) error {
 	if updated == 0 {
 		return resources.Precondition("conflict", "%s/%s was changed by another request", rec.Type, rec.ID)
 	}
 	return nil
+}
+
+// insertGroup is insertMany as a groupWrite: one statement for all.
+func (s *Store) insertGroup(ctx context.Context, recs []*resources.Record) ([]error, error) {
+	return nil, s.insertMany(ctx, recs)
+}
+
+// replaceGroup is a groupWrite of updates: their statements go in one
+// pipeline, which PostgreSQL runs as one implicit transaction (one Sync),
+// so they share a round trip and a commit, and one failing statement
+// rolls them all back. A later update of the same resource sees the
+// earlier one, so of two updates of one version the second is a conflict,
+// as it would be one after the other.
+func (s *Store) replaceGroup(ctx context.Context, recs []*resources.Record) ([]error, error) {
+	if len(recs) == 1 {
+		return []error{s.replaceOne(ctx, recs[0])}, nil
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer conn.Close()
+	outcomes := make([]error, len(recs))
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errors.New("store: the PostgreSQL connection is not pgx's")
+		}
+		// Rows are locked in one order, (type, id), so groups sent by two
+		// processes at once cannot deadlock; the sort is stable, so two
+		// updates of one resource keep their order.
+		order := make([]int, len(recs))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			return cmp.Or(cmp.Compare(recs[a].Type, recs[b].Type), cmp.Compare(recs[a].ID, recs[b].ID))
+		})
+		b := &pgx.Batch{}
+		for _, i := range order {
+			b.Queue(sqlReplace, replaceArgs(recs[i])...)
+		}
+		br := pc.Conn().SendBatch(ctx, b)
+		for _, i := range order {
+			var updated int
+			if err := br.QueryRow().Scan(&updated); err != nil {
+				_ = br.Close()
+				return err
+			}
+			outcomes[i] = replaced(recs[i], updated)
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return outcomes, nil
 }

@@ -13,17 +13,20 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// fakeWrites records each statement's creates and holds the first until
-// released, so creates can be queued behind it.
+// fakeWrites records each group's records and holds the first group until
+// released, so writes can be queued behind it.
 type fakeWrites struct {
 	mu      sync.Mutex
 	calls   [][]string
 	release chan struct{}
-	refuse  string // a create id the "database" refuses
-	panicOn string // a create id whose statement panics
+	refuse  string // an id the "database" refuses, failing its group
+	panicOn string // an id whose group panics
+	stale   string // an id whose write is a version conflict (its own outcome)
 }
 
-func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) error {
+var errStale = errors.New("stale version")
+
+func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) ([]error, error) {
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID
@@ -35,15 +38,22 @@ func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) error {
 	if first {
 		<-f.release
 	}
-	for _, id := range ids {
+	var outcomes []error
+	for i, id := range ids {
 		if id == f.panicOn {
 			panic("write panicked")
 		}
 		if id == f.refuse {
-			return errors.New("refused " + id)
+			return nil, errors.New("refused " + id)
+		}
+		if id == f.stale {
+			if outcomes == nil {
+				outcomes = make([]error, len(ids))
+			}
+			outcomes[i] = errStale
 		}
 	}
-	return nil
+	return outcomes, nil
 }
 
 func (f *fakeWrites) statements() [][]string {
@@ -52,20 +62,20 @@ func (f *fakeWrites) statements() [][]string {
 	return append([][]string(nil), f.calls...)
 }
 
-func (q *createQueue) queued() int {
+func (q *writeQueue) queued() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.waiting)
 }
 
-var _ = Describe("concurrent creates (group commit)", func() {
+var _ = Describe("concurrent writes (group commit)", func() {
 	var (
-		q   *createQueue
+		q   *writeQueue
 		f   *fakeWrites
 		ids []string
 	)
 	BeforeEach(func() {
-		q, f = &createQueue{}, &fakeWrites{release: make(chan struct{})}
+		q, f = &writeQueue{}, &fakeWrites{release: make(chan struct{})}
 		ids = []string{"first", "a", "b", "c", "d"}
 	})
 
@@ -82,7 +92,7 @@ var _ = Describe("concurrent creates (group commit)", func() {
 					errs.Store(id, fmt.Errorf("panic: %v", p))
 				}
 			}()
-			errs.Store(id, q.insert(context.Background(), &resources.Record{ID: id}, f.write))
+			errs.Store(id, q.do(context.Background(), &resources.Record{ID: id}, f.write))
 		}
 		wg.Add(len(ids))
 		go insert(ids[0])
@@ -96,14 +106,14 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		return &errs, f.statements()
 	}
 
-	It("writes a lone create at once, in a statement of its own", func() {
+	It("writes a lone write at once, in a group of its own", func() {
 		close(f.release)
-		Expect(q.insert(context.Background(), &resources.Record{ID: "x"}, f.write)).To(Succeed())
+		Expect(q.do(context.Background(), &resources.Record{ID: "x"}, f.write)).To(Succeed())
 		Expect(f.statements()).To(Equal([][]string{{"x"}}))
 		Expect(q.writing).To(BeFalse())
 	})
 
-	It("writes the creates queued behind a statement together, in arrival order, and answers each", func() {
+	It("writes the writes queued behind a group together and answers each", func() {
 		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2))
 		Expect(stmts[0]).To(Equal([]string{"first"}))
@@ -115,7 +125,7 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		Expect(q.writing).To(BeFalse())
 	})
 
-	It("fails only the create the database refuses, writing the others alone", func() {
+	It("fails only the write the database refuses, writing the others alone", func() {
 		f.refuse = "c"
 		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2 + 4)) // the shared statement failed: each alone
@@ -130,7 +140,21 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		}
 	})
 
-	It("answers every create and frees the queue when a statement's writer panics", func() {
+	It("gives each write of a group that committed its own outcome", func() {
+		f.stale = "b"
+		errs, stmts := runQueued()
+		Expect(stmts).To(HaveLen(2), "the group was not retried")
+		for _, id := range ids {
+			err, _ := errs.Load(id)
+			if id == "b" {
+				Expect(err).To(MatchError(errStale))
+			} else {
+				Expect(err).To(BeNil(), id)
+			}
+		}
+	})
+
+	It("answers every write and frees the queue when a group's writer panics", func() {
 		f.panicOn = "c"
 		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2))
@@ -140,17 +164,17 @@ var _ = Describe("concurrent creates (group commit)", func() {
 			if id == writer {
 				Expect(err).To(MatchError("panic: write panicked"))
 			} else {
-				Expect(err).To(MatchError(errBatchPanicked), id)
+				Expect(err).To(MatchError(errGroupPanicked), id)
 			}
 		}
 		f.panicOn = ""
-		Expect(q.insert(context.Background(), &resources.Record{ID: "after"}, f.write)).To(Succeed())
+		Expect(q.do(context.Background(), &resources.Record{ID: "after"}, f.write)).To(Succeed())
 		Expect(f.statements()).To(HaveLen(3))
 	})
 
-	It("keeps a statement to maxPending creates and writes the rest next", func() {
+	It("keeps a group to maxGroup writes and sends the rest next", func() {
 		ids = []string{"first"}
-		for i := range maxPending + 3 {
+		for i := range maxGroup + 3 {
 			ids = append(ids, time.Duration(i).String())
 		}
 		_, stmts := runQueued()
@@ -158,16 +182,16 @@ var _ = Describe("concurrent creates (group commit)", func() {
 		for _, s := range stmts {
 			sizes = append(sizes, len(s))
 		}
-		Expect(sizes).To(Equal([]int{1, maxPending, 3}))
+		Expect(sizes).To(Equal([]int{1, maxGroup, 3}))
 	})
 
-	It("does not let the writer's cancelled request cancel the others' statement", func() {
+	It("does not let the writer's cancelled request cancel the others' group", func() {
 		var seen context.Context
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		Expect(q.insert(ctx, &resources.Record{ID: "x"}, func(ctx context.Context, _ []*resources.Record) error {
+		Expect(q.do(ctx, &resources.Record{ID: "x"}, func(ctx context.Context, _ []*resources.Record) ([]error, error) {
 			seen = ctx
-			return nil
+			return nil, nil
 		})).To(Succeed())
 		Expect(seen.Err()).NotTo(HaveOccurred())
 	})
