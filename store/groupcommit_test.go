@@ -56,7 +56,7 @@ func (f *fakeWrites) write(_ context.Context, recs []*resources.Record) ([]error
 	return outcomes, nil
 }
 
-func (f *fakeWrites) statements() [][]string {
+func (f *fakeWrites) groups() [][]string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([][]string(nil), f.calls...)
@@ -79,9 +79,9 @@ var _ = Describe("concurrent writes (group commit)", func() {
 		ids = []string{"first", "a", "b", "c", "d"}
 	})
 
-	// runQueued runs ids[0]'s create, queues the rest behind its statement,
-	// lets it finish and waits for all; it returns each create's error and
-	// the statements written.
+	// runQueued runs ids[0]'s write, queues the rest behind its group, lets
+	// it finish and waits for all; it returns each write's error and the
+	// groups sent.
 	runQueued := func() (*sync.Map, [][]string) {
 		var wg sync.WaitGroup
 		var errs sync.Map
@@ -96,20 +96,20 @@ var _ = Describe("concurrent writes (group commit)", func() {
 		}
 		wg.Add(len(ids))
 		go insert(ids[0])
-		Eventually(f.statements).Should(HaveLen(1))
+		Eventually(f.groups).Should(HaveLen(1))
 		for _, id := range ids[1:] {
 			go insert(id)
 		}
 		Eventually(q.queued).Should(Equal(len(ids) - 1))
 		close(f.release)
 		wg.Wait()
-		return &errs, f.statements()
+		return &errs, f.groups()
 	}
 
 	It("writes a lone write at once, in a group of its own", func() {
 		close(f.release)
 		Expect(q.do(context.Background(), &resources.Record{ID: "x"}, f.write)).To(Succeed())
-		Expect(f.statements()).To(Equal([][]string{{"x"}}))
+		Expect(f.groups()).To(Equal([][]string{{"x"}}))
 		Expect(q.writing).To(BeFalse())
 	})
 
@@ -128,7 +128,7 @@ var _ = Describe("concurrent writes (group commit)", func() {
 	It("fails only the write the database refuses, writing the others alone", func() {
 		f.refuse = "c"
 		errs, stmts := runQueued()
-		Expect(stmts).To(HaveLen(2 + 4)) // the shared statement failed: each alone
+		Expect(stmts).To(HaveLen(2 + 4)) // the shared group failed: each alone
 		Expect(stmts[2:]).To(ConsistOf([]string{"a"}, []string{"b"}, []string{"c"}, []string{"d"}))
 		for _, id := range ids {
 			err, _ := errs.Load(id)
@@ -158,7 +158,7 @@ var _ = Describe("concurrent writes (group commit)", func() {
 		f.panicOn = "c"
 		errs, stmts := runQueued()
 		Expect(stmts).To(HaveLen(2))
-		writer := stmts[1][0] // the first queued create wrote the second statement
+		writer := stmts[1][0] // the first queued write sent the second group
 		for _, id := range ids[1:] {
 			err, _ := errs.Load(id)
 			if id == writer {
@@ -169,7 +169,7 @@ var _ = Describe("concurrent writes (group commit)", func() {
 		}
 		f.panicOn = ""
 		Expect(q.do(context.Background(), &resources.Record{ID: "after"}, f.write)).To(Succeed())
-		Expect(f.statements()).To(HaveLen(3))
+		Expect(f.groups()).To(HaveLen(3))
 	})
 
 	It("keeps a group to maxGroup writes and sends the rest next", func() {
