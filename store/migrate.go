@@ -232,20 +232,6 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 	// pages as before.
 	{13, `{{postgres}}ALTER TABLE resources DROP CONSTRAINT resources_pkey,
   ADD CONSTRAINT resources_pkey PRIMARY KEY (type, id) INCLUDE (project_id, last_updated, deleted)`},
-	// 14: each search row carries its resource's date, and the value index
-	// carries it beside the id, so a filtered search in the default order
-	// chooses its page from the matches' index entries alone
-	// (Store.rowPage): at 1 M Patients a name prefix's ~240 matches were
-	// each a primary-key lookup, mostly outside PostgreSQL's cache. An
-	// update now rewrites all of its resource's search rows. The indexes go
-	// before every row is rewritten and are built again after, which is
-	// quicker than updating them row by row.
-	{14, `DROP INDEX IF EXISTS search_index_lookup;
-DROP INDEX IF EXISTS search_index_owner;
-ALTER TABLE search_index ADD COLUMN last_updated BIGINT NOT NULL DEFAULT 0;
-UPDATE search_index SET last_updated = r.last_updated FROM resources r WHERE r.type = search_index.type AND r.id = search_index.id;
-CREATE INDEX IF NOT EXISTS search_index_owner ON search_index (type, id);
-CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type, param, value{{include}}id, last_updated)`},
 }
 
 // viewRows matches the rows of every parameter now answered by another's

@@ -14,10 +14,6 @@ func nowMicro() int64 { return time.Now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 
-// indexColumns are a search row's: each carries its resource's date, so a
-// filtered search orders its matches from index entries alone (migration 14).
-const indexColumns = "type, id, project_id, param, system, value, num, last_updated"
-
 // Versions: resources holds each resource's current version, the history
 // table the versions it superseded, so a resource never changed (most of
 // them) is stored once. A version is in exactly one of the two tables.
@@ -140,14 +136,14 @@ func (s *Store) insertIndex(ctx context.Context, rec *resources.Record) error {
 	for start := 0; start < len(rec.Index); start += per {
 		end := min(start+per, len(rec.Index))
 		var b strings.Builder
-		b.WriteString("INSERT INTO search_index (" + indexColumns + ") VALUES ")
-		args := make([]any, 0, (end-start)*8)
+		b.WriteString("INSERT INTO search_index (type, id, project_id, param, system, value, num) VALUES ")
+		args := make([]any, 0, (end-start)*7)
 		for i, row := range rec.Index[start:end] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num, rec.LastUpdated.UnixMicro())
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num)
 		}
 		if _, err := s.exec(ctx, b.String(), args...); err != nil {
 			return err
@@ -242,8 +238,19 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 		const columns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
 		sqlText := "SELECT " + columns + " FROM resources r" + where.String() + s.orderSQL(q) + " LIMIT ? OFFSET ?"
 		pageArgs := append(append([]any{}, args...), q.Count, q.Offset)
-		if page, pageArgs2, ok := s.rowPage(q); ok {
-			sqlText, pageArgs = page, pageArgs2
+		if s.postgres && len(q.Filters) > 0 && len(q.Sort) == 0 {
+			// A filtered search in the default order chooses its page from
+			// index entries (the primary key carries each resource's date,
+			// migration 13) and reads only the page's rows: at 1 M Patients
+			// a name prefix matches hundreds, each row ~1 KB and mostly out
+			// of cache. The LATERAL join with OFFSET 0 keeps the page's
+			// rows a lookup each: a plain join let the generic plan guess
+			// the LIMIT parameter at a tenth of the matches and read the
+			// table by a full scan.
+			sqlText = "SELECT " + columns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() + s.orderSQL(q) +
+				" LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
+				" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+			pageArgs = append(pageArgs, q.Type)
 		}
 		var err error
 		if recs, err = s.collect(s.query(ctx, sqlText, pageArgs...)); err != nil {
@@ -259,100 +266,25 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 	return recs, total, nil
 }
 
-// rowPage is the page statement of a filtered search in the default order
-// on PostgreSQL: the page comes from the matching search rows' index
-// entries, which carry each resource's id and date (migration 14), so at
-// 1 M Patients a name prefix's ~240 matches cost a few index pages rather
-// than a lookup each; only the page's resource rows are read, each by a
-// lookup that the LATERAL join with OFFSET 0 keeps from the generic plan's
-// guesses (a plain join let it guess the LIMIT parameter at a tenth of the
-// matches and read the table by a full scan). Deleted resources have no
-// search rows. _id and _lastUpdated, which have no rows of their own,
-// narrow every other filter's rows; with no other filter, and when a
-// filter can match nothing, Search's plain statement serves.
-func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
-	if !s.postgres || len(q.Sort) > 0 {
-		return "", nil, false
-	}
-	var (
-		narrow     []string
-		narrowArgs []any
-		rowFilters []resources.Filter
-	)
-	for _, f := range q.Filters {
-		if c, a, ok := ownFilterSQL(f, "s"); ok {
-			narrow = append(narrow, " AND "+c)
-			narrowArgs = append(narrowArgs, a...)
-		} else {
-			rowFilters = append(rowFilters, f)
-		}
-	}
-	if len(rowFilters) == 0 {
-		return "", nil, false
-	}
-	var (
-		sets []string
-		args []any
-	)
-	for _, f := range rowFilters {
-		branches, bargs := s.filterBranches(q, f, "s.id, s.last_updated", strings.Join(narrow, ""), narrowArgs)
-		if len(branches) == 0 {
-			return "", nil, false
-		}
-		sets = append(sets, "("+strings.Join(branches, " UNION ALL ")+")")
-		args = append(args, bargs...)
-	}
-	const columns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
-	// A resource's rows all carry its date, so DISTINCT (id, date) is one
-	// entry per resource, and INTERSECT keeps those every filter matched.
-	sqlText := "SELECT " + columns + " FROM (SELECT DISTINCT m.id, m.last_updated FROM (" + strings.Join(sets, " INTERSECT ") +
-		") m ORDER BY m.last_updated DESC, m.id LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
-		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
-	return sqlText, append(args, q.Count, q.Offset, q.Type), true
-}
-
 func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any) {
-	if c, a, ok := ownFilterSQL(f, "r"); ok {
-		return c, a
-	}
-	branches, args := s.filterBranches(q, f, "s.id", "", nil)
-	if len(branches) == 0 {
-		return "1 = 0", nil
-	}
-	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
-}
-
-// ownFilterSQL is the condition of a filter on a resource's own columns
-// (_id, _lastUpdated), which its row (alias "r") and its search rows
-// (alias "s") both carry; ok is false for any other filter.
-func ownFilterSQL(f resources.Filter, alias string) (string, []any, bool) {
-	switch f.Code {
-	case "_id":
+	if f.Code == "_id" {
 		ph := make([]string, len(f.Values))
 		args := make([]any, len(f.Values))
 		for i, v := range f.Values {
 			ph[i], args[i] = "?", v.Value
 		}
-		return alias + ".id IN (" + strings.Join(ph, ", ") + ")", args, true
-	case "_lastUpdated":
+		return "r.id IN (" + strings.Join(ph, ", ") + ")", args
+	}
+	if f.Code == "_lastUpdated" {
 		var ors []string
 		var args []any
 		for _, v := range f.Values {
-			c, a := dateCompare(alias+".last_updated", v, micros)
+			c, a := dateCompare("r.last_updated", v, micros)
 			ors = append(ors, c)
 			args = append(args, a...)
 		}
-		return "(" + strings.Join(ors, " OR ") + ")", args, true
+		return "(" + strings.Join(ors, " OR ") + ")", args
 	}
-	return "", nil, false
-}
-
-// filterBranches are the SELECTs of cols from the search rows matching f
-// (and the condition narrow, which starts " AND "), one per parameter whose
-// rows match: each is a plain range on the (project, type, param, value)
-// index, which "param IN (…)" before a range is not. None when f can match
-// nothing.
-func (s *Store) filterBranches(q *resources.Query, f resources.Filter, cols, narrow string, narrowArgs []any) ([]string, []any) {
 	// The parameters whose rows match: the parameter and those it covers,
 	// or the one whose rows answer it.
 	codes := append([]string{f.Code}, f.Param.Covers...)
@@ -375,29 +307,31 @@ func (s *Store) filterBranches(q *resources.Query, f resources.Filter, cols, nar
 		vargs = append(vargs, a...)
 	}
 	if len(ors) == 0 {
-		return nil, nil
+		return "1 = 0", nil
 	}
-	values := " AND (" + strings.Join(ors, " OR ") + ")" + narrow
-	vargs = append(vargs, narrowArgs...)
+	values := " AND (" + strings.Join(ors, " OR ") + ")"
+	// One branch per parameter whose rows match: each is a plain range on
+	// the (project, type, param, value) index, which "param IN (…)" before
+	// a range is not.
 	var branches []string
 	var args []any
 	for _, code := range codes {
 		switch {
 		case !q.All:
-			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
+			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
 			args = append(append(args, q.Type, code, q.Project), vargs...)
 		case globalTypes[q.Type]:
 			// A literal the planner can match to search_index_global's
 			// predicate (a bound parameter it cannot); the name comes from
 			// the registry, so it is safe to inline.
-			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = '"+q.Type+"' AND s.param = ?"+values)
+			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = '"+q.Type+"' AND s.param = ?"+values)
 			args = append(append(args, code), vargs...)
 		default:
-			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = ? AND s.param = ?"+values)
+			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ?"+values)
 			args = append(append(args, q.Type, code), vargs...)
 		}
 	}
-	return branches, args
+	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
 }
 
 // globalTypes are the types search_index_global indexes (migration 6).

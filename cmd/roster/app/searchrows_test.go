@@ -4,8 +4,6 @@ import (
 	"database/sql"
 	"net/url"
 	"sort"
-	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -13,11 +11,9 @@ import (
 	"github.com/rosterhq/roster/fixtures"
 )
 
-// An update rewrites the search rows and a delete removes them all: what is
-// left in search_index must be exactly what the current content writes, or
-// searches find a resource by a value it no longer has; and every row
-// carries the resource's current date, from which filtered searches choose
-// their page on PostgreSQL.
+// An update touches only the search rows that changed and a delete removes
+// them all: what is left in search_index must be exactly what the current
+// content writes, or searches find a resource by a value it no longer has.
 var _ = Describe("A resource's search rows", func() {
 	var (
 		srv *fixtures.Server
@@ -121,57 +117,5 @@ var _ = Describe("A resource's search rows", func() {
 		send("PUT", "Patient/"+ids[0], moved, 200)
 		Expect(found("_sort=family")).To(Equal([]string{ids[1], ids[0]}))
 		Expect(found("_sort=-birthdate")).To(Equal([]string{ids[1], ids[0]}))
-	})
-	It("carry the resource's current date, so filtered searches list the latest change first", func() {
-		var ids []string
-		for _, given := range []string{"One", "Two", "Datedine"} {
-			ids = append(ids, send("POST", "Patient", patient("Dated", given, strings.ToLower(given)+"@dated.example", "1990-01-01"), 201)["id"].(string))
-			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
-		}
-		Expect(found("family=dated")).To(Equal([]string{ids[2], ids[1], ids[0]}))
-		// rowDates lists the dates id's search rows carry, and the resource's own.
-		rowDates := func(id string) ([]int64, int64) {
-			GinkgoHelper()
-			rows, err := db.Query("SELECT DISTINCT last_updated FROM search_index WHERE type = 'Patient' AND id = '" + id + "'")
-			Expect(err).NotTo(HaveOccurred())
-			defer rows.Close()
-			var out []int64
-			for rows.Next() {
-				var d int64
-				Expect(rows.Scan(&d)).To(Succeed())
-				out = append(out, d)
-			}
-			Expect(rows.Err()).NotTo(HaveOccurred())
-			var own int64
-			Expect(db.QueryRow("SELECT last_updated FROM resources WHERE type = 'Patient' AND id = '" + id + "'").Scan(&own)).To(Succeed())
-			return out, own
-		}
-
-		By("updating the oldest: all its rows, changed or not, take the new date")
-		before, _ := rowDates(ids[0])
-		oldest := patient("Dated", "One", "one@dated.example", "1990-01-02")
-		oldest["id"] = ids[0]
-		updated := send("PUT", "Patient/"+ids[0], oldest, 200)
-		after, own := rowDates(ids[0])
-		Expect(after).To(Equal([]int64{own}))
-		Expect(after).NotTo(Equal(before))
-		latest := []string{ids[0], ids[2], ids[1]}
-		Expect(found("family=dated")).To(Equal(latest))
-
-		By("searching by a name several of a Patient's rows match, by several filters, by page")
-		Expect(found("name=dated")).To(Equal(latest), "once each, though family and given both match the third")
-		Expect(found("family=dated&birthdate=1990-01-01")).To(Equal([]string{ids[2], ids[1]}))
-		Expect(found("family=dated&gender=female&name=dated")).To(Equal(latest))
-		Expect(found("family=dated&_count=2")).To(Equal(latest[:2]))
-		Expect(found("family=dated&_count=2&_offset=2")).To(Equal(latest[2:]))
-		Expect(found("family=dated&_id=" + ids[1] + "," + ids[0])).To(Equal([]string{ids[0], ids[1]}))
-		lastUpdated := updated["meta"].(map[string]any)["lastUpdated"].(string)
-		Expect(found("family=dated&_lastUpdated=" + url.QueryEscape("ge"+lastUpdated))).To(Equal([]string{ids[0]}))
-		Expect(found("family=dated&_lastUpdated=" + url.QueryEscape("lt"+lastUpdated))).To(Equal([]string{ids[2], ids[1]}))
-
-		By("deleting the newest")
-		send("DELETE", "Patient/"+ids[0], nil, 200)
-		Expect(found("family=dated")).To(Equal([]string{ids[2], ids[1]}))
-		Expect(found("name=dated&gender=female")).To(Equal([]string{ids[2], ids[1]}))
 	})
 })
