@@ -133,6 +133,11 @@ func (s *Service) InviteUser(ctx context.Context, projectID string, req InviteRe
 	if err != nil {
 		return nil, err
 	}
+	return s.invite(ctx, project, req)
+}
+
+// invite is InviteUser into a project whose admin rights were checked.
+func (s *Service) invite(ctx context.Context, project *resources.Project, req InviteRequest) (*InviteResult, error) {
 	req.normalize()
 	if issues := req.validate(); len(issues) > 0 {
 		return nil, resources.Invalids(issues)
@@ -144,7 +149,7 @@ func (s *Service) InviteUser(ctx context.Context, projectID string, req InviteRe
 	var out *InviteResult
 	// All or nothing, so its creates may be written together (a taken key
 	// still fails the invite, whenever it surfaces).
-	err = s.res.InTx(resources.DeferInserts(sys), func(ctx context.Context) error {
+	err := s.res.InTx(resources.DeferInserts(sys), func(ctx context.Context) error {
 		var err error
 		out, err = inv.run(ctx)
 		return err
@@ -813,14 +818,15 @@ func (s *Service) handleInvite(c echo.Context) error {
 	ctx := c.Request().Context()
 	projectID := c.Param("projectId")
 	// Who may invite is decided before the body is looked at.
-	if _, err := s.RequireProjectAdmin(ctx, projectID); err != nil {
+	project, err := s.RequireProjectAdmin(ctx, projectID)
+	if err != nil {
 		return err
 	}
 	req, err := decodeInvite(body)
 	if err != nil {
 		return err
 	}
-	res, err := s.InviteUser(ctx, projectID, req)
+	res, err := s.invite(ctx, project, req)
 	if err != nil {
 		return err
 	}

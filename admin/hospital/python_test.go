@@ -13,20 +13,9 @@ import (
 	"github.com/rosterhq/roster/fixtures"
 )
 
-// pythonWithRequests finds a python3 that can import requests, or skips the
-// spec (fails it under CI).
-func pythonWithRequests() string {
-	GinkgoHelper()
-	py := fixtures.PythonWithRequests()
-	if py == "" {
-		fixtures.Missing(GinkgoT(), "python3 with requests", "apt-get install python3-requests")
-	}
-	return py
-}
-
 var _ = Describe("The hospital document's own requests samples, run with python3", func() {
 	It("run unchanged but for base URL, token and ids, and leave the database as documented", func() {
-		py := pythonWithRequests()
+		py := fixtures.RequirePythonWithRequests(GinkgoT())
 		h1, h2 := newHospital(), newHospital()
 		boss, medic, target := newPerson("Elizabeth", "Blackwell"), newPerson("Matilde", "Montoya"), newPerson("Ely", "Target")
 		bossH1 := join(boss, h1, true)

@@ -17,21 +17,10 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// pythonWithRequests finds a python3 that can import requests, or skips the
-// spec (fails it under CI).
-func pythonWithRequests() string {
-	GinkgoHelper()
-	py := fixtures.PythonWithRequests()
-	if py == "" {
-		fixtures.Missing(GinkgoT(), "python3 with requests", "apt-get install python3-requests")
-	}
-	return py
-}
-
 var _ = Describe("Medallion's own Code Roundup, run with python3 and requests", func() {
 	It("runs unchanged but for base URL, key, organization and addresses, and leaves the organization as documented", func() {
 		requireMail()
-		py := pythonWithRequests()
+		py := fixtures.RequirePythonWithRequests(GinkgoT())
 		o := newOrg()
 		tag := strings.ToLower(auth.Secret()[:10])
 		cmd := exec.Command(py, "testdata/code_roundup.py")
