@@ -232,6 +232,20 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 	// pages as before.
 	{13, `{{postgres}}ALTER TABLE resources DROP CONSTRAINT resources_pkey,
   ADD CONSTRAINT resources_pkey PRIMARY KEY (type, id) INCLUDE (project_id, last_updated, deleted)`},
+	// 14: a string parameter's search rows carry their resource's date
+	// (rowDate; other rows 0), and the value index carries it beside the
+	// id, so a prefix search in the default order chooses its page from the
+	// matches' index entries alone (Store.rowPage): at 1 M Patients a name
+	// prefix's ~240 matches were each a primary-key lookup, mostly outside
+	// PostgreSQL's cache. The indexes go before the rows are rewritten and
+	// are built again after, which is quicker than updating them row by row.
+	{14, `DROP INDEX IF EXISTS search_index_lookup;
+DROP INDEX IF EXISTS search_index_owner;
+ALTER TABLE search_index ADD COLUMN last_updated BIGINT NOT NULL DEFAULT 0;
+UPDATE search_index SET last_updated = r.last_updated FROM resources r
+  WHERE r.type = search_index.type AND r.id = search_index.id AND (` + stringRows() + `);
+CREATE INDEX IF NOT EXISTS search_index_owner ON search_index (type, id);
+CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type, param, value{{include}}id, last_updated)`},
 }
 
 // viewRows matches the rows of every parameter now answered by another's
@@ -239,6 +253,13 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 func viewRows() string { return paramRows(func(p *resources.SearchParam) bool { return p.Of != "" }) }
 func dateRows() string {
 	return paramRows(func(p *resources.SearchParam) bool { return p.Type == resources.ParamDate })
+}
+
+// stringRows matches every string parameter's rows, by search_index's
+// qualified columns (the statement using it joins resources too).
+func stringRows() string {
+	return strings.NewReplacer("(type = ", "(search_index.type = ", " AND param = ", " AND search_index.param = ").
+		Replace(paramRows(func(p *resources.SearchParam) bool { return p.Type == resources.ParamString }))
 }
 
 // paramRows is the SQL condition matching the search rows of the registry's

@@ -14,6 +14,22 @@ func nowMicro() int64 { return time.Now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 
+// indexColumns are a search row's; see rowDate for its last_updated.
+const indexColumns = "type, id, project_id, param, system, value, num, last_updated"
+
+// rowDate is what a search row of rec carries as last_updated: the
+// resource's date for a string parameter's row, 0 for any other. String
+// parameters are the prefix searches, which at 1 M Patients match hundreds:
+// with the date in their index entries a page is chosen from those entries
+// alone (Store.rowPage, migration 14). Exact searches match a few, and
+// keeping their rows undated spares an update from rewriting them.
+func rowDate(rec *resources.Record, param string) int64 {
+	if p, ok := lookupParam(rec.Type, param); ok && p.Type == resources.ParamString {
+		return rec.LastUpdated.UnixMicro()
+	}
+	return 0
+}
+
 // Versions: resources holds each resource's current version, the history
 // table the versions it superseded, so a resource never changed (most of
 // them) is stored once. A version is in exactly one of the two tables.
@@ -136,14 +152,14 @@ func (s *Store) insertIndex(ctx context.Context, rec *resources.Record) error {
 	for start := 0; start < len(rec.Index); start += per {
 		end := min(start+per, len(rec.Index))
 		var b strings.Builder
-		b.WriteString("INSERT INTO search_index (type, id, project_id, param, system, value, num) VALUES ")
-		args := make([]any, 0, (end-start)*7)
+		b.WriteString("INSERT INTO search_index (" + indexColumns + ") VALUES ")
+		args := make([]any, 0, (end-start)*8)
 		for i, row := range rec.Index[start:end] {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num)
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, rec.Type, rec.ID, rec.Project, row.Param, row.System, row.Value, row.Num, rowDate(rec, row.Param))
 		}
 		if _, err := s.exec(ctx, b.String(), args...); err != nil {
 			return err
@@ -238,15 +254,13 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 		const columns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
 		sqlText := "SELECT " + columns + " FROM resources r" + where.String() + s.orderSQL(q) + " LIMIT ? OFFSET ?"
 		pageArgs := append(append([]any{}, args...), q.Count, q.Offset)
-		if s.postgres && len(q.Filters) > 0 && len(q.Sort) == 0 {
-			// A filtered search in the default order chooses its page from
-			// index entries (the primary key carries each resource's date,
-			// migration 13) and reads only the page's rows: at 1 M Patients
-			// a name prefix matches hundreds, each row ~1 KB and mostly out
-			// of cache. The LATERAL join with OFFSET 0 keeps the page's
-			// rows a lookup each: a plain join let the generic plan guess
-			// the LIMIT parameter at a tenth of the matches and read the
-			// table by a full scan.
+		if page, pageArgs2, ok := s.rowPage(q); ok {
+			sqlText, pageArgs = page, pageArgs2
+		} else if s.postgres && len(q.Filters) > 0 && len(q.Sort) == 0 {
+			// Other filtered searches in the default order choose their
+			// page from the primary key's entries, which carry each
+			// resource's project, date and deleted flag (migration 13), and
+			// read only the page's rows, with the same LATERAL fence.
 			sqlText = "SELECT " + columns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() + s.orderSQL(q) +
 				" LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
 				" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
@@ -266,25 +280,118 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 	return recs, total, nil
 }
 
+// rowPage is the page statement of a search in the default order on
+// PostgreSQL whose filters are all on string parameters: the page comes
+// from the matching search rows' index entries, which carry each
+// resource's id and date (rowDate), so at 1 M Patients a name prefix's ~240
+// matches cost a few index pages rather than a lookup each; only the page's
+// resource rows are read, each by a lookup that the LATERAL join with
+// OFFSET 0 keeps from the generic plan's guesses (a plain join let it guess
+// the LIMIT parameter at a tenth of the matches and read the table by a
+// full scan). Deleted resources have no search rows. _id and _lastUpdated,
+// which have no rows of their own, narrow the other filters' rows. Any
+// other search, and one with a filter that can match nothing, is Search's.
+func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
+	if !s.postgres || len(q.Sort) > 0 {
+		return "", nil, false
+	}
+	var (
+		narrow     []string
+		narrowArgs []any
+		rowFilters []resources.Filter
+	)
+	for _, f := range q.Filters {
+		if c, a, ok := ownFilterSQL(f, "s"); ok {
+			narrow = append(narrow, " AND "+c)
+			narrowArgs = append(narrowArgs, a...)
+			continue
+		}
+		if !datedRows(q.Type, f) {
+			return "", nil, false
+		}
+		rowFilters = append(rowFilters, f)
+	}
+	if len(rowFilters) == 0 {
+		return "", nil, false
+	}
+	var (
+		sets []string
+		args []any
+	)
+	for _, f := range rowFilters {
+		branches, bargs := s.filterBranches(q, f, "s.id, s.last_updated", strings.Join(narrow, ""), narrowArgs)
+		if len(branches) == 0 {
+			return "", nil, false
+		}
+		sets = append(sets, "("+strings.Join(branches, " UNION ALL ")+")")
+		args = append(args, bargs...)
+	}
+	const columns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
+	// A resource's rows all carry its date, so DISTINCT (id, date) is one
+	// entry per resource, and INTERSECT keeps those every filter matched.
+	sqlText := "SELECT " + columns + " FROM (SELECT DISTINCT m.id, m.last_updated FROM (" + strings.Join(sets, " INTERSECT ") +
+		") m ORDER BY m.last_updated DESC, m.id LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
+		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+	return sqlText, append(args, q.Count, q.Offset, q.Type), true
+}
+
+// datedRows tells whether every search row f matches carries its
+// resource's date (rowDate): f is on a string parameter, as are those it
+// covers.
+func datedRows(typ string, f resources.Filter) bool {
+	if f.Param == nil || f.Param.Type != resources.ParamString || f.Param.Of != "" {
+		return false
+	}
+	for _, code := range f.Param.Covers {
+		if p, ok := lookupParam(typ, code); !ok || p.Type != resources.ParamString {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any) {
-	if f.Code == "_id" {
+	if c, a, ok := ownFilterSQL(f, "r"); ok {
+		return c, a
+	}
+	branches, args := s.filterBranches(q, f, "s.id", "", nil)
+	if len(branches) == 0 {
+		return "1 = 0", nil
+	}
+	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
+}
+
+// ownFilterSQL is the condition of a filter on a resource's own columns
+// (_id, _lastUpdated), which its row (alias "r") and its search rows
+// (alias "s") both carry; ok is false for any other filter.
+func ownFilterSQL(f resources.Filter, alias string) (string, []any, bool) {
+	switch f.Code {
+	case "_id":
 		ph := make([]string, len(f.Values))
 		args := make([]any, len(f.Values))
 		for i, v := range f.Values {
 			ph[i], args[i] = "?", v.Value
 		}
-		return "r.id IN (" + strings.Join(ph, ", ") + ")", args
-	}
-	if f.Code == "_lastUpdated" {
+		return alias + ".id IN (" + strings.Join(ph, ", ") + ")", args, true
+	case "_lastUpdated":
 		var ors []string
 		var args []any
 		for _, v := range f.Values {
-			c, a := dateCompare("r.last_updated", v, micros)
+			c, a := dateCompare(alias+".last_updated", v, micros)
 			ors = append(ors, c)
 			args = append(args, a...)
 		}
-		return "(" + strings.Join(ors, " OR ") + ")", args
+		return "(" + strings.Join(ors, " OR ") + ")", args, true
 	}
+	return "", nil, false
+}
+
+// filterBranches are the SELECTs of cols from the search rows matching f
+// (and the condition narrow, which starts " AND "), one per parameter whose
+// rows match: each is a plain range on the (project, type, param, value)
+// index, which "param IN (…)" before a range is not. None when f can match
+// nothing.
+func (s *Store) filterBranches(q *resources.Query, f resources.Filter, cols, narrow string, narrowArgs []any) ([]string, []any) {
 	// The parameters whose rows match: the parameter and those it covers,
 	// or the one whose rows answer it.
 	codes := append([]string{f.Code}, f.Param.Covers...)
@@ -307,31 +414,29 @@ func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any
 		vargs = append(vargs, a...)
 	}
 	if len(ors) == 0 {
-		return "1 = 0", nil
+		return nil, nil
 	}
-	values := " AND (" + strings.Join(ors, " OR ") + ")"
-	// One branch per parameter whose rows match: each is a plain range on
-	// the (project, type, param, value) index, which "param IN (…)" before
-	// a range is not.
+	values := " AND (" + strings.Join(ors, " OR ") + ")" + narrow
+	vargs = append(vargs, narrowArgs...)
 	var branches []string
 	var args []any
 	for _, code := range codes {
 		switch {
 		case !q.All:
-			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
+			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
 			args = append(append(args, q.Type, code, q.Project), vargs...)
 		case globalTypes[q.Type]:
 			// A literal the planner can match to search_index_global's
 			// predicate (a bound parameter it cannot); the name comes from
 			// the registry, so it is safe to inline.
-			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = '"+q.Type+"' AND s.param = ?"+values)
+			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = '"+q.Type+"' AND s.param = ?"+values)
 			args = append(append(args, code), vargs...)
 		default:
-			branches = append(branches, "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ?"+values)
+			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = ? AND s.param = ?"+values)
 			args = append(append(args, q.Type, code), vargs...)
 		}
 	}
-	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
+	return branches, args
 }
 
 // globalTypes are the types search_index_global indexes (migration 6).

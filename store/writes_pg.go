@@ -24,8 +24,6 @@ import (
 // concurrent creates share the statement and concurrent updates a round
 // trip and a commit (groupcommit.go).
 
-const indexColumns = "type, id, project_id, param, system, value, num"
-
 // sqlInsertMany writes any number of new records, their search rows and
 // their unique keys in one statement whose text never changes (so it is
 // prepared once per connection), from column arrays. It returns the keys it
@@ -35,8 +33,8 @@ const indexColumns = "type, id, project_id, param, system, value, num"
 const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
  i AS (INSERT INTO search_index (` + indexColumns + `)
-  SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])),
- k AS (INSERT INTO unique_keys (key, type, id) SELECT * FROM unnest($15::text[], $16::text[], $17::text[])
+  SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[])),
+ k AS (INSERT INTO unique_keys (key, type, id) SELECT * FROM unnest($16::text[], $17::text[], $18::text[])
   ON CONFLICT DO NOTHING RETURNING key)
 SELECT key FROM k`
 
@@ -51,7 +49,7 @@ func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error 
 	typ, id, project, content := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	version, updated, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
 	ityp, iid, iproject := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m)
-	param, system, value, num := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m), make([]int64, 0, m)
+	param, system, value, num, iupdated := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m), make([]int64, 0, m), make([]int64, 0, m)
 	key, ktyp, kid := make([]string, 0, u), make([]string, 0, u), make([]string, 0, u)
 	for i, rec := range recs {
 		typ[i], id[i], project[i], content[i] = rec.Type, rec.ID, rec.Project, string(rec.Content)
@@ -59,13 +57,14 @@ func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error 
 		for _, row := range rec.Index {
 			ityp, iid, iproject = append(ityp, rec.Type), append(iid, rec.ID), append(iproject, rec.Project)
 			param, system, value, num = append(param, row.Param), append(system, row.System), append(value, row.Value), append(num, row.Num)
+			iupdated = append(iupdated, rowDate(rec, row.Param))
 		}
 		for _, k := range rec.Unique {
 			key, ktyp, kid = append(key, k), append(ktyp, rec.Type), append(kid, rec.ID)
 		}
 	}
 	claimed, err := claimedKeys(s.conn(ctx).QueryContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
-		ityp, iid, iproject, param, system, value, num, key, ktyp, kid))
+		ityp, iid, iproject, param, system, value, num, iupdated, key, ktyp, kid))
 	if err = translate(err); errors.Is(err, errUnique) {
 		if n == 1 {
 			return resources.Conflict("%s/%s already exists", recs[0].Type, recs[0].ID)
@@ -146,23 +145,26 @@ func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, e
 
 // sqlReplace writes the next version of a record in one statement: $1
 // version, $2 last_updated, $3 deleted, $4 content, $5 type, $6 id, $7 the
-// version replaced, $8–$11 the new search rows' param, system, value and
-// num. Search rows that stay as they were are left alone (an update mostly
-// changes a field or two of the dozen a person is searched by); the version
-// check is the UPDATE's, and nothing else is written when it matched no row.
-// Every sub-statement sees the table as it was before the statement, so h
-// moves the replaced version, as it was, to the history table.
+// version replaced, $8–$12 the new search rows' param, system, value, num
+// and last_updated. Search rows that stay as they were are left alone (an
+// update mostly changes a field or two of the dozen a person is searched
+// by); a string parameter's row carries the resource's date (rowDate), so
+// it is always rewritten. The version check is the UPDATE's, and nothing
+// else is written when it matched no row. Every sub-statement sees the
+// table as it was before the statement, so h moves the replaced version,
+// as it was, to the history table.
 const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text
   WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
- v AS (SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[]) AS v(param, system, value, num)),
+ v AS (SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) AS v(param, system, value, num, last_updated)),
  dk AS (DELETE FROM unique_keys WHERE type = $5::text AND id = $6::text AND EXISTS (SELECT 1 FROM u)),
  di AS (DELETE FROM search_index s WHERE s.type = $5::text AND s.id = $6::text AND EXISTS (SELECT 1 FROM u)
-  AND NOT EXISTS (SELECT 1 FROM v WHERE v.param = s.param AND v.system = s.system AND v.value = s.value COLLATE "C" AND v.num = s.num)),
+  AND NOT EXISTS (SELECT 1 FROM v WHERE v.param = s.param AND v.system = s.system AND v.value = s.value COLLATE "C" AND v.num = s.num
+   AND v.last_updated = s.last_updated)),
  h AS (INSERT INTO resource_history (` + recordColumns + `) SELECT ` + recordColumns + ` FROM resources
   WHERE type = $5::text AND id = $6::text AND version = $7::bigint AND EXISTS (SELECT 1 FROM u)),
- ix AS (INSERT INTO search_index (` + indexColumns + `) SELECT $5::text, $6::text, u.project_id, v.param, v.system, v.value, v.num FROM u, v
+ ix AS (INSERT INTO search_index (` + indexColumns + `) SELECT $5::text, $6::text, u.project_id, v.param, v.system, v.value, v.num, v.last_updated FROM u, v
   WHERE NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = $5::text AND s.id = $6::text
-   AND s.param = v.param AND s.system = v.system AND s.value = v.value COLLATE "C" AND s.num = v.num))
+   AND s.param = v.param AND s.system = v.system AND s.value = v.value COLLATE "C" AND s.num = v.num AND s.last_updated = v.last_updated))
 SELECT COUNT(*) FROM u`
 
 // replaceOne is Replace in one statement (sqlReplace).
@@ -187,11 +189,12 @@ func replaceArgs(rec *resources.Record) []any {
 		content = string(rec.Content)
 	}
 	param, system, value, num := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
+	dates := make([]int64, len(rows))
 	for i, row := range rows {
-		param[i], system[i], value[i], num[i] = row.Param, row.System, row.Value, row.Num
+		param[i], system[i], value[i], num[i], dates[i] = row.Param, row.System, row.Value, row.Num, rowDate(rec, row.Param)
 	}
 	return []any{rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content,
-		rec.Type, rec.ID, rec.Version - 1, param, system, value, num}
+		rec.Type, rec.ID, rec.Version - 1, param, system, value, num, dates}
 }
 
 // replaced is the outcome of sqlReplace for rec, given the rows it updated.

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"net/url"
 	"sort"
+	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -11,9 +13,11 @@ import (
 	"github.com/rosterhq/roster/fixtures"
 )
 
-// An update touches only the search rows that changed and a delete removes
-// them all: what is left in search_index must be exactly what the current
-// content writes, or searches find a resource by a value it no longer has.
+// An update rewrites the search rows that changed and a delete removes them all: what is
+// left in search_index must be exactly what the current content writes, or
+// searches find a resource by a value it no longer has; and a string
+// parameter's rows carry the resource's current date, from which prefix
+// searches choose their page on PostgreSQL.
 var _ = Describe("A resource's search rows", func() {
 	var (
 		srv *fixtures.Server
@@ -117,5 +121,88 @@ var _ = Describe("A resource's search rows", func() {
 		send("PUT", "Patient/"+ids[0], moved, 200)
 		Expect(found("_sort=family")).To(Equal([]string{ids[1], ids[0]}))
 		Expect(found("_sort=-birthdate")).To(Equal([]string{ids[1], ids[0]}))
+	})
+	It("of string parameters carry the resource's current date, so searches list the latest change first", func() {
+		var ids []string
+		for _, given := range []string{"One", "Two", "Datedine"} {
+			ids = append(ids, send("POST", "Patient", patient("Dated", given, strings.ToLower(given)+"@dated.example", "1990-01-01"), 201)["id"].(string))
+			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
+		}
+		Expect(found("family=dated")).To(Equal([]string{ids[2], ids[1], ids[0]}))
+		// rowDates maps each of id's search rows to the date it carries: the
+		// resource's own for a string parameter's row, 0 for any other.
+		rowDates := func(id string) map[string]int64 {
+			GinkgoHelper()
+			rows, err := db.Query("SELECT param, system, value, last_updated FROM search_index WHERE type = 'Patient' AND id = '" + id + "'")
+			Expect(err).NotTo(HaveOccurred())
+			defer rows.Close()
+			out := map[string]int64{}
+			for rows.Next() {
+				var p, sys, v string
+				var d int64
+				Expect(rows.Scan(&p, &sys, &v, &d)).To(Succeed())
+				out[p+"|"+sys+"|"+v] = d
+			}
+			Expect(rows.Err()).NotTo(HaveOccurred())
+			return out
+		}
+		ownDate := func(id string) int64 {
+			GinkgoHelper()
+			var own int64
+			Expect(db.QueryRow("SELECT last_updated FROM resources WHERE type = 'Patient' AND id = '" + id + "'").Scan(&own)).To(Succeed())
+			return own
+		}
+		expectDated := func(id string) {
+			GinkgoHelper()
+			own := ownDate(id)
+			for row, d := range rowDates(id) {
+				switch strings.Split(row, "|")[0] {
+				case "name", "family", "given":
+					Expect(d).To(Equal(own), row)
+				default:
+					Expect(d).To(BeZero(), row)
+				}
+			}
+		}
+		expectDated(ids[0])
+
+		By("updating the oldest: its string rows take the new date, the others stay as they were")
+		before := rowDates(ids[0])
+		oldest := patient("Dated", "One", "one@dated.example", "1990-01-02")
+		oldest["id"] = ids[0]
+		updated := send("PUT", "Patient/"+ids[0], oldest, 200)
+		expectDated(ids[0])
+		after := rowDates(ids[0])
+		byParam := func(rows map[string]int64, param string) int64 {
+			GinkgoHelper()
+			for row, d := range rows {
+				if strings.HasPrefix(row, param+"|") {
+					return d
+				}
+			}
+			Fail("no " + param + " row")
+			return 0
+		}
+		Expect(byParam(after, "family")).To(BeNumerically(">", byParam(before, "family")))
+		Expect(byParam(after, "gender")).To(BeZero())
+		latest := []string{ids[0], ids[2], ids[1]}
+		Expect(found("family=dated")).To(Equal(latest))
+
+		By("searching by a name several of a Patient's rows match, by several filters, by page")
+		Expect(found("name=dated")).To(Equal(latest), "once each, though family and given both match the third")
+		Expect(found("family=dated&birthdate=1990-01-01")).To(Equal([]string{ids[2], ids[1]}))
+		Expect(found("family=dated&gender=female&name=dated")).To(Equal(latest))
+		Expect(found("family=dated&name=datedi")).To(Equal([]string{ids[2]}))
+		Expect(found("family=dated&_count=2")).To(Equal(latest[:2]))
+		Expect(found("family=dated&_count=2&_offset=2")).To(Equal(latest[2:]))
+		Expect(found("family=dated&_id=" + ids[1] + "," + ids[0])).To(Equal([]string{ids[0], ids[1]}))
+		lastUpdated := updated["meta"].(map[string]any)["lastUpdated"].(string)
+		Expect(found("family=dated&_lastUpdated=" + url.QueryEscape("ge"+lastUpdated))).To(Equal([]string{ids[0]}))
+		Expect(found("family=dated&_lastUpdated=" + url.QueryEscape("lt"+lastUpdated))).To(Equal([]string{ids[2], ids[1]}))
+
+		By("deleting the newest")
+		send("DELETE", "Patient/"+ids[0], nil, 200)
+		Expect(found("family=dated")).To(Equal([]string{ids[2], ids[1]}))
+		Expect(found("name=dated&gender=female")).To(Equal([]string{ids[2], ids[1]}))
 	})
 })

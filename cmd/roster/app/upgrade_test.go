@@ -241,4 +241,52 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		}
 		Expect(pages()).To(Equal(newestFirst))
 	})
+	// Migration 14: a string parameter's search rows carry their
+	// resource's date, from which prefix searches choose their page on
+	// PostgreSQL.
+	It("dates the search rows, and filtered searches list the latest change first as before", func() {
+		var ids []string
+		for _, given := range []string{"One", "Two", "Three"} {
+			r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
+				"resourceType": "Patient", "name": []map[string]any{{"family": "Rowdate", "given": []string{given}}}})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(201), string(r.Body))
+			var created struct{ ID string }
+			Expect(r.Decode(&created)).To(Succeed())
+			ids = append(ids, created.ID)
+			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
+		}
+		r, err := srv.Do("PUT", "fhir/R4/Patient/"+ids[0], srv.AdminToken, map[string]any{
+			"resourceType": "Patient", "id": ids[0], "name": []map[string]any{{"family": "Rowdate", "given": []string{"Uno"}}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Status).To(Equal(200), string(r.Body))
+		latest := []string{ids[0], ids[2], ids[1]}
+		Expect(patientIDs(srv, "family=rowdate")).To(Equal(latest))
+
+		By("putting the search rows and their index back as migration 13 left them")
+		ctx := context.Background()
+		lookup := "CREATE INDEX search_index_lookup ON search_index (project_id, type, param, value, id)"
+		if srv.Config.DatabaseURL != "" {
+			lookup = "CREATE INDEX search_index_lookup ON search_index (project_id, type, param, value) INCLUDE (id)"
+		}
+		for _, stmt := range []string{
+			"DROP INDEX search_index_sorted",
+			"ALTER TABLE search_index DROP COLUMN last_updated",
+			lookup,
+			"DELETE FROM schema_migrations WHERE version = 14",
+		} {
+			_, err := db.ExecContext(ctx, stmt)
+			Expect(err).NotTo(HaveOccurred(), stmt)
+		}
+
+		By("migrating")
+		Expect(srv.App.Store.Migrate(ctx)).To(Succeed())
+		var undated int
+		Expect(db.QueryRowContext(ctx, `SELECT COUNT(*) FROM search_index s JOIN resources r ON r.type = s.type AND r.id = s.id
+			WHERE s.type = 'Patient' AND CASE WHEN s.param IN ('name', 'family', 'given') THEN s.last_updated <> r.last_updated
+			ELSE s.last_updated <> 0 END`).Scan(&undated)).To(Succeed())
+		Expect(undated).To(BeZero(), "a string parameter's rows carry their resource's date, the others 0")
+		Expect(patientIDs(srv, "family=rowdate")).To(Equal(latest))
+		Expect(patientIDs(srv, "name=rowdate&_count=1&_offset=1")).To(Equal(latest[1:2]))
+	})
 })

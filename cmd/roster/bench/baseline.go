@@ -36,18 +36,14 @@ const (
 	sqlVRead = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
 		" UNION ALL SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-	// Roster's Search for one filter: a semi-join on search_index, newest
-	// first (searchSQL).
-	filterHead = " WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN ("
-	filterOne  = "SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
-	// name matches its own rows and those of family and given, which it
-	// covers: one branch each.
-	nameBranch  = filterOne + "((s.value >= ? AND s.value < ?))"
-	filterName  = filterHead + nameBranch + " UNION ALL " + nameBranch + " UNION ALL " + nameBranch + ")"
-	filterToken = filterHead + filterOne + "(s.value = ?))"
-	filterSys   = filterHead + filterOne + "((s.system = ? AND s.value = ?)))"
-	searchCols  = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
-	sqlPage     = "SELECT " + searchCols + " FROM resources r" +
+	// Roster's Search for one filter (searchSQL): one branch per parameter
+	// whose search rows match, a condition on the row's value each.
+	branchFrom = " FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
+	prefixCond = "((s.value >= ? AND s.value < ?))"
+	tokenCond  = "(s.value = ?)"
+	systemCond = "((s.system = ? AND s.value = ?))"
+	searchCols = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
+	sqlPage    = "SELECT " + searchCols + " FROM resources r" +
 		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
 	sqlHistory = "SELECT * FROM (SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) cur" +
 		" UNION ALL SELECT * FROM (SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) old" +
@@ -62,16 +58,36 @@ const BaselineType = "BenchBaseline"
 const maxRune = "\U0010FFFF"
 
 // searchSQL is the statement Roster's store sends for a filtered search in
-// the default order; on PostgreSQL it chooses the page from index entries
-// before reading its rows, and takes the type once more as its last
-// argument.
-func searchSQL(filter string, postgres bool) string {
-	if !postgres {
-		return "SELECT " + searchCols + " FROM resources r" + filter + " ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+// the default order, given each branch's condition. On SQLite its
+// arguments are the type, false (not deleted) and the project, each
+// branch's, then the count and offset. On PostgreSQL a prefix search
+// (dated: its rows carry their resource's date) chooses the page from the
+// search rows' index entries (Store.rowPage) and takes each branch's
+// arguments, the count and offset, then the type; any other chooses it
+// from the primary key's entries and takes the SQLite arguments, then the
+// type.
+func searchSQL(conds []string, postgres, dated bool) string {
+	branches := make([]string, len(conds))
+	cols := "s.id"
+	if postgres && dated {
+		cols = "s.id, s.last_updated"
 	}
-	return "SELECT " + searchCols + " FROM (SELECT r.id, r.last_updated FROM resources r" + filter +
-		" ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + searchCols +
+	for i, c := range conds {
+		branches[i] = "SELECT " + cols + branchFrom + c
+	}
+	union := strings.Join(branches, " UNION ALL ")
+	filtered := " FROM resources r WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (" + union + ")"
+	lateral := " p CROSS JOIN LATERAL (SELECT " + searchCols +
 		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+	switch {
+	case !postgres:
+		return "SELECT " + searchCols + filtered + " ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
+	case dated:
+		return "SELECT " + searchCols + " FROM (SELECT DISTINCT m.id, m.last_updated FROM ((" + union +
+			")) m ORDER BY m.last_updated DESC, m.id LIMIT ? OFFSET ?)" + lateral
+	}
+	return "SELECT " + searchCols + " FROM (SELECT r.id, r.last_updated" + filtered +
+		" ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?)" + lateral
 }
 
 func dollar(q string) string {
@@ -251,35 +267,42 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 	// /search/:project/:type/:param?prefix=… | value=… [&system=…] [&count=]
 	e.GET("/search/:project/:type/:param", func(c echo.Context) error {
 		typ, project, param := c.Param("type"), c.Param("project"), c.Param("param")
-		head := []any{typ, false, project, typ, param, project}
 		count := 21 // Roster asks for one more than the page
 		if n, err := strconv.Atoi(c.QueryParam("count")); err == nil {
 			count = n
 		}
 		var (
-			filter string
-			args   []any
+			conds []string
+			args  []any
 		)
+		// Prefix searches are by name, a string parameter: on PostgreSQL
+		// their rows carry the date (searchSQL).
+		dated := postgres && c.QueryParam("prefix") != ""
+		if !dated {
+			args = []any{typ, false, project}
+		}
 		switch {
 		case c.QueryParam("prefix") != "":
 			if param != "name" {
 				return c.String(http.StatusBadRequest, "prefix searches are by name")
 			}
+			// name matches its own rows and those of family and given,
+			// which it covers: one branch each.
 			p := c.QueryParam("prefix")
-			filter, args = filterName, []any{typ, false, project}
 			for _, code := range []string{"name", "family", "given"} {
+				conds = append(conds, prefixCond)
 				args = append(args, typ, code, project, p, p+maxRune)
 			}
 		case c.QueryParam("system") != "":
-			filter, args = filterSys, append(head, c.QueryParam("system"), c.QueryParam("value"))
+			conds, args = []string{systemCond}, append(args, typ, param, project, c.QueryParam("system"), c.QueryParam("value"))
 		default:
-			filter, args = filterToken, append(head, c.QueryParam("value"))
+			conds, args = []string{tokenCond}, append(args, typ, param, project, c.QueryParam("value"))
 		}
 		args = append(args, count, 0)
 		if postgres {
 			args = append(args, typ)
 		}
-		rows, err := db.contents(c.Request().Context(), searchSQL(filter, postgres), args...)
+		rows, err := db.contents(c.Request().Context(), searchSQL(conds, postgres, dated), args...)
 		return many(c, rows, err)
 	})
 	e.GET("/page/:project/:type", func(c echo.Context) error {
