@@ -22,6 +22,23 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 	)
 	BeforeEach(func() { srv, db = startWithDatabase() })
 
+	// perDatabase is the SQLite or the PostgreSQL form of a statement.
+	perDatabase := func(sqlite, postgres string) string {
+		if srv.Config.DatabaseURL != "" {
+			return postgres
+		}
+		return sqlite
+	}
+	// putBack runs the statements that return the database to an earlier
+	// Roster's schema.
+	putBack := func(stmts ...string) {
+		GinkgoHelper()
+		for _, stmt := range stmts {
+			_, err := db.ExecContext(context.Background(), stmt)
+			Expect(err).NotTo(HaveOccurred(), stmt)
+		}
+	}
+
 	born := func(query string) []string {
 		GinkgoHelper()
 		r, err := srv.Do("GET", "fhir/R4/Patient?"+query+"&_sort=birthdate", srv.AdminToken, nil)
@@ -53,18 +70,12 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 
 		By("putting the rows and the schema back as migration 8 left them")
 		ctx := context.Background()
-		asWritten := "json_extract(r.content, '$.birthDate')"
-		if srv.Config.DatabaseURL != "" {
-			asWritten = "r.content::json->>'birthDate'"
-		}
-		for _, stmt := range []string{
-			"UPDATE search_index SET value = (SELECT " + asWritten + " FROM resources r WHERE r.type = search_index.type AND r.id = search_index.id) WHERE param = 'birthdate'",
+		asWritten := perDatabase("json_extract(r.content, '$.birthDate')", "r.content::json->>'birthDate'")
+		putBack(
+			"UPDATE search_index SET value = (SELECT "+asWritten+" FROM resources r WHERE r.type = search_index.type AND r.id = search_index.id) WHERE param = 'birthdate'",
 			"DELETE FROM schema_migrations WHERE version = 9",
 			"CREATE INDEX search_index_num ON search_index (project_id, type, param, num)",
-		} {
-			_, err := db.ExecContext(ctx, stmt)
-			Expect(err).NotTo(HaveOccurred(), stmt)
-		}
+		)
 		// Old rows hold the date as written, which no date range matches now.
 		Expect(born("birthdate=ge1969-12-31&birthdate=lt1986")).To(BeEmpty())
 
@@ -109,14 +120,11 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 
 		By("putting back the rows migration 10 left")
 		ctx := context.Background()
-		for _, stmt := range []string{
-			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'email', '', value, 0 FROM search_index WHERE id = '" + created.ID + "' AND param = 'telecom' AND system = 'email'",
-			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'phone', '', value, 0 FROM search_index WHERE id = '" + created.ID + "' AND param = 'telecom' AND system = 'phone'",
+		putBack(
+			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'email', '', value, 0 FROM search_index WHERE id = '"+created.ID+"' AND param = 'telecom' AND system = 'email'",
+			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'phone', '', value, 0 FROM search_index WHERE id = '"+created.ID+"' AND param = 'telecom' AND system = 'phone'",
 			"DELETE FROM schema_migrations WHERE version = 11",
-		} {
-			_, err := db.ExecContext(ctx, stmt)
-			Expect(err).NotTo(HaveOccurred(), stmt)
-		}
+		)
 		Expect(rows("email") + rows("phone")).To(Equal(2))
 
 		By("migrating")
@@ -168,13 +176,10 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 
 		By("putting back the copy of the current version Roster wrote before migration 12")
 		ctx := context.Background()
-		for _, stmt := range []string{
-			"INSERT INTO resource_history (type, id, project_id, version, last_updated, deleted, content) SELECT type, id, project_id, version, last_updated, deleted, content FROM resources WHERE id = '" + created.ID + "'",
+		putBack(
+			"INSERT INTO resource_history (type, id, project_id, version, last_updated, deleted, content) SELECT type, id, project_id, version, last_updated, deleted, content FROM resources WHERE id = '"+created.ID+"'",
 			"DELETE FROM schema_migrations WHERE version = 12",
-		} {
-			_, err := db.ExecContext(ctx, stmt)
-			Expect(err).NotTo(HaveOccurred(), stmt)
-		}
+		)
 		Expect(versions()).To(Equal([]string{"2", "2", "1"}), "the copy shows twice before migrating")
 
 		By("migrating")
@@ -226,10 +231,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		if postgres {
 			stmts = append(stmts, "ALTER TABLE resources DROP CONSTRAINT resources_pkey, ADD CONSTRAINT resources_pkey PRIMARY KEY (type, id)")
 		}
-		for _, stmt := range stmts {
-			_, err := db.ExecContext(ctx, stmt)
-			Expect(err).NotTo(HaveOccurred(), stmt)
-		}
+		putBack(stmts...)
 		if postgres {
 			Expect(primaryKey()).NotTo(ContainSubstring("INCLUDE"))
 		}
@@ -265,19 +267,14 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 
 		By("putting the search rows and their index back as migration 13 left them")
 		ctx := context.Background()
-		lookup := "CREATE INDEX search_index_lookup ON search_index (project_id, type, param, value, id)"
-		if srv.Config.DatabaseURL != "" {
-			lookup = "CREATE INDEX search_index_lookup ON search_index (project_id, type, param, value) INCLUDE (id)"
-		}
-		for _, stmt := range []string{
+		lookup := perDatabase("CREATE INDEX search_index_lookup ON search_index (project_id, type, param, value, id)",
+			"CREATE INDEX search_index_lookup ON search_index (project_id, type, param, value) INCLUDE (id)")
+		putBack(
 			"DROP INDEX search_index_sorted",
 			"ALTER TABLE search_index DROP COLUMN last_updated",
 			lookup,
 			"DELETE FROM schema_migrations WHERE version = 14",
-		} {
-			_, err := db.ExecContext(ctx, stmt)
-			Expect(err).NotTo(HaveOccurred(), stmt)
-		}
+		)
 
 		By("migrating")
 		Expect(srv.App.Store.Migrate(ctx)).To(Succeed())
