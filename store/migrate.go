@@ -250,27 +250,28 @@ CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type
 
 // viewRows matches the rows of every parameter now answered by another's
 // (SearchParam.Of); dateRows every date parameter's rows.
-func viewRows() string { return paramRows(func(p *resources.SearchParam) bool { return p.Of != "" }) }
+func viewRows() string {
+	return paramRows("", func(p *resources.SearchParam) bool { return p.Of != "" })
+}
 func dateRows() string {
-	return paramRows(func(p *resources.SearchParam) bool { return p.Type == resources.ParamDate })
+	return paramRows("", func(p *resources.SearchParam) bool { return p.Type == resources.ParamDate })
 }
 
 // stringRows matches every string parameter's rows, by search_index's
 // qualified columns (the statement using it joins resources too).
 func stringRows() string {
-	return strings.NewReplacer("(type = ", "(search_index.type = ", " AND param = ", " AND search_index.param = ").
-		Replace(paramRows(func(p *resources.SearchParam) bool { return p.Type == resources.ParamString }))
+	return paramRows("search_index.", func(p *resources.SearchParam) bool { return p.Type == resources.ParamString })
 }
 
 // paramRows is the SQL condition matching the search rows of the registry's
-// parameters that match.
-func paramRows(match func(*resources.SearchParam) bool) string {
+// parameters that match, naming the columns with prefix.
+func paramRows(prefix string, match func(*resources.SearchParam) bool) string {
 	var ors []string
 	for _, t := range resources.Types() {
 		for i := range t.Params {
 			if match(&t.Params[i]) {
 				// Registry names: safe to inline.
-				ors = append(ors, "(type = '"+t.Name+"' AND param = '"+t.Params[i].Code+"')")
+				ors = append(ors, "("+prefix+"type = '"+t.Name+"' AND "+prefix+"param = '"+t.Params[i].Code+"')")
 			}
 		}
 	}

@@ -227,6 +227,18 @@ func (s *Store) collect(rows *sql.Rows, err error) ([]*resources.Record, error) 
 	return out, translate(rows.Err())
 }
 
+// pageColumns are a search page's record columns; pageRows joins a page p
+// of (id, last_updated), chosen from index entries, to its rows, each by a
+// lookup: the LATERAL join with OFFSET 0 keeps the generic plan from
+// guessing the LIMIT parameter at a tenth of the matches and reading the
+// table by a full scan, as a plain join let it. Its one argument is the
+// type.
+const (
+	pageColumns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
+	pageRows    = " p CROSS JOIN LATERAL (SELECT " + pageColumns +
+		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+)
+
 // maxRune bounds a prefix range: every string starting with p sorts below
 // p+maxRune in byte order (PostgreSQL's "C" collation, SQLite's BINARY).
 const maxRune = "\U0010FFFF"
@@ -251,8 +263,7 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 	}
 	var recs []*resources.Record
 	if q.Count > 0 {
-		const columns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
-		sqlText := "SELECT " + columns + " FROM resources r" + where.String() + s.orderSQL(q) + " LIMIT ? OFFSET ?"
+		sqlText := "SELECT " + pageColumns + " FROM resources r" + where.String() + s.orderSQL(q) + " LIMIT ? OFFSET ?"
 		pageArgs := append(append([]any{}, args...), q.Count, q.Offset)
 		if page, pageArgs2, ok := s.rowPage(q); ok {
 			sqlText, pageArgs = page, pageArgs2
@@ -260,10 +271,9 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 			// Other filtered searches in the default order choose their
 			// page from the primary key's entries, which carry each
 			// resource's project, date and deleted flag (migration 13), and
-			// read only the page's rows, with the same LATERAL fence.
-			sqlText = "SELECT " + columns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() + s.orderSQL(q) +
-				" LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
-				" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+			// read only the page's rows (pageRows).
+			sqlText = "SELECT " + pageColumns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() + s.orderSQL(q) +
+				" LIMIT ? OFFSET ?)" + pageRows
 			pageArgs = append(pageArgs, q.Type)
 		}
 		var err error
@@ -285,10 +295,7 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 // from the matching search rows' index entries, which carry each
 // resource's id and date (rowDate), so at 1 M Patients a name prefix's ~240
 // matches cost a few index pages rather than a lookup each; only the page's
-// resource rows are read, each by a lookup that the LATERAL join with
-// OFFSET 0 keeps from the generic plan's guesses (a plain join let it guess
-// the LIMIT parameter at a tenth of the matches and read the table by a
-// full scan). Deleted resources have no search rows. _id and _lastUpdated,
+// resource rows are read (pageRows). Deleted resources have no search rows. _id and _lastUpdated,
 // which have no rows of their own, narrow the other filters' rows. Any
 // other search, and one with a filter that can match nothing, is Search's.
 func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
@@ -326,12 +333,10 @@ func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
 		sets = append(sets, "("+strings.Join(branches, " UNION ALL ")+")")
 		args = append(args, bargs...)
 	}
-	const columns = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
 	// A resource's rows all carry its date, so DISTINCT (id, date) is one
 	// entry per resource, and INTERSECT keeps those every filter matched.
-	sqlText := "SELECT " + columns + " FROM (SELECT DISTINCT m.id, m.last_updated FROM (" + strings.Join(sets, " INTERSECT ") +
-		") m ORDER BY m.last_updated DESC, m.id LIMIT ? OFFSET ?) p CROSS JOIN LATERAL (SELECT " + columns +
-		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
+	sqlText := "SELECT " + pageColumns + " FROM (SELECT DISTINCT m.id, m.last_updated FROM (" + strings.Join(sets, " INTERSECT ") +
+		") m ORDER BY m.last_updated DESC, m.id LIMIT ? OFFSET ?)" + pageRows
 	return sqlText, append(args, q.Count, q.Offset, q.Type), true
 }
 
