@@ -243,7 +243,7 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 DROP INDEX IF EXISTS search_index_owner;
 ALTER TABLE search_index ADD COLUMN last_updated BIGINT NOT NULL DEFAULT 0;
 UPDATE search_index SET last_updated = r.last_updated FROM resources r
-  WHERE r.type = search_index.type AND r.id = search_index.id AND (` + stringRows() + `);
+  WHERE r.type = search_index.type AND r.id = search_index.id AND (` + datedRowsSQL() + `);
 CREATE INDEX IF NOT EXISTS search_index_owner ON search_index (type, id);
 CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type, param, value{{include}}id, last_updated)`},
 }
@@ -257,11 +257,10 @@ func dateRows() string {
 	return paramRows("", func(p *resources.SearchParam) bool { return p.Type == resources.ParamDate })
 }
 
-// stringRows matches every string parameter's rows, by search_index's
-// qualified columns (the statement using it joins resources too).
-func stringRows() string {
-	return paramRows("search_index.", func(p *resources.SearchParam) bool { return p.Type == resources.ParamString })
-}
+// datedRowsSQL matches every dated parameter's rows (a string parameter's,
+// see dated), by search_index's qualified columns (the statement using it
+// joins resources too).
+func datedRowsSQL() string { return paramRows("search_index.", dated) }
 
 // paramRows is the SQL condition matching the search rows of the registry's
 // parameters that match, naming the columns with prefix.

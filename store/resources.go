@@ -24,11 +24,14 @@ const indexColumns = "type, id, project_id, param, system, value, num, last_upda
 // alone (Store.rowPage, migration 14). Exact searches match a few, and
 // keeping their rows undated spares an update from rewriting them.
 func rowDate(rec *resources.Record, param string) int64 {
-	if p, ok := lookupParam(rec.Type, param); ok && p.Type == resources.ParamString {
+	if p, ok := lookupParam(rec.Type, param); ok && dated(p) {
 		return rec.LastUpdated.UnixMicro()
 	}
 	return 0
 }
+
+// dated tells whether p's search rows carry their resource's date.
+func dated(p *resources.SearchParam) bool { return p.Type == resources.ParamString }
 
 // Versions: resources holds each resource's current version, the history
 // table the versions it superseded, so a resource never changed (most of
@@ -295,9 +298,10 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 // from the matching search rows' index entries, which carry each
 // resource's id and date (rowDate), so at 1 M Patients a name prefix's ~240
 // matches cost a few index pages rather than a lookup each; only the page's
-// resource rows are read (pageRows). Deleted resources have no search rows. _id and _lastUpdated,
-// which have no rows of their own, narrow the other filters' rows. Any
-// other search, and one with a filter that can match nothing, is Search's.
+// resource rows are read (pageRows). Deleted resources have no search rows.
+// _id and _lastUpdated, which have no rows of their own, narrow the other
+// filters' rows. Any other search, and one with a filter that can match
+// nothing, is Search's.
 func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
 	if !s.postgres || len(q.Sort) > 0 {
 		return "", nil, false
@@ -341,14 +345,14 @@ func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
 }
 
 // datedRows tells whether every search row f matches carries its
-// resource's date (rowDate): f is on a string parameter, as are those it
-// covers.
+// resource's date (rowDate): its parameter's rows and those of the
+// parameters it covers.
 func datedRows(typ string, f resources.Filter) bool {
-	if f.Param == nil || f.Param.Type != resources.ParamString || f.Param.Of != "" {
+	if f.Param == nil || !dated(f.Param) || f.Param.Of != "" {
 		return false
 	}
 	for _, code := range f.Param.Covers {
-		if p, ok := lookupParam(typ, code); !ok || p.Type != resources.ParamString {
+		if p, ok := lookupParam(typ, code); !ok || !dated(p) {
 			return false
 		}
 	}
