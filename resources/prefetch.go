@@ -4,9 +4,10 @@ import "context"
 
 // Prefetch lets the session lookup that authenticates a request also read
 // the one resource the request is for, in the same database round trip: a
-// read by id then costs one statement instead of two, and the session is
-// still checked on every request (logout and deactivation keep taking
-// effect on the next one). The store fills it; Service.Read takes it.
+// read by id then costs one statement instead of two, an update or a
+// delete two instead of three, and the session is still checked on every
+// request (logout and deactivation keep taking effect on the next one).
+// The store fills it; Service.Read and Service.current take it.
 type Prefetch struct {
 	Type, ID string
 	Done     bool    // the store looked the resource up
@@ -30,13 +31,19 @@ func PrefetchFrom(ctx context.Context) *Prefetch {
 	return p
 }
 
+// waiting reports whether a prefetched copy of typ/id is there to take.
+func waiting(ctx context.Context, typ, id string) bool {
+	p, _ := ctx.Value(prefetchKey{}).(*Prefetch)
+	return p != nil && p.Done && !p.taken && p.Type == typ && p.ID == id
+}
+
 // prefetched takes the record prefetched for typ/id, once: later reads in
 // the same request see the database as it is then.
 func prefetched(ctx context.Context, typ, id string) (*Record, bool) {
-	p, _ := ctx.Value(prefetchKey{}).(*Prefetch)
-	if p == nil || !p.Done || p.taken || p.Type != typ || p.ID != id {
+	if !waiting(ctx, typ, id) {
 		return nil, false
 	}
+	p := ctx.Value(prefetchKey{}).(*Prefetch)
 	p.taken = true
 	return p.Record, true
 }

@@ -450,7 +450,7 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 		return nil, Invalid("id", "Resource id %q does not match the URL id %q", b.ID, id)
 	}
 	b.ID = id
-	cur, err := s.store.Get(ctx, t.Name, id)
+	cur, early, err := s.current(ctx, t.Name, id)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,33 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 	if err != nil {
 		return nil, err
 	}
-	return s.write(ctx, t, r, cur.Project, cur.Version+1, c, prev)
+	rec, err := s.write(ctx, t, r, cur.Project, cur.Version+1, c, prev)
+	if early && ifMatch == "" && isKind(err, KindPrecondition) {
+		return s.Update(ctx, r, id, ifMatch) // the prefetch is taken: this reads afresh
+	}
+	return rec, err
+}
+
+// current reads typ/id for a change to it. The request's session lookup
+// may have read it already (Prefetch), saving a round trip; that copy was
+// read before the request's body, so early reports it: a change made
+// without If-Match that finds it outdated is retried with a fresh read,
+// as it would have succeeded had the read come after the body.
+func (s *Service) current(ctx context.Context, typ, id string) (rec *Record, early bool, err error) {
+	rec, ok := prefetched(ctx, typ, id)
+	switch {
+	case !ok:
+		rec, err = s.store.Get(ctx, typ, id)
+		return rec, false, err
+	case rec == nil:
+		return nil, true, NotFound("%s/%s not found", typ, id)
+	}
+	return rec, true, nil
+}
+
+func isKind(err error, k Kind) bool {
+	e, ok := AsError(err)
+	return ok && e.Kind == k
 }
 
 func checkIfMatch(ifMatch string, version int64) error {
@@ -484,6 +510,7 @@ func checkIfMatch(ifMatch string, version int64) error {
 
 // Patch applies a JSON Patch document to typ/id.
 func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMatch string) (*Record, error) {
+	early := waiting(ctx, typ, id) // Read takes a copy read before the body (current)
 	cur, err := s.Read(ctx, typ, id)
 	if err != nil {
 		return nil, err
@@ -511,7 +538,11 @@ func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMat
 	if err != nil {
 		return nil, err
 	}
-	return s.Update(ctx, r, id, strconv.FormatInt(cur.Version, 10))
+	rec, err := s.Update(ctx, r, id, strconv.FormatInt(cur.Version, 10))
+	if early && ifMatch == "" && isKind(err, KindPrecondition) {
+		return s.Patch(ctx, typ, id, patch, ifMatch)
+	}
+	return rec, err
 }
 
 func patchReason(err error) string {
@@ -535,7 +566,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	if err != nil {
 		return err
 	}
-	cur, err := s.store.Get(ctx, typ, id)
+	cur, early, err := s.current(ctx, typ, id)
 	if err != nil {
 		return err
 	}
@@ -553,7 +584,11 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 			return err
 		}
 	}
-	return s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
+	err = s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
+	if early && isKind(err, KindPrecondition) {
+		return s.Delete(ctx, typ, id) // read afresh (current)
+	}
+	return err
 }
 
 // Search runs q in the caller's project (every project for the super admin).

@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -211,6 +212,46 @@ var _ = Describe("FHIR instance interactions", func() {
 			Expect(after.Version).To(BeEquivalentTo(2))
 			Expect(after.Content).To(MatchJSON(before.Content))
 		})
+
+		// Authentication reads the resource with the session, before the
+		// body arrives (resources.Prefetch); a change landing in between
+		// must not turn an unconditional write into a conflict.
+		DescribeTable("applies a body that arrives after another change",
+			func(method, contentType, payload string, ifMatch string, want int, version int, gender string) {
+				pr, pw := io.Pipe()
+				headers := []string{"Content-Type", contentType}
+				if ifMatch != "" {
+					headers = append(headers, "If-Match", ifMatch)
+				}
+				answer := make(chan *fixtures.Response, 1)
+				go func() {
+					defer GinkgoRecover()
+					r, err := srv.Do(method, fhir("Patient/"+id), t.Token, pr, headers...)
+					Expect(err).NotTo(HaveOccurred())
+					answer <- r
+				}()
+				time.Sleep(300 * time.Millisecond) // the server is waiting for the body
+				meanwhile := patient("Chalmers", "Peter")
+				meanwhile["gender"] = "male"
+				Expect(call("PUT", fhir("Patient/"+id), t.Token, meanwhile).Status).To(Equal(http.StatusOK))
+
+				_, err := pw.Write([]byte(payload))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(pw.Close()).To(Succeed())
+				var r *fixtures.Response
+				Eventually(answer).WithTimeout(10 * time.Second).Should(Receive(&r))
+				Expect(r.Status).To(Equal(want), string(r.Body))
+				rec := stored("Patient", id)
+				Expect(rec.Version).To(BeEquivalentTo(version))
+				Expect(storedJSON("Patient", id)).To(HaveKeyWithValue("gender", gender))
+			},
+			Entry("PUT without If-Match: written over the change", "PUT", "application/fhir+json",
+				`{"resourceType":"Patient","gender":"female","name":[{"family":"Chalmers","given":["Pete"]}]}`, "", 200, 3, "female"),
+			Entry("PUT with the If-Match the change made stale: 412", "PUT", "application/fhir+json",
+				`{"resourceType":"Patient","gender":"female","name":[{"family":"Chalmers","given":["Pete"]}]}`, `W/"1"`, 412, 2, "male"),
+			Entry("PATCH without If-Match: applied to the changed version", "PATCH", "application/json-patch+json",
+				`[{"op":"add","path":"/gender","value":"female"}]`, "", 200, 3, "female"),
+		)
 
 		It("keeps the server's id and ignores the meta the client sends", func() {
 			upd := patient("Chalmers", "Pete")

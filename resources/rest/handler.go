@@ -50,9 +50,9 @@ func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
 	e.POST(base+"/:type", h.create, authn, h.idempotent)
 	e.GET(base+"/:type/_history", h.typeHistory, authn)
 	e.GET(base+"/:type/:id", h.read, prefetch, authn)
-	e.PUT(base+"/:type/:id", h.update, authn)
-	e.PATCH(base+"/:type/:id", h.patch, authn)
-	e.DELETE(base+"/:type/:id", h.delete, authn)
+	e.PUT(base+"/:type/:id", h.update, prefetch, authn)
+	e.PATCH(base+"/:type/:id", h.patch, prefetch, authn)
+	e.DELETE(base+"/:type/:id", h.delete, prefetch, authn)
 	e.GET(base+"/:type/:id/_history", h.instanceHistory, authn)
 	e.GET(base+"/:type/:id/_history/:vid", h.vread, authn)
 }
