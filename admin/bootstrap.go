@@ -20,11 +20,39 @@ type BootstrapResult struct {
 	GeneratedPassword string
 }
 
+// FirstAdmin is the super admin Bootstrap creates on an empty database.
+type FirstAdmin struct {
+	email     string
+	clear     string // the password, checked against the rules
+	password  *auth.NewPassword
+	generated bool
+}
+
+// NewFirstAdmin names the super admin; an empty email is admin@example.com
+// and an empty password is generated (Bootstrap reports it, once).
+func NewFirstAdmin(email, password string) *FirstAdmin {
+	a := &FirstAdmin{email: strings.ToLower(strings.TrimSpace(email)), clear: password}
+	if a.email == "" {
+		a.email = "admin@example.com"
+	}
+	if a.clear == "" {
+		a.clear, a.generated = auth.Secret()[:24], true
+	}
+	a.password = auth.PasswordToSet(a.clear)
+	return a
+}
+
+// HashAhead starts the password's bcrypt hash, most of a first start's
+// time, so it runs on the other core while the database opens and
+// migrates.
+func (a *FirstAdmin) HashAhead() { a.password.Start() }
+
 // Bootstrap creates, on an empty database, the super admin, the Default
 // project and the admin's membership. Several processes may start at once:
 // the work runs in one locked transaction and is skipped once done.
-func (s *Service) Bootstrap(ctx context.Context, email, password string) (*BootstrapResult, error) {
+func (s *Service) Bootstrap(ctx context.Context, admin *FirstAdmin) (*BootstrapResult, error) {
 	out := &BootstrapResult{}
+	email, password := admin.email, admin.clear
 	sys := resources.AsSystem(ctx, "")
 	err := s.res.InTx(sys, func(ctx context.Context) error {
 		if err := s.res.Store().Lock(ctx, "roster-bootstrap"); err != nil {
@@ -37,12 +65,7 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (*Boots
 		if len(projects) > 0 {
 			return nil
 		}
-		if email == "" {
-			email = "admin@example.com"
-		}
-		email = strings.ToLower(strings.TrimSpace(email))
-		if password == "" {
-			password = auth.Secret()[:24]
+		if admin.generated {
 			out.GeneratedPassword = password
 		}
 		// A configured password meets the rules every password meets; a
@@ -78,7 +101,7 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) (*Boots
 		if _, err := s.res.CreateIn(ctx, m, prec.ID); err != nil {
 			return err
 		}
-		if err := s.auth.SetPassword(ctx, urec.ID, password, ""); err != nil {
+		if err := s.auth.SetNewPassword(ctx, urec.ID, admin.password, ""); err != nil {
 			return err
 		}
 		out.Created, out.ProjectID, out.UserID, out.Email = true, prec.ID, urec.ID, email

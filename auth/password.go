@@ -2,6 +2,7 @@ package auth
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/trustelem/zxcvbn"
@@ -113,4 +114,25 @@ func weakness(seq []*match.Match) string {
 func HashPassword(pw string) (string, error) {
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), BcryptCost)
 	return string(h), err
+}
+
+// A NewPassword is a password to be set whose bcrypt hash, the slow part,
+// can be started ahead of need (Start) so it runs beside other work.
+type NewPassword struct {
+	clear string
+	once  sync.Once
+	hash  string
+	err   error
+}
+
+// PasswordToSet wraps pw; nothing is hashed yet.
+func PasswordToSet(pw string) *NewPassword { return &NewPassword{clear: pw} }
+
+// Start begins hashing on another goroutine.
+func (p *NewPassword) Start() { go p.Hash() }
+
+// Hash returns the bcrypt hash, waiting for a started one or making it now.
+func (p *NewPassword) Hash() (string, error) {
+	p.once.Do(func() { p.hash, p.err = HashPassword(p.clear) })
+	return p.hash, p.err
 }

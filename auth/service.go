@@ -609,10 +609,15 @@ func (s *Service) Logout(ctx context.Context, c *resources.Caller) error {
 // SetPassword validates and stores a user's new password and ends every
 // login of that user except keep.
 func (s *Service) SetPassword(ctx context.Context, userID, password, keep string) error {
-	if err := CheckPasswordRules("password", password, s.userFacts(ctx, userID)...); err != nil {
+	return s.SetNewPassword(ctx, userID, PasswordToSet(password), keep)
+}
+
+// SetNewPassword is SetPassword for a password whose hash may be under way.
+func (s *Service) SetNewPassword(ctx context.Context, userID string, pw *NewPassword, keep string) error {
+	if err := CheckPasswordRules("password", pw.clear, s.userFacts(ctx, userID)...); err != nil {
 		return err
 	}
-	hash, err := HashPassword(password)
+	hash, err := pw.Hash()
 	if err != nil {
 		return err
 	}

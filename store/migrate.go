@@ -293,6 +293,16 @@ func (s *Store) expand(stmt string) string {
 
 // Migrate brings the schema up to date. Several processes may start at once:
 // on PostgreSQL an advisory lock lets one migrate while the others wait.
+// Empty reports whether the database has no schema yet: a first start.
+func (s *Store) Empty(ctx context.Context) bool {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if s.postgres {
+		q = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' AND schemaname = current_schema()`
+	}
+	var n int
+	return s.queryRow(ctx, q).Scan(&n) == nil && n == 0
+}
+
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if s.postgres {

@@ -166,6 +166,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a := &App{Config: cfg, Log: log, Store: st}
 	a.stop = append(a.stop, func() { _ = st.Close() })
+	var first *admin.FirstAdmin
+	if !cfg.SkipBootstrap {
+		first = admin.NewFirstAdmin(cfg.AdminEmail, cfg.AdminPassword)
+		if st.Empty(ctx) {
+			first.HashAhead()
+		}
+	}
 	if a.ipExtractor, err = auth.IPExtractor(cfg.TrustedProxies); err != nil {
 		a.Close()
 		return nil, err
@@ -187,8 +194,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Auth.Limits = cfg.Throttle
 	a.Admin = admin.NewService(a.Resources, a.Auth)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
-	if !cfg.SkipBootstrap {
-		res, err := a.Admin.Bootstrap(ctx, cfg.AdminEmail, cfg.AdminPassword)
+	if first != nil {
+		res, err := a.Admin.Bootstrap(ctx, first)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("bootstrap: %w", err)
