@@ -122,9 +122,18 @@ func (c cpuMeter) read() (server, db time.Duration) {
 		server = procCPU(c.serverPID)
 	}
 	if c.postgres {
-		db = postgresCPU()
+		db, _ = postgresCPU()
 	}
 	return
+}
+
+// deferred is the database's deferred work so far (postgresCPU).
+func (c cpuMeter) deferred() time.Duration {
+	if !c.postgres {
+		return 0
+	}
+	_, d := postgresCPU()
+	return d
 }
 
 // tally collects outcomes from workers.

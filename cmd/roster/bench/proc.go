@@ -41,16 +41,19 @@ func statCPU(b []byte) time.Duration {
 	return time.Duration(ut+st) * time.Second / clockTicks
 }
 
-// postgresCPU sums the CPU time of every process named postgres on this
+// postgresCPU sums the CPU time of the processes named postgres on this
 // machine: with the database on loopback, that is the database's share of
-// an operation. Backends that exited between two readings are not counted,
-// so it is a lower bound.
-func postgresCPU() time.Duration {
+// an operation. work is what serves statements (backends, the WAL writer,
+// the postmaster); deferred is the cleanup PostgreSQL runs when it will
+// (autovacuum, checkpoints, the background writer), which would otherwise
+// be charged to whichever phase follows the writes that caused it — the
+// baseline's, say. Backends that exited between two readings are not
+// counted, so work is a lower bound.
+func postgresCPU() (work, deferred time.Duration) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	var total time.Duration
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -60,11 +63,28 @@ func postgresCPU() time.Duration {
 		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
 			continue
 		}
-		if b, err := os.ReadFile(filepath.Join(dir, "stat")); err == nil {
-			total += statCPU(b)
+		b, err := os.ReadFile(filepath.Join(dir, "stat"))
+		if err != nil {
+			continue
+		}
+		// The process title, as ps shows it: "postgres: 15/main: checkpointer".
+		title, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if isDeferredWork(string(title)) {
+			deferred += statCPU(b)
+		} else {
+			work += statCPU(b)
 		}
 	}
-	return total
+	return work, deferred
+}
+
+func isDeferredWork(title string) bool {
+	for _, w := range []string{": autovacuum ", ": checkpointer", ": background writer"} {
+		if strings.Contains(title, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // procMemory returns a process's resident set now and at its peak (VmRSS,
