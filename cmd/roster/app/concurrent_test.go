@@ -68,7 +68,7 @@ var _ = Describe("Concurrent writes", func() {
 		Expect(db.QueryRow("SELECT COUNT(*) FROM search_index WHERE type = 'Patient' AND param = 'identifier'").Scan(&rows)).To(Succeed())
 		Expect(rows).To(Equal(n))
 	})
-	It("updates each change their own resource, and of two updates of one version only one wins", func() {
+	It("updates and deletes each change their own resource, and of two updates of one version only one wins", func() {
 		srv, db := startWithDatabase()
 		send := func(method, path string, body any, headers ...string) (int, map[string]any) {
 			r, err := srv.Do(method, "fhir/R4/"+path, srv.AdminToken, body, headers...)
@@ -86,14 +86,14 @@ var _ = Describe("Concurrent writes", func() {
 			}
 			return p
 		}
-		const n, racers = 24, 8
-		ids := make([]string, n+1)
+		const n, racers, deletes = 24, 8, 8
+		ids := make([]string, n+1+deletes)
 		for i := range ids {
 			status, body := send("POST", "Patient", patient("", fmt.Sprintf("Before%03d", i), "Pat", fmt.Sprintf("OLD-%03d", i)))
 			Expect(status).To(Equal(201))
 			ids[i] = body["id"].(string)
 		}
-		contested := ids[n]
+		contested, doomed := ids[n], ids[n+1:]
 
 		statuses := make([]int, n)
 		raced := make([]int, racers)
@@ -112,7 +112,23 @@ var _ = Describe("Concurrent writes", func() {
 					patient(contested, "Contested", fmt.Sprintf("Racer%d", i), "OLD-CONTESTED"), "If-Match", `W/"1"`)
 			})
 		}
+		deleted := make([]int, deletes)
+		for i, id := range doomed {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				deleted[i], _ = send("DELETE", "Patient/"+id, nil)
+			})
+		}
 		wg.Wait()
+
+		for i, id := range doomed {
+			Expect(deleted[i]).To(Equal(200), id)
+			status, _ := send("GET", "Patient/"+id, nil)
+			Expect(status).To(Equal(410), id)
+			var rows int
+			Expect(db.QueryRow("SELECT COUNT(*) FROM search_index WHERE type = 'Patient' AND id = '" + id + "'").Scan(&rows)).To(Succeed())
+			Expect(rows).To(BeZero(), "a deleted Patient's search rows go")
+		}
 
 		for i, status := range statuses {
 			Expect(status).To(Equal(200), ids[i])
@@ -137,6 +153,6 @@ var _ = Describe("Concurrent writes", func() {
 
 		var superseded int
 		Expect(db.QueryRow("SELECT COUNT(*) FROM resource_history WHERE type = 'Patient'").Scan(&superseded)).To(Succeed())
-		Expect(superseded).To(Equal(n+1), "one superseded version per updated Patient")
+		Expect(superseded).To(Equal(n+1+deletes), "one superseded version per updated or deleted Patient")
 	})
 })
