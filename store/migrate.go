@@ -291,8 +291,6 @@ func (s *Store) expand(stmt string) string {
 		"{{date_key}}", fmt.Sprintf("printf('%%0%dd', num + %d)", width, offset)).Replace(stmt)
 }
 
-// Migrate brings the schema up to date. Several processes may start at once:
-// on PostgreSQL an advisory lock lets one migrate while the others wait.
 // Empty reports whether the database has no schema yet: a first start.
 func (s *Store) Empty(ctx context.Context) bool {
 	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
@@ -303,6 +301,8 @@ func (s *Store) Empty(ctx context.Context) bool {
 	return s.queryRow(ctx, q).Scan(&n) == nil && n == 0
 }
 
+// Migrate brings the schema up to date. Several processes may start at once:
+// on PostgreSQL an advisory lock lets one migrate while the others wait.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if s.postgres {
