@@ -4,10 +4,11 @@ import "context"
 
 // Prefetch lets the session lookup that authenticates a request also read
 // the one resource the request is for, in the same database round trip: a
-// read by id then costs one statement instead of two, an update or a
-// delete two instead of three, and the session is still checked on every
-// request (logout and deactivation keep taking effect on the next one).
-// The store fills it; Service.Read and Service.current take it.
+// read by id (or of its current version) then costs one statement instead
+// of two, an update or a delete two instead of three, and the session is
+// still checked on every request (logout and deactivation keep taking
+// effect on the next one). The store fills it; Service.Read, VRead and
+// current take it.
 type Prefetch struct {
 	Type, ID string
 	Done     bool    // the store looked the resource up

@@ -421,9 +421,13 @@ func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Record, erro
 	if err != nil {
 		return nil, NotFound("Version %s not found", vid)
 	}
-	rec, err := s.store.GetVersion(ctx, typ, id, v)
-	if err != nil {
-		return nil, err
+	// The current version is most often the one asked for, and the
+	// session lookup may have read it (Prefetch); any other is looked up.
+	rec, ok := prefetched(ctx, typ, id)
+	if !ok || rec == nil || rec.Version != v {
+		if rec, err = s.store.GetVersion(ctx, typ, id, v); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.authorize(ctx, c, t, rec.Project, Access{Type: typ, ID: id, Project: rec.Project}, false); err != nil {
 		return nil, err

@@ -54,7 +54,7 @@ func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
 	e.PATCH(base+"/:type/:id", h.patch, prefetch, authn)
 	e.DELETE(base+"/:type/:id", h.delete, prefetch, authn)
 	e.GET(base+"/:type/:id/_history", h.instanceHistory, authn)
-	e.GET(base+"/:type/:id/_history/:vid", h.vread, authn)
+	e.GET(base+"/:type/:id/_history/:vid", h.vread, prefetch, authn)
 }
 
 // prefetch lets authentication read the requested resource in its own
