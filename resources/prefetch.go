@@ -7,8 +7,8 @@ import "context"
 // read by id (or of its current version) then costs one statement instead
 // of two, an update or a delete two instead of three, and the session is
 // still checked on every request (logout and deactivation keep taking
-// effect on the next one). The store fills it; Service.Read, VRead and
-// current take it.
+// effect on the next one). The store fills it; Service.current and VRead
+// take it.
 type Prefetch struct {
 	Type, ID string
 	Done     bool    // the store looked the resource up
@@ -32,19 +32,13 @@ func PrefetchFrom(ctx context.Context) *Prefetch {
 	return p
 }
 
-// waiting reports whether a prefetched copy of typ/id is there to take.
-func waiting(ctx context.Context, typ, id string) bool {
-	p, _ := ctx.Value(prefetchKey{}).(*Prefetch)
-	return p != nil && p.Done && !p.taken && p.Type == typ && p.ID == id
-}
-
 // prefetched takes the record prefetched for typ/id, once: later reads in
 // the same request see the database as it is then.
 func prefetched(ctx context.Context, typ, id string) (*Record, bool) {
-	if !waiting(ctx, typ, id) {
+	p, _ := ctx.Value(prefetchKey{}).(*Prefetch)
+	if p == nil || !p.Done || p.taken || p.Type != typ || p.ID != id {
 		return nil, false
 	}
-	p := ctx.Value(prefetchKey{}).(*Prefetch)
 	p.taken = true
 	return p.Record, true
 }

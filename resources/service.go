@@ -350,30 +350,32 @@ func indexRows(t *Type, r Resource) []IndexRow {
 
 // Read returns the current version of typ/id visible to the caller.
 func (s *Service) Read(ctx context.Context, typ, id string) (*Record, error) {
+	rec, _, err := s.read(ctx, typ, id)
+	return rec, err
+}
+
+// read is Read, also telling whether the record is the session lookup's
+// early copy (current).
+func (s *Service) read(ctx context.Context, typ, id string) (*Record, bool, error) {
 	c, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	t, err := lookup(typ)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	rec, ok := prefetched(ctx, typ, id)
-	switch {
-	case !ok:
-		if rec, err = s.store.Get(ctx, typ, id); err != nil {
-			return nil, err
-		}
-	case rec == nil:
-		return nil, NotFound("%s/%s not found", typ, id)
+	rec, early, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, false, err
 	}
 	if err := s.authorize(ctx, c, t, rec.Project, Access{Type: typ, ID: id, Project: rec.Project}, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if rec.Deleted {
-		return nil, Gone("%s/%s was deleted", typ, id)
+		return nil, false, Gone("%s/%s was deleted", typ, id)
 	}
-	return rec, nil
+	return rec, early, nil
 }
 
 // ReadTyped reads typ/id and decodes it into a typed resource.
@@ -514,8 +516,7 @@ func checkIfMatch(ifMatch string, version int64) error {
 
 // Patch applies a JSON Patch document to typ/id.
 func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMatch string) (*Record, error) {
-	early := waiting(ctx, typ, id) // Read takes a copy read before the body (current)
-	cur, err := s.Read(ctx, typ, id)
+	cur, early, err := s.read(ctx, typ, id)
 	if err != nil {
 		return nil, err
 	}
