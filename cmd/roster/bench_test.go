@@ -28,13 +28,15 @@ var _ = Describe("roster bench", func() {
 		raw, err := os.ReadFile(out)
 		Expect(err).NotTo(HaveOccurred())
 		var rep struct {
-			Database   string  `json:"database"`
-			Resources  int     `json:"resources"`
-			Patients   int     `json:"patients"`
-			LoadErrors int64   `json:"loadErrors"`
-			LoadRate   float64 `json:"loadResourcesPerSecond"`
-			RSSPeakMB  float64 `json:"rssPeakMb"`
-			RestartMs  float64 `json:"restartMs"`
+			Database   string            `json:"database"`
+			Resources  int               `json:"resources"`
+			Patients   int               `json:"patients"`
+			LoadErrors int64             `json:"loadErrors"`
+			LoadRate   float64           `json:"loadResourcesPerSecond"`
+			RSSPeakMB  float64           `json:"rssPeakMb"`
+			RestartMs  float64           `json:"restartMs"`
+			DBSizeMB   float64           `json:"databaseSizeMb"`
+			Settings   map[string]string `json:"databaseSettings"`
 			Rows       []struct {
 				Op                 string  `json:"op"`
 				Mode               string  `json:"mode"`
@@ -54,6 +56,13 @@ var _ = Describe("roster bench", func() {
 		Expect(rep.LoadRate).To(BeNumerically(">", 0))
 		Expect(rep.RSSPeakMB).To(BeNumerically(">", 0))
 		Expect(rep.RestartMs).To(BeNumerically(">", 0))
+		Expect(rep.DBSizeMB).To(BeNumerically(">", 0))
+		if rep.Database == "postgres" {
+			Expect(rep.Settings).To(HaveKeyWithValue("shared_buffers", Not(BeEmpty())))
+			Expect(stdout).To(MatchRegexp(`database after the load: \d+ MB; PostgreSQL shared_buffers \S+`))
+		} else {
+			Expect(rep.Settings).To(BeEmpty())
+		}
 
 		seen := map[string]bool{}
 		for _, row := range rep.Rows {

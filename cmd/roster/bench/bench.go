@@ -219,13 +219,18 @@ type Report struct {
 	// whole run, Roster's and the baseline's phases together: no phase's
 	// database CPU counts them (postgresCPU).
 	DeferredDBCPUs float64 `json:"deferredDbCpuSeconds,omitempty"`
-	ColdStartMs    float64 `json:"coldStartMs"`  // empty database: migrate, bootstrap, first /healthz
-	RestartMs      float64 `json:"restartMs"`    // the loaded database: start to first /healthz
-	FirstReadMs    float64 `json:"firstReadMs"`  // after restart: first authenticated read answered
-	RSSStartMB     float64 `json:"rssStartMb"`   // after start, before any load
-	RSSIdleMB      float64 `json:"rssIdleMb"`    // after the run, idle
-	RSSPeakMB      float64 `json:"rssPeakMb"`    // VmHWM over the run
-	RSSRestartMB   float64 `json:"rssRestartMb"` // after the restart and one read
+	// The database as the phases found it: its size after the load and, on
+	// PostgreSQL, the settings that decide how much of it stays in memory.
+	DBSizeMB   float64           `json:"databaseSizeMb,omitempty"`
+	DBSettings map[string]string `json:"databaseSettings,omitempty"`
+
+	ColdStartMs  float64 `json:"coldStartMs"`  // empty database: migrate, bootstrap, first /healthz
+	RestartMs    float64 `json:"restartMs"`    // the loaded database: start to first /healthz
+	FirstReadMs  float64 `json:"firstReadMs"`  // after restart: first authenticated read answered
+	RSSStartMB   float64 `json:"rssStartMb"`   // after start, before any load
+	RSSIdleMB    float64 `json:"rssIdleMb"`    // after the run, idle
+	RSSPeakMB    float64 `json:"rssPeakMb"`    // VmHWM over the run
+	RSSRestartMB float64 `json:"rssRestartMb"` // after the restart and one read
 
 	Rows []Row `json:"rows"`
 
@@ -770,10 +775,66 @@ func load(ctx context.Context, base, token string, o *Options, w *world, rep *Re
 	} else if o.Server == "" || o.DatabaseURL != "" {
 		fmt.Fprintf(out, "VACUUM ANALYZE (SQLite: ANALYZE) after the load, as after any bulk load\n")
 	}
+	if err := describeDatabase(ctx, o, rep); err != nil {
+		return err
+	}
+	if rep.DBSizeMB > 0 {
+		fmt.Fprintf(out, "database after the load: %.0f MB%s\n", rep.DBSizeMB, settingsString(rep.DBSettings))
+	}
 	if len(w.patients) == 0 {
 		return errors.New("the load created no Patient")
 	}
 	return nil
+}
+
+// pgSettings are the PostgreSQL settings a reader of the figures needs: how
+// much of the database its own cache holds, how much the planner assumes
+// the OS caches, and how often a write-heavy phase forces a checkpoint.
+var pgSettings = []string{"shared_buffers", "effective_cache_size", "max_wal_size"}
+
+// describeDatabase records the database's size and settings after the load.
+func describeDatabase(ctx context.Context, o *Options, rep *Report) error {
+	switch {
+	case o.DatabaseURL != "":
+		db, err := sql.Open("pgx", o.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		var size int64
+		if err := db.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
+			return fmt.Errorf("database size: %w", err)
+		}
+		rep.DBSizeMB = mb(size)
+		rep.DBSettings = map[string]string{}
+		for _, name := range pgSettings {
+			var v string
+			if err := db.QueryRowContext(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+				return fmt.Errorf("setting %s: %w", name, err)
+			}
+			rep.DBSettings[name] = v
+		}
+	case o.Server == "":
+		fi, err := os.Stat(filepath.Join(o.DataDir, "roster.db"))
+		if err != nil {
+			return err
+		}
+		rep.DBSizeMB = mb(fi.Size())
+	}
+	return nil
+}
+
+func settingsString(m map[string]string) string {
+	var parts []string
+	for _, name := range pgSettings {
+		if v, ok := m[name]; ok {
+			parts = append(parts, name+" "+v)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; PostgreSQL " + strings.Join(parts, ", ")
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
