@@ -70,7 +70,7 @@ func (s *Service) ProjectDetails(ctx context.Context, projectID string) (*Projec
 		out.Members = append(out.Members, MemberSummary{
 			MembershipID: m.ID, Profile: m.Profile.Reference, User: m.User.Reference, Name: m.Profile.Display,
 			AccessPolicy: m.AccessPolicy, Role: role, Admin: m.Admin != nil && *m.Admin,
-			Active: m.Active == nil || *m.Active, ExternalID: m.ExternalID,
+			Active: m.IsActive(), ExternalID: m.ExternalID,
 		})
 	}
 	sort.SliceStable(out.Members, func(i, j int) bool {
@@ -319,7 +319,7 @@ func decodeMemberUpdate(body []byte, membershipID string) (MemberUpdate, error) 
 		u.Admin = ptr(m.Admin != nil && *m.Admin)
 	}
 	if has("active") {
-		u.Active = ptr(m.Active == nil || *m.Active)
+		u.Active = ptr(m.IsActive())
 	}
 	if has("profile") {
 		u.Profile = &m.Profile

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/samber/lo"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rosterhq/roster/admin/audit"
@@ -117,8 +118,13 @@ func (s *Service) FindUser(ctx context.Context, email, projectID string) (*resou
 }
 
 // Memberships lists the active memberships of a User or ClientApplication.
+// It searches by user alone: a user has a membership per project, while
+// active=true matches nearly every membership of the server, and a plan
+// that let that filter drive (one of two filter orders did) read all of
+// them on each sign-in — a second at a million resources.
 func (s *Service) Memberships(ctx context.Context, ref string) ([]*resources.ProjectMembership, error) {
-	return search[*resources.ProjectMembership](ctx, s.res, "ProjectMembership", url.Values{"user": {ref}, "active": {"true"}})
+	mems, err := search[*resources.ProjectMembership](ctx, s.res, "ProjectMembership", url.Values{"user": {ref}})
+	return lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool { return m.IsActive() }), err
 }
 
 // LoginRequest is the body of POST /auth/login.

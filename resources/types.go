@@ -214,6 +214,10 @@ type ProjectMembership struct {
 	Admin             *bool                     `json:"admin,omitempty"`
 }
 
+// IsActive says whether the membership grants access: one that does not say
+// is active, as its "active" search parameter indexes it.
+func (m *ProjectMembership) IsActive() bool { return m.Active == nil || *m.Active }
+
 // ProjectMembershipAccess is ProjectMembership.access: a parameterized access policy.
 type ProjectMembershipAccess struct {
 	ID                string                             `json:"id,omitempty"`

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samber/lo"
+
 	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/resources"
 )
@@ -185,15 +187,28 @@ func (h *Handler) load(ctx context.Context, org *resources.Project, userID strin
 	if err != nil {
 		return nil, notFoundOr(err)
 	}
-	mems, err := admin.Search[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership",
-		url.Values{"user": {"User/" + u.ID}, "active": {"true"}})
+	m, err := h.activeMembership(ctx, org, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	if len(mems) == 0 {
+	if m == nil {
 		return nil, fault(ErrAccountNotFound, "", "")
 	}
-	return h.withProfile(ctx, u, mems[0])
+	return h.withProfile(ctx, u, m)
+}
+
+// activeMembership is userID's active membership in org, nil when none. It
+// searches by user alone and checks "active" here: active=true matches
+// nearly every membership of the org, and a plan driven by that filter
+// reads them all (auth.Service.Memberships).
+func (h *Handler) activeMembership(ctx context.Context, org *resources.Project, userID string) (*resources.ProjectMembership, error) {
+	mems, err := admin.Search[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership",
+		url.Values{"user": {"User/" + userID}})
+	if err != nil {
+		return nil, err
+	}
+	m, _ := lo.Find(mems, func(m *resources.ProjectMembership) bool { return m.IsActive() })
+	return m, nil
 }
 
 // withProfile completes an account with its membership's profile.
@@ -233,12 +248,11 @@ func (h *Handler) accountByEmail(ctx context.Context, org *resources.Project, em
 			}
 			continue
 		}
-		mems, err := admin.Search[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership",
-			url.Values{"user": {"User/" + u.ID}, "active": {"true"}})
+		m, err := h.activeMembership(ctx, org, u.ID)
 		if err != nil {
 			return nil, err
 		}
-		if len(mems) > 0 {
+		if m != nil {
 			return u, nil
 		}
 	}

@@ -126,7 +126,7 @@ func (s *Service) created(ctx context.Context, typ, id string) time.Time {
 func (s *Service) memberView(ctx context.Context, m *resources.ProjectMembership) (*MemberJSON, error) {
 	project := strings.TrimPrefix(m.Project.Reference, "Project/")
 	sys := system(ctx, project)
-	out := &MemberJSON{ID: m.ID, Organization: project, Role: roleOf(m), IsActive: m.Active == nil || *m.Active}
+	out := &MemberJSON{ID: m.ID, Organization: project, Role: roleOf(m), IsActive: m.IsActive()}
 	if out.Role == "" && m.Admin != nil && *m.Admin {
 		out.Role = RoleAdmin
 	}

@@ -128,7 +128,7 @@ func userIDOf(m *resources.ProjectMembership) string {
 // rolesOf is the tenant roles of active memberships, optionally of one project only.
 func (h *Handler) rolesOf(ctx context.Context, mems []*resources.ProjectMembership, onlyProject string) ([]TenantRole, error) {
 	mems = lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool {
-		return active(m) && (onlyProject == "" || projectOf(m) == onlyProject)
+		return m.IsActive() && (onlyProject == "" || projectOf(m) == onlyProject)
 	})
 	names, err := h.projectNames(ctx, lo.Map(mems, func(m *resources.ProjectMembership, _ int) string { return projectOf(m) }))
 	if err != nil {

@@ -87,8 +87,6 @@ func roleOf(m *resources.ProjectMembership) string {
 	return RoleTenantUser
 }
 
-func active(m *resources.ProjectMembership) bool { return m.Active == nil || *m.Active }
-
 // userPhone reads the Medium One phone of a User.
 func userPhone(u *resources.User) *string {
 	var s string

@@ -205,7 +205,7 @@ func (h *Handler) userListInTenant(c echo.Context) error {
 		return err
 	}
 	mems = lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool {
-		return active(m) && userIDOf(m) != "" && projectOf(m) == tenant.ID
+		return m.IsActive() && userIDOf(m) != "" && projectOf(m) == tenant.ID
 	})
 	users, err := h.usersByID(ctx, lo.Map(mems, func(m *resources.ProjectMembership, _ int) string { return userIDOf(m) }))
 	if err != nil {
@@ -240,7 +240,7 @@ func (h *Handler) userList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	mems = lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool { return active(m) && userIDOf(m) != "" })
+	mems = lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool { return m.IsActive() && userIDOf(m) != "" })
 	names, err := h.projectNames(ctx, lo.Map(mems, func(m *resources.ProjectMembership, _ int) string { return projectOf(m) }))
 	if err != nil {
 		return err
@@ -397,14 +397,14 @@ func (h *Handler) roleMembership(cl *resources.Caller, mems []*resources.Project
 		tenantID = cl.Project
 	}
 	if tenantID == "" {
-		actives := lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool { return active(m) })
+		actives := lo.Filter(mems, func(m *resources.ProjectMembership, _ int) bool { return m.IsActive() })
 		if len(actives) != 1 {
 			return nil, resources.Invalid("tenant_id", "tenant_id is required to change the role of a user who is not in exactly one tenant")
 		}
 		return actives[0], nil
 	}
 	for _, m := range mems {
-		if projectOf(m) == tenantID && active(m) {
+		if projectOf(m) == tenantID && m.IsActive() {
 			return m, nil
 		}
 	}
