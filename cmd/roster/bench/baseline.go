@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/store"
+
 	_ "github.com/glebarez/go-sqlite" // the embedded database's driver, as Roster's store uses it
 )
 
@@ -181,7 +183,7 @@ func openBaseDB(ctx context.Context, databaseURL, dataDir string) (baseDB, error
 			return nil, err
 		}
 		// The same pool size and planning as Roster's store.
-		cfg.MaxConns = 32
+		cfg.MaxConns = int32(store.DefaultMaxConns(true))
 		if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
 			cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 		}
@@ -202,8 +204,8 @@ func openBaseDB(ctx context.Context, databaseURL, dataDir string) (baseDB, error
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	db.SetMaxOpenConns(store.DefaultMaxConns(false))
+	db.SetMaxIdleConns(store.DefaultMaxConns(false))
 	return sqlBase{db}, nil
 }
 
