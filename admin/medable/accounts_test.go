@@ -290,6 +290,26 @@ var _ = Describe("Medable accounts", func() {
 				403, "cortex.accessDenied.invalidCredentials")
 		})
 
+		It("refuses a member whose membership was deactivated, as it refuses an unknown email, and ends the session", func() {
+			expectAccount(janeDev.do("GET", o.base()+"accounts/me", nil))
+			r, err := srv.Do("GET", "fhir/R4/ProjectMembership?user=User/"+janeID, srv.AdminToken, nil)
+			Expect(err).NotTo(HaveOccurred())
+			entries, _ := r.JSON()["entry"].([]any)
+			Expect(entries).To(HaveLen(1), string(r.Body))
+			m := entries[0].(map[string]any)["resource"].(map[string]any)
+			m["active"] = false
+			r, err = srv.Do("PUT", "fhir/R4/ProjectMembership/"+m["id"].(string), srv.AdminToken, m)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+
+			refused := newDevice().do("POST", o.base()+"accounts/login", map[string]any{"email": jane, "password": password})
+			expectFault(refused, 403, "cortex.accessDenied.invalidCredentials")
+			unknown := newDevice().do("POST", o.base()+"accounts/login", map[string]any{"email": email("nobody"), "password": password})
+			Expect(refused.Body).To(Equal(unknown.Body))
+			Expect(janeDev.do("GET", o.base()+"accounts/me", nil).Status).To(BeNumerically(">=", 400))
+			expectAccount(newDevice().do("POST", o.base()+"accounts/login", map[string]any{"email": john, "password": password}))
+		})
+
 		It("requires email and password", func() {
 			f := expectFault(newDevice().do("POST", o.base()+"accounts/login", map[string]any{}), 400, "cortex.invalidArgument.validation")
 			Expect(children(f)).To(Equal(map[string]string{"email": "cortex.invalidArgument.required", "password": "cortex.invalidArgument.required"}))
