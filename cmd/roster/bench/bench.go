@@ -640,15 +640,18 @@ func setup(ctx context.Context, base string, o *Options) (*world, string, error)
 // analyze updates the planner's statistics, as after any bulk load (and as
 // PostgreSQL's autovacuum does within a minute): without them both
 // databases take the new tables for empty and drive searches from the wrong
-// side, at a cost growing with the table.
-func analyze(ctx context.Context, o *Options) error {
+// side, at a cost growing with the table. It then records the database's
+// size and, on PostgreSQL, the settings that decide how much of it stays in
+// memory, for the report.
+func analyze(ctx context.Context, o *Options, rep *Report) error {
 	var db *sql.DB
 	var err error
+	path := filepath.Join(o.DataDir, "roster.db")
 	switch {
 	case o.DatabaseURL != "":
 		db, err = sql.Open("pgx", o.DatabaseURL)
 	case o.Server == "":
-		db, err = sql.Open("sqlite", "file:"+filepath.Join(o.DataDir, "roster.db")+"?_pragma=busy_timeout(20000)")
+		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20000)")
 	default:
 		return nil
 	}
@@ -656,17 +659,42 @@ func analyze(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer db.Close()
+	if o.DatabaseURL == "" {
+		if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		rep.DBSizeMB = mb(fi.Size())
+		return nil
+	}
 	// VACUUM also marks the new pages all-visible, which index-only scans
 	// need (autovacuum would, later).
-	stmt := "ANALYZE"
-	if o.DatabaseURL != "" {
-		stmt = "VACUUM ANALYZE"
-	}
-	if _, err := db.ExecContext(ctx, stmt); err != nil {
+	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
 		return fmt.Errorf("analyze: %w", err)
+	}
+	var size int64
+	if err := db.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
+		return fmt.Errorf("database size: %w", err)
+	}
+	rep.DBSizeMB = mb(size)
+	rep.DBSettings = map[string]string{}
+	for _, name := range pgSettings {
+		var v string
+		if err := db.QueryRowContext(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+			return fmt.Errorf("setting %s: %w", name, err)
+		}
+		rep.DBSettings[name] = v
 	}
 	return nil
 }
+
+// pgSettings are the PostgreSQL settings a reader of the figures needs: how
+// much of the database its own cache holds, how much the planner assumes
+// the OS caches, and how often a write-heavy phase forces a checkpoint.
+var pgSettings = []string{"shared_buffers", "effective_cache_size", "max_wal_size"}
 
 // load sends the population in transaction Bundles and records the Patients.
 func load(ctx context.Context, base, token string, o *Options, w *world, rep *Report, meter cpuMeter, out io.Writer) error {
@@ -770,56 +798,16 @@ func load(ctx context.Context, base, token string, o *Options, w *world, rep *Re
 	if firstErr != nil {
 		return fmt.Errorf("%d of %d load Bundles failed; first: %w", errs, nBundles, firstErr)
 	}
-	if err := analyze(ctx, o); err != nil {
+	if err := analyze(ctx, o, rep); err != nil {
 		return err
 	} else if o.Server == "" || o.DatabaseURL != "" {
 		fmt.Fprintf(out, "VACUUM ANALYZE (SQLite: ANALYZE) after the load, as after any bulk load\n")
-	}
-	if err := describeDatabase(ctx, o, rep); err != nil {
-		return err
 	}
 	if rep.DBSizeMB > 0 {
 		fmt.Fprintf(out, "database after the load: %.0f MB%s\n", rep.DBSizeMB, settingsString(rep.DBSettings))
 	}
 	if len(w.patients) == 0 {
 		return errors.New("the load created no Patient")
-	}
-	return nil
-}
-
-// pgSettings are the PostgreSQL settings a reader of the figures needs: how
-// much of the database its own cache holds, how much the planner assumes
-// the OS caches, and how often a write-heavy phase forces a checkpoint.
-var pgSettings = []string{"shared_buffers", "effective_cache_size", "max_wal_size"}
-
-// describeDatabase records the database's size and settings after the load.
-func describeDatabase(ctx context.Context, o *Options, rep *Report) error {
-	switch {
-	case o.DatabaseURL != "":
-		db, err := sql.Open("pgx", o.DatabaseURL)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		var size int64
-		if err := db.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
-			return fmt.Errorf("database size: %w", err)
-		}
-		rep.DBSizeMB = mb(size)
-		rep.DBSettings = map[string]string{}
-		for _, name := range pgSettings {
-			var v string
-			if err := db.QueryRowContext(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
-				return fmt.Errorf("setting %s: %w", name, err)
-			}
-			rep.DBSettings[name] = v
-		}
-	case o.Server == "":
-		fi, err := os.Stat(filepath.Join(o.DataDir, "roster.db"))
-		if err != nil {
-			return err
-		}
-		rep.DBSizeMB = mb(fi.Size())
 	}
 	return nil
 }
