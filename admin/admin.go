@@ -115,7 +115,7 @@ func (s *Service) RequireProjectAdmin(ctx context.Context, projectID string) (*r
 	}
 	rec, err := s.res.Read(resources.AsSystem(ctx, ""), "Project", projectID)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && (e.Kind == resources.KindNotFound || e.Kind == resources.KindGone) {
+		if resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 			return nil, resources.NotFound("Project not found")
 		}
 		return nil, err

@@ -116,7 +116,7 @@ func (s *Service) Member(ctx context.Context, projectID, membershipID string) (*
 func (s *Service) member(ctx context.Context, projectID, membershipID string) (*resources.ProjectMembership, error) {
 	m, _, err := resources.ReadTyped[*resources.ProjectMembership](resources.AsSystem(ctx, projectID), s.res, "ProjectMembership", membershipID)
 	if err != nil || m.Project.Reference != "Project/"+projectID {
-		if e, ok := resources.AsError(err); err == nil || (ok && (e.Kind == resources.KindNotFound || e.Kind == resources.KindGone)) {
+		if err == nil || resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 			return nil, resources.NotFound("Membership not found")
 		}
 		return nil, err

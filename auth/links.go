@@ -129,7 +129,7 @@ func (s *Service) linkState(ctx context.Context, id, secret string, kinds ...str
 	}
 	l, err := ls.GetLink(ctx, id)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+		if resources.IsKind(err, resources.KindNotFound) {
 			// Compare anyway, so an unknown id costs what a known one does.
 			_ = subtle.ConstantTimeCompare([]byte(HashSecret(id)), []byte(HashSecret(secret)))
 			att.fail(ctx)

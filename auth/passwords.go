@@ -153,7 +153,7 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) e
 	}()
 	user, err := s.FindUser(ctx, email, req.ProjectID)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+		if resources.IsKind(err, resources.KindNotFound) {
 			return s.resetDecoy(ctx)
 		}
 		return err

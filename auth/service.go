@@ -512,7 +512,7 @@ func (s *Service) callerForLogin(ctx context.Context, loginID string) (*resource
 	known, cached := s.callers.get(loginID)
 	sess, err := s.store.CurrentSession(ctx, loginID, known)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+		if resources.IsKind(err, resources.KindNotFound) {
 			return nil, ErrUnauthenticated
 		}
 		return nil, err

@@ -3,6 +3,7 @@ package resources
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Kind classifies an error; the HTTP layer maps each kind to one status.
@@ -122,6 +123,12 @@ func TooMany(retryAfter int) *Error {
 // Unavailable is a 503.
 func Unavailable(format string, a ...any) *Error {
 	return &Error{Kind: KindUnavailable, Code: "transient", Message: fmt.Sprintf(format, a...)}
+}
+
+// IsKind says whether err is an *Error of one of kinds.
+func IsKind(err error, kinds ...Kind) bool {
+	e, ok := AsError(err)
+	return ok && slices.Contains(kinds, e.Kind)
 }
 
 // AsError returns err as *Error when it is one.

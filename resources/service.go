@@ -474,7 +474,7 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 		return nil, err
 	}
 	rec, err := s.write(ctx, t, r, cur.Project, cur.Version+1, c, prev)
-	if early && ifMatch == "" && isKind(err, KindPrecondition) {
+	if early && ifMatch == "" && IsKind(err, KindPrecondition) {
 		return s.Update(ctx, r, id, ifMatch) // the prefetch is taken: this reads afresh
 	}
 	return rec, err
@@ -495,11 +495,6 @@ func (s *Service) current(ctx context.Context, typ, id string) (rec *Record, ear
 		return nil, true, NotFound("%s/%s not found", typ, id)
 	}
 	return rec, true, nil
-}
-
-func isKind(err error, k Kind) bool {
-	e, ok := AsError(err)
-	return ok && e.Kind == k
 }
 
 func checkIfMatch(ifMatch string, version int64) error {
@@ -544,7 +539,7 @@ func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMat
 		return nil, err
 	}
 	rec, err := s.Update(ctx, r, id, strconv.FormatInt(cur.Version, 10))
-	if early && ifMatch == "" && isKind(err, KindPrecondition) {
+	if early && ifMatch == "" && IsKind(err, KindPrecondition) {
 		return s.Patch(ctx, typ, id, patch, ifMatch)
 	}
 	return rec, err
@@ -590,7 +585,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 		}
 	}
 	err = s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
-	if early && isKind(err, KindPrecondition) {
+	if early && IsKind(err, KindPrecondition) {
 		return s.Delete(ctx, typ, id) // read afresh (current)
 	}
 	return err

@@ -111,7 +111,7 @@ func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := req.Context()
 		caller, err := s.auth.Authenticate(ctx, token)
 		if err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindUnauthorized {
+			if resources.IsKind(err, resources.KindUnauthorized) {
 				return resources.Unauthorized(MsgInvalidToken)
 			}
 			return err

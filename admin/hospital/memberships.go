@@ -89,8 +89,7 @@ func (s *Service) view(ctx context.Context, m *resources.ProjectMembership) (Mem
 }
 
 func isGone(err error) bool {
-	e, ok := resources.AsError(err)
-	return ok && (e.Kind == resources.KindGone || e.Kind == resources.KindNotFound)
+	return resources.IsKind(err, resources.KindGone, resources.KindNotFound)
 }
 
 func displayName(names []resources.HumanName) string {
@@ -344,7 +343,7 @@ func (s *Service) Create(ctx context.Context, me *medic, req CreateRequest) (*Cr
 		res, err := s.admin.InviteUser(ctx, req.Hospital, admin.InviteRequest{ResourceType: "Practitioner",
 			FirstName: first, LastName: last, Email: user.Email, Membership: m})
 		if err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+			if resources.IsKind(err, resources.KindConflict) {
 				return resources.Conflict(MsgDuplicate)
 			}
 			return err

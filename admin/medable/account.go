@@ -227,7 +227,7 @@ func (h *Handler) withProfile(ctx context.Context, u *resources.User, m *resourc
 
 // notFoundOr turns a missing resource into account-not-found.
 func notFoundOr(err error) error {
-	if e, ok := resources.AsError(err); ok && (e.Kind == resources.KindNotFound || e.Kind == resources.KindGone) {
+	if resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 		return fault(ErrAccountNotFound, "", "")
 	}
 	return err

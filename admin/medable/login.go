@@ -107,7 +107,7 @@ func (h *Handler) signIn(c echo.Context, org *resources.Project, email, password
 	}
 	resp, err := h.auth.Login(ctx, auth.LoginRequest{Email: email, Password: password, ProjectID: org.ID}, c.RealIP(), c.Request().UserAgent())
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+		if resources.IsKind(err, resources.KindInvalid) {
 			if err := h.store.AddMedableLoginFailure(ctx, key, now, LoginFailureWindow); err != nil {
 				return nil, err
 			}
@@ -164,7 +164,7 @@ func (h *Handler) checkLocation(c echo.Context, org *resources.Project, userID, 
 	fp := auth.HashSecret(h.fingerprint(c))
 	cur, err := h.store.MedableLocation(ctx, userID, org.ID, fp)
 	if err != nil {
-		if e, ok := resources.AsError(err); !ok || e.Kind != resources.KindNotFound {
+		if !resources.IsKind(err, resources.KindNotFound) {
 			return err
 		}
 		cur = nil

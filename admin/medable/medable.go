@@ -163,7 +163,7 @@ func (h *Handler) session(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := c.Request().Context()
 		cl, err := h.auth.Authenticate(ctx, token)
 		if err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindUnauthorized {
+			if resources.IsKind(err, resources.KindUnauthorized) {
 				return fault(ErrNotLoggedIn, "", "")
 			}
 			return err
@@ -246,7 +246,7 @@ func asRoster(ctx context.Context, project string) context.Context {
 func decodeObject(c echo.Context, allowEmpty bool) (map[string]json.RawMessage, error) {
 	body, err := rest.ReadBody(c)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+		if resources.IsKind(err, resources.KindInvalid) {
 			if allowEmpty {
 				return map[string]json.RawMessage{}, nil
 			}
@@ -265,7 +265,7 @@ func decodeObject(c echo.Context, allowEmpty bool) (map[string]json.RawMessage, 
 func readBody(c echo.Context) ([]byte, error) {
 	body, err := rest.ReadBody(c)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+		if resources.IsKind(err, resources.KindInvalid) {
 			return nil, fault(ErrInvalidJSON, "The request body must be JSON", "")
 		}
 		return nil, err

@@ -125,7 +125,7 @@ func (h *Handler) resetPassword(c echo.Context) error {
 		return fault(ErrResetToken, "", "")
 	}
 	if err := h.auth.SetPasswordWithLink(ctx, id, secret, *password); err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+		if resources.IsKind(err, resources.KindInvalid) {
 			return fault(ErrResetToken, "", "")
 		}
 		return err

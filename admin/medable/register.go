@@ -102,7 +102,7 @@ func (h *Handler) registerNew(ctx context.Context, org *resources.Project, email
 			SendEmail: lo.ToPtr(false), Scope: admin.ScopeProject,
 		})
 		if err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+			if resources.IsKind(err, resources.KindConflict) {
 				return fault(ErrDuplicateEmail, "", "account.email")
 			}
 			return err
@@ -145,7 +145,7 @@ func (h *Handler) registerInvited(ctx context.Context, org *resources.Project, t
 	}
 	return h.res.InTx(ctx, func(ctx context.Context) error {
 		if err := h.auth.SetPasswordWithLink(ctx, id, secret, password); err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+			if resources.IsKind(err, resources.KindInvalid) {
 				return bad("The invitation is invalid, expired or already used")
 			}
 			return err

@@ -109,7 +109,7 @@ func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func credentialError(err error) error {
-	if e, ok := resources.AsError(err); ok && e.Kind == resources.KindUnauthorized {
+	if resources.IsKind(err, resources.KindUnauthorized) {
 		return resources.Unauthorized(msgBadCredential)
 	}
 	return err

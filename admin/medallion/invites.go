@@ -141,7 +141,7 @@ func (s *Service) send(ctx context.Context, inv *Invite) error {
 func (s *Service) invite(ctx context.Context, p *principal, id string) (*Invite, error) {
 	inv, err := s.store.MedallionInvite(ctx, id)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+		if resources.IsKind(err, resources.KindNotFound) {
 			return nil, resources.NotFound(msgNotFound)
 		}
 		return nil, err
@@ -266,7 +266,7 @@ func (s *Service) linkUsed(ctx context.Context, l *auth.Link) error {
 	}
 	inv, err := s.store.MedallionInviteByLink(ctx, l.ID)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindNotFound {
+		if resources.IsKind(err, resources.KindNotFound) {
 			return nil
 		}
 		return err

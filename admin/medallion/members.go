@@ -49,7 +49,7 @@ type providerRequest struct {
 func decodeBody(c echo.Context, v any) error {
 	body, err := rest.ReadBody(c)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindInvalid {
+		if resources.IsKind(err, resources.KindInvalid) {
 			return resources.Invalid("", "JSON parse error - request body is empty or not a JSON object.")
 		}
 		return err
@@ -178,7 +178,7 @@ func (s *Service) CreateMember(ctx context.Context, org string, req CreateMember
 			Email: email, SendEmail: ptr(false), Membership: m,
 		})
 		if err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+			if resources.IsKind(err, resources.KindConflict) {
 				return fieldError("user.email", msgDuplicate)
 			}
 			return err
@@ -236,7 +236,7 @@ func (s *Service) member(ctx context.Context, p *principal, id string) (*resourc
 	m, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, p.org()), s.res, "ProjectMembership", id)
 	if err != nil || m.Project.Reference != "Project/"+p.org() || !strings.HasPrefix(m.User.Reference, "User/") || !p.sees(m.ID) {
 		if err != nil {
-			if e, ok := resources.AsError(err); !ok || (e.Kind != resources.KindNotFound && e.Kind != resources.KindGone) {
+			if !resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 				return nil, err
 			}
 		}
@@ -455,7 +455,7 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 			next := *u
 			next.Meta, next.Email = nil, email
 			if _, err := s.res.Update(system(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
-				if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+				if resources.IsKind(err, resources.KindConflict) {
 					return fieldError("new_email", msgEmailTaken)
 				}
 				return err

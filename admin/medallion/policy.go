@@ -2,7 +2,6 @@ package medallion
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -53,10 +52,9 @@ func (s *Service) ensurePolicy(ctx context.Context, project, role string) (*reso
 		return nil, err
 	}
 	_, err := s.res.Read(sys, "AccessPolicy", id)
-	var e *resources.Error
 	switch {
 	case err == nil:
-	case errors.As(err, &e) && e.Kind == resources.KindNotFound:
+	case resources.IsKind(err, resources.KindNotFound):
 		if _, err := s.res.CreateWithID(sys, policyFor(project, role), project, id); err != nil {
 			return nil, err
 		}

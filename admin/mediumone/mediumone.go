@@ -195,7 +195,7 @@ func (h *Handler) tenantFor(ctx context.Context, cl *resources.Caller, param str
 	}
 	p, _, err := resources.ReadTyped[*resources.Project](resources.AsSystem(ctx, ""), h.res, "Project", id)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && (e.Kind == resources.KindNotFound || e.Kind == resources.KindGone) {
+		if resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 			return nil, resources.NotFound("Tenant not found")
 		}
 		return nil, err

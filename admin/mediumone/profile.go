@@ -114,7 +114,7 @@ func (h *Handler) editProfileRef(ctx context.Context, project, ref string, edit 
 	}
 	rec, err := h.res.Read(asRoster(ctx, project), typ, id)
 	if err != nil {
-		if e, ok := resources.AsError(err); ok && (e.Kind == resources.KindNotFound || e.Kind == resources.KindGone) {
+		if resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 			return nil
 		}
 		return err

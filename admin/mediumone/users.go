@@ -134,7 +134,7 @@ func (h *Handler) userCreate(c echo.Context) error {
 		res, err := h.invite(ctx, cl.Project, email, first, last, language,
 			&resources.ProjectMembership{Active: lo.ToPtr(false), Admin: lo.ToPtr(false)}, false)
 		if err != nil {
-			if e, ok := resources.AsError(err); ok && e.Kind == resources.KindConflict {
+			if resources.IsKind(err, resources.KindConflict) {
 				return resources.Invalid("user_name", "User already exists")
 			}
 			return err
