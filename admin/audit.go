@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/rosterhq/roster/admin/audit"
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 )
 

@@ -11,8 +11,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/fixtures"
+	"github.com/rosterhq/roster/mail"
 )
 
 // srv is the suite's server; specs keep out of each other's way by working

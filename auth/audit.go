@@ -4,11 +4,11 @@ import (
 	"context"
 	"strings"
 
-	"github.com/rosterhq/roster/admin/audit"
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 )
 
-// This file records auth's acts in the audit trail (package admin/audit):
+// This file records auth's acts in the audit trail (package audit):
 // sign-ins and their refusals, refreshes, sign-outs, passwords, one-time
 // links and client secrets. Successes are written in the transaction of the
 // act; refusals, which answer with an error, in a transaction of their own.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/store"
 )
 
 // Kinds of one-time link.
@@ -21,19 +22,7 @@ const (
 const MaxLinkFailures = 5
 
 // Link is a one-time link (its secret is only ever stored hashed).
-type Link struct {
-	ID         string
-	Kind       string
-	UserID     string
-	ProjectID  string
-	SecretHash string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	UsedAt     time.Time
-	RevokedAt  time.Time
-	Failures   int
-	Data       string
-}
+type Link = store.Link
 
 // LinkStore is the storage one-time links need.
 type LinkStore interface {
@@ -42,8 +31,9 @@ type LinkStore interface {
 	RevokeLinks(ctx context.Context, userID, kind string) error
 	RevokeLink(ctx context.Context, id string) error
 	GetLink(ctx context.Context, id string) (*Link, error)
-	// UseLink marks it used if still unused; false when another request won.
-	UseLink(ctx context.Context, id string) (bool, error)
+	// UseLink marks it used if still unused, live and failed fewer than
+	// maxFailures times; false when another request won.
+	UseLink(ctx context.Context, id string, maxFailures int) (bool, error)
 	// FailLink counts a wrong secret.
 	FailLink(ctx context.Context, id string) error
 }
@@ -179,7 +169,7 @@ func (s *Service) RedeemLink(ctx context.Context, id, secret string, kinds ...st
 
 // useLink consumes a checked link; the loser of a race hears "already used".
 func (s *Service) useLink(ctx context.Context, id string) error {
-	won, err := s.store.(LinkStore).UseLink(ctx, id)
+	won, err := s.store.(LinkStore).UseLink(ctx, id, MaxLinkFailures)
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/rosterhq/roster/admin/audit"
-	"github.com/rosterhq/roster/admin/mail"
+	"github.com/rosterhq/roster/audit"
+	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
 )

@@ -16,8 +16,8 @@ import (
 	"github.com/samber/lo"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/rosterhq/roster/admin/audit"
-	"github.com/rosterhq/roster/admin/mail"
+	"github.com/rosterhq/roster/audit"
+	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
 )
 

@@ -8,61 +8,17 @@ package auth
 import (
 	"context"
 	"time"
+
+	"github.com/rosterhq/roster/store"
 )
 
-// Login is one sign-in: the grant behind an authorization code, its access
-// tokens and its refresh token.
-type Login struct {
-	ID            string
-	UserID        string // User id, or ClientApplication id for client logins
-	ClientID      string
-	MembershipID  string
-	ProjectID     string
-	CodeHash      string
-	CodeChallenge string
-	CodeMethod    string
-	RefreshHash   string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	RevokedAt     time.Time
-	RemoteAddr    string
-	UserAgent     string
-}
-
-// Session is what a request's login resolves to right now.
-type Session struct {
-	Login      Login
-	Membership []byte // ProjectMembership JSON; nil when missing or deleted, or unchanged (see Known)
-	User       []byte // User JSON (nil for client logins, or unchanged)
-	// The versions read (0: missing or deleted).
-	MembershipVersion, UserVersion int64
-}
-
-// UserLive reports whether the login's User still exists. A client's login
-// acts as the client itself (its user id is the client's), with no User
-// row; a person's login ends with its User.
-func (s *Session) UserLive() bool {
-	return s.UserVersion != 0 || s.Login.UserID == s.Login.ClientID
-}
-
-// Known names the membership and user versions a caller already holds
-// decoded: CurrentSession leaves out their content when they are still the
-// current ones.
-type Known struct {
-	MembershipID      string
-	MembershipVersion int64
-	UserID            string
-	UserVersion       int64
-}
-
-// SigningKey is one JWT signing key.
-type SigningKey struct {
-	KID        string
-	Alg        string
-	PrivatePEM string
-	CreatedAt  time.Time
-	RetiredAt  time.Time
-}
+// The records auth reads and writes are store's (package store fills them).
+type (
+	Login      = store.Login
+	Session    = store.Session
+	Known      = store.Known
+	SigningKey = store.SigningKey
+)
 
 // Store is the storage auth needs.
 type Store interface {

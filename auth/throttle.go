@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/store"
 )
 
 // Limits bound how many failed attempts at a secret (a password, a client
@@ -48,10 +49,7 @@ type ThrottleStore interface {
 }
 
 // ThrottleCount is one key's count in its open window.
-type ThrottleCount struct {
-	Hits  int
-	Until time.Time
-}
+type ThrottleCount = store.ThrottleCount
 
 // What is being throttled: each kind counts apart.
 const (

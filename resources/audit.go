@@ -5,7 +5,7 @@ import "strings"
 // AuditEvent is a FHIR R4 (4.0.1) AuditEvent: a record of a security-relevant
 // act (a sign-in, a membership change, a password set, …). Roster writes
 // them itself, in the transaction of the act they record (see package
-// admin/audit); no caller may create, change or delete one, and only a
+// audit); no caller may create, change or delete one, and only a
 // project's admins (and the super admin) read them.
 type AuditEvent struct {
 	DomainResource

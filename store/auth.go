@@ -6,11 +6,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
 )
-
-var _ auth.Store = (*Store)(nil)
 
 func micro(t time.Time) int64 {
 	if t.IsZero() {
@@ -42,8 +39,8 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 
 const loginColumns = "id, user_id, client_id, membership_id, project_id, code_hash, code_challenge, code_method, refresh_hash, created_at, expires_at, revoked_at, remote_addr, user_agent"
 
-func scanLogin(sc interface{ Scan(...any) error }) (*auth.Login, error) {
-	var l auth.Login
+func scanLogin(sc interface{ Scan(...any) error }) (*Login, error) {
+	var l Login
 	var created, expires, revoked int64
 	if err := sc.Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &l.CodeHash, &l.CodeChallenge, &l.CodeMethod,
 		&l.RefreshHash, &created, &expires, &revoked, &l.RemoteAddr, &l.UserAgent); err != nil {
@@ -57,7 +54,7 @@ func scanLogin(sc interface{ Scan(...any) error }) (*auth.Login, error) {
 }
 
 // CreateLogin stores a new login.
-func (s *Store) CreateLogin(ctx context.Context, l *auth.Login) error {
+func (s *Store) CreateLogin(ctx context.Context, l *Login) error {
 	_, err := s.exec(ctx, "INSERT INTO logins ("+loginColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		l.ID, l.UserID, l.ClientID, l.MembershipID, l.ProjectID, l.CodeHash, l.CodeChallenge, l.CodeMethod,
 		l.RefreshHash, micro(l.CreatedAt), micro(l.ExpiresAt), micro(l.RevokedAt), l.RemoteAddr, l.UserAgent)
@@ -66,7 +63,7 @@ func (s *Store) CreateLogin(ctx context.Context, l *auth.Login) error {
 
 // LoginByCode finds the login holding an authorization code, used or not:
 // the caller must see a replayed code to revoke what it produced.
-func (s *Store) LoginByCode(ctx context.Context, codeHash string) (*auth.Login, error) {
+func (s *Store) LoginByCode(ctx context.Context, codeHash string) (*Login, error) {
 	return scanLogin(s.queryRow(ctx, "SELECT "+loginColumns+" FROM logins WHERE code_hash = ?", codeHash))
 }
 
@@ -87,7 +84,7 @@ func (s *Store) RotateCode(ctx context.Context, loginID, codeHash string) error 
 }
 
 // LoginByRefresh finds the login whose current refresh token hashes to hash.
-func (s *Store) LoginByRefresh(ctx context.Context, hash string) (*auth.Login, error) {
+func (s *Store) LoginByRefresh(ctx context.Context, hash string) (*Login, error) {
 	if hash == "" {
 		return nil, resources.NotFound("Login not found")
 	}
@@ -138,16 +135,16 @@ LEFT JOIN resources r ON r.type = ? AND r.id = ?
 WHERE l.id = ?`
 
 // Session reads a login with its membership and user in one round trip.
-func (s *Store) Session(ctx context.Context, loginID string) (*auth.Session, error) {
-	return s.CurrentSession(ctx, loginID, auth.Known{})
+func (s *Store) Session(ctx context.Context, loginID string) (*Session, error) {
+	return s.CurrentSession(ctx, loginID, Known{})
 }
 
 // CurrentSession is Session leaving out the content known already, and
 // reading the request's prefetched resource in the same round trip when it
 // asks for one.
-func (s *Store) CurrentSession(ctx context.Context, loginID string, known auth.Known) (*auth.Session, error) {
+func (s *Store) CurrentSession(ctx context.Context, loginID string, known Known) (*Session, error) {
 	var (
-		sess       auth.Session
+		sess       Session
 		membership sql.NullString
 		user       sql.NullString
 		mVersion   sql.NullInt64
@@ -199,15 +196,15 @@ func (s *Store) CurrentSession(ctx context.Context, loginID string, known auth.K
 }
 
 // SigningKeys lists every signing key.
-func (s *Store) SigningKeys(ctx context.Context) ([]auth.SigningKey, error) {
+func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	rows, err := s.query(ctx, "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []auth.SigningKey
+	var out []SigningKey
 	for rows.Next() {
-		var k auth.SigningKey
+		var k SigningKey
 		var created, retired int64
 		if err := rows.Scan(&k.KID, &k.Alg, &k.PrivatePEM, &created, &retired); err != nil {
 			return nil, err
@@ -219,7 +216,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]auth.SigningKey, error) {
 }
 
 // AddSigningKey stores a new signing key.
-func (s *Store) AddSigningKey(ctx context.Context, k auth.SigningKey) error {
+func (s *Store) AddSigningKey(ctx context.Context, k SigningKey) error {
 	_, err := s.exec(ctx, "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
 		k.KID, k.Alg, k.PrivatePEM, micro(k.CreatedAt), micro(k.RetiredAt))
 	return err

@@ -10,15 +10,12 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 )
-
-var _ rest.IdempotencyStore = (*Store)(nil)
 
 // ClaimIdempotencyKey takes a free or expired key for rec, or answers the
 // record holding it. The primary key decides between concurrent claims from
 // any process: exactly one INSERT wins.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *rest.IdempotencyRecord, now time.Time) (*rest.IdempotencyRecord, error) {
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *resources.IdempotencyRecord, now time.Time) (*resources.IdempotencyRecord, error) {
 	for range 3 {
 		if _, err := s.exec(ctx, "DELETE FROM idempotency_keys WHERE key = ? AND expires_at <= ?", rec.Key, now.UnixMicro()); err != nil {
 			return nil, err
@@ -43,9 +40,9 @@ VALUES (?, ?, ?, 0, '', '', ?, ?) ON CONFLICT (key) DO NOTHING`, rec.Key, rec.Re
 	return nil, resources.Conflict("A request with this Idempotency-Key is still in progress: retry later")
 }
 
-func (s *Store) idempotencyRecord(ctx context.Context, key string) (*rest.IdempotencyRecord, error) {
+func (s *Store) idempotencyRecord(ctx context.Context, key string) (*resources.IdempotencyRecord, error) {
 	var (
-		r                rest.IdempotencyRecord
+		r                resources.IdempotencyRecord
 		header, body     string
 		created, expires int64
 	)

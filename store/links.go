@@ -2,14 +2,10 @@ package store
 
 import (
 	"context"
-
-	"github.com/rosterhq/roster/auth"
 )
 
-var _ auth.LinkStore = (*Store)(nil)
-
 // CreateLink stores a one-time link.
-func (s *Store) CreateLink(ctx context.Context, l *auth.Link) error {
+func (s *Store) CreateLink(ctx context.Context, l *Link) error {
 	_, err := s.exec(ctx, `INSERT INTO links (id, kind, user_id, project_id, secret_hash, created_at, expires_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.Kind, l.UserID, l.ProjectID, l.SecretHash, micro(l.CreatedAt), micro(l.ExpiresAt), l.Data)
 	return err
@@ -28,8 +24,8 @@ func (s *Store) RevokeLink(ctx context.Context, id string) error {
 }
 
 // GetLink reads a link.
-func (s *Store) GetLink(ctx context.Context, id string) (*auth.Link, error) {
-	var l auth.Link
+func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
+	var l Link
 	var created, expires, used, revoked int64
 	err := s.queryRow(ctx, "SELECT id, kind, user_id, project_id, secret_hash, created_at, expires_at, used_at, revoked_at, failures, data FROM links WHERE id = ?", id).
 		Scan(&l.ID, &l.Kind, &l.UserID, &l.ProjectID, &l.SecretHash, &created, &expires, &used, &revoked, &l.Failures, &l.Data)
@@ -44,9 +40,9 @@ func (s *Store) GetLink(ctx context.Context, id string) (*auth.Link, error) {
 // number of concurrent redemptions win (on PostgreSQL the losers wait for
 // the winner's row lock and then find used_at set), and re-checks what may
 // have changed since the caller looked: revocation, failures, expiry.
-func (s *Store) UseLink(ctx context.Context, id string) (bool, error) {
+func (s *Store) UseLink(ctx context.Context, id string, maxFailures int) (bool, error) {
 	now := nowMicro()
-	res, err := s.exec(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ? AND expires_at > ?", now, id, auth.MaxLinkFailures, now)
+	res, err := s.exec(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ? AND expires_at > ?", now, id, maxFailures, now)
 	if err != nil {
 		return false, err
 	}

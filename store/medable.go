@@ -8,15 +8,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/rosterhq/roster/admin/medable"
 	"github.com/rosterhq/roster/resources"
 )
 
-var _ medable.Store = (*Store)(nil)
-
 // MedableLocation reads one remembered or pending login location.
-func (s *Store) MedableLocation(ctx context.Context, userID, projectID, fingerprintHash string) (*medable.Location, error) {
-	var l medable.Location
+func (s *Store) MedableLocation(ctx context.Context, userID, projectID, fingerprintHash string) (*MedableLocation, error) {
+	var l MedableLocation
 	var codeExp, verified, created, used int64
 	err := s.queryRow(ctx, `SELECT id, user_id, project_id, fingerprint_hash, name, code_hash, code_expires_at, code_failures, verified_at, created_at, last_used_at
 FROM medable_locations WHERE user_id = ? AND project_id = ? AND fingerprint_hash = ?`, userID, projectID, fingerprintHash).
@@ -32,7 +29,7 @@ FROM medable_locations WHERE user_id = ? AND project_id = ? AND fingerprint_hash
 }
 
 // PutMedableLocation creates a location or replaces its pending code.
-func (s *Store) PutMedableLocation(ctx context.Context, l *medable.Location) error {
+func (s *Store) PutMedableLocation(ctx context.Context, l *MedableLocation) error {
 	if l.ID == "" {
 		l.ID = uuid.NewString()
 	}

@@ -5,17 +5,14 @@ import (
 	"database/sql"
 	"errors"
 
-	"github.com/rosterhq/roster/admin/medallion"
 	"github.com/rosterhq/roster/resources"
 )
 
-var _ medallion.Store = (*Store)(nil)
-
 const medallionInviteColumns = "id, project_id, membership_id, user_id, link_id, status, email, sent_count, created_at, updated_at, expires_at"
 
-func scanMedallionInvite(sc interface{ Scan(...any) error }) (*medallion.Invite, error) {
+func scanMedallionInvite(sc interface{ Scan(...any) error }) (*MedallionInvite, error) {
 	var (
-		inv                       medallion.Invite
+		inv                       MedallionInvite
 		created, updated, expires int64
 	)
 	if err := sc.Scan(&inv.ID, &inv.ProjectID, &inv.MembershipID, &inv.UserID, &inv.LinkID, &inv.Status, &inv.Email,
@@ -30,7 +27,7 @@ func scanMedallionInvite(sc interface{ Scan(...any) error }) (*medallion.Invite,
 }
 
 // CreateMedallionInvite stores a new invite.
-func (s *Store) CreateMedallionInvite(ctx context.Context, inv *medallion.Invite) error {
+func (s *Store) CreateMedallionInvite(ctx context.Context, inv *MedallionInvite) error {
 	_, err := s.exec(ctx, "INSERT INTO medallion_invites ("+medallionInviteColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		inv.ID, inv.ProjectID, inv.MembershipID, inv.UserID, inv.LinkID, inv.Status, inv.Email, inv.SentCount,
 		micro(inv.CreatedAt), micro(inv.UpdatedAt), micro(inv.ExpiresAt))
@@ -38,17 +35,17 @@ func (s *Store) CreateMedallionInvite(ctx context.Context, inv *medallion.Invite
 }
 
 // MedallionInvite reads one invite.
-func (s *Store) MedallionInvite(ctx context.Context, id string) (*medallion.Invite, error) {
+func (s *Store) MedallionInvite(ctx context.Context, id string) (*MedallionInvite, error) {
 	return scanMedallionInvite(s.queryRow(ctx, "SELECT "+medallionInviteColumns+" FROM medallion_invites WHERE id = ?", id))
 }
 
 // MedallionInviteByLink reads the invite whose current link is linkID.
-func (s *Store) MedallionInviteByLink(ctx context.Context, linkID string) (*medallion.Invite, error) {
+func (s *Store) MedallionInviteByLink(ctx context.Context, linkID string) (*MedallionInvite, error) {
 	return scanMedallionInvite(s.queryRow(ctx, "SELECT "+medallionInviteColumns+" FROM medallion_invites WHERE link_id = ?", linkID))
 }
 
 // MedallionInvites lists one page of an organization's invites, oldest first.
-func (s *Store) MedallionInvites(ctx context.Context, q medallion.InviteQuery) ([]*medallion.Invite, int, error) {
+func (s *Store) MedallionInvites(ctx context.Context, q MedallionInviteQuery) ([]*MedallionInvite, int, error) {
 	where := " WHERE project_id = ?"
 	args := []any{q.ProjectID}
 	if q.MembershipID != "" {
@@ -65,7 +62,7 @@ func (s *Store) MedallionInvites(ctx context.Context, q medallion.InviteQuery) (
 		return nil, 0, err
 	}
 	defer rows.Close()
-	var out []*medallion.Invite
+	var out []*MedallionInvite
 	for rows.Next() {
 		inv, err := scanMedallionInvite(rows)
 		if err != nil {
@@ -78,7 +75,7 @@ func (s *Store) MedallionInvites(ctx context.Context, q medallion.InviteQuery) (
 
 // UpdateMedallionInvite writes inv only while its stored status is still
 // from, so of two concurrent changes one wins.
-func (s *Store) UpdateMedallionInvite(ctx context.Context, inv *medallion.Invite, from string) (bool, error) {
+func (s *Store) UpdateMedallionInvite(ctx context.Context, inv *MedallionInvite, from string) (bool, error) {
 	res, err := s.exec(ctx, "UPDATE medallion_invites SET link_id = ?, status = ?, email = ?, sent_count = ?, updated_at = ?, expires_at = ? WHERE id = ? AND status = ?",
 		inv.LinkID, inv.Status, inv.Email, inv.SentCount, micro(inv.UpdatedAt), micro(inv.ExpiresAt), inv.ID, from)
 	if err != nil {

@@ -5,20 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"time"
-
-	"github.com/rosterhq/roster/admin/mail"
-)
-
-var (
-	_ mail.Store       = (*Store)(nil)
-	_ mail.SenderStore = (*Store)(nil)
-	_ mail.Lister      = (*Store)(nil)
 )
 
 const outboxColumns = "id, project_id, kind, to_addr, subject, body_text, body_html, status, attempts, next_attempt_at, locked_until, last_error, created_at, sent_at"
 
-func scanMail(sc interface{ Scan(...any) error }) (*mail.Message, error) {
-	var m mail.Message
+func scanMail(sc interface{ Scan(...any) error }) (*Mail, error) {
+	var m Mail
 	var next, locked, created, sent int64
 	if err := sc.Scan(&m.ID, &m.ProjectID, &m.Kind, &m.To, &m.Subject, &m.Text, &m.HTML, &m.Status, &m.Attempts,
 		&next, &locked, &m.LastError, &created, &sent); err != nil {
@@ -29,7 +21,7 @@ func scanMail(sc interface{ Scan(...any) error }) (*mail.Message, error) {
 }
 
 // EnqueueMail writes a message to the outbox.
-func (s *Store) EnqueueMail(ctx context.Context, m *mail.Message) error {
+func (s *Store) EnqueueMail(ctx context.Context, m *Mail) error {
 	_, err := s.exec(ctx, `INSERT INTO outbox (id, project_id, kind, to_addr, subject, body_text, body_html, status, attempts, next_attempt_at, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.ProjectID, m.Kind, m.To, m.Subject, m.Text, m.HTML, m.Status, m.Attempts,
 		micro(m.NextAttemptAt), micro(m.CreatedAt))
@@ -42,10 +34,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.ProjectID, m.Kind, m.To, m.Su
 // against the latest row version, on SQLite the single writer already
 // serializes claimers. A cheap read first keeps idle polls from taking
 // SQLite's write lock.
-func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time) (*mail.Message, error) {
+func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time) (*Mail, error) {
 	var one int
 	err := s.queryRow(ctx, "SELECT 1 FROM outbox WHERE status = ? AND next_attempt_at <= ? AND locked_until <= ? LIMIT 1",
-		mail.StatusPending, micro(now), micro(now)).Scan(&one)
+		MailPending, micro(now), micro(now)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -59,7 +51,7 @@ func (s *Store) ClaimMail(ctx context.Context, now, leaseUntil time.Time) (*mail
 	m, err := scanMail(s.queryRow(ctx, `UPDATE outbox SET locked_until = ?, attempts = attempts + 1
 WHERE id = (SELECT id FROM outbox WHERE status = ? AND next_attempt_at <= ? AND locked_until <= ? ORDER BY next_attempt_at, id LIMIT 1`+lock+`)
 AND status = ? AND locked_until <= ?
-RETURNING `+outboxColumns, micro(leaseUntil), mail.StatusPending, micro(now), micro(now), mail.StatusPending, micro(now)))
+RETURNING `+outboxColumns, micro(leaseUntil), MailPending, micro(now), micro(now), MailPending, micro(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil // another sender took it
 	}
@@ -70,20 +62,20 @@ RETURNING `+outboxColumns, micro(leaseUntil), mail.StatusPending, micro(now), mi
 }
 
 // FinishMail records an attempt's outcome and releases the lease.
-func (s *Store) FinishMail(ctx context.Context, m *mail.Message) error {
+func (s *Store) FinishMail(ctx context.Context, m *Mail) error {
 	_, err := s.exec(ctx, "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, sent_at = ?, locked_until = 0 WHERE id = ?",
 		m.Status, m.Attempts, m.LastError, micro(m.NextAttemptAt), micro(m.SentAt), m.ID)
 	return err
 }
 
 // ListMail returns a project's messages, newest first.
-func (s *Store) ListMail(ctx context.Context, projectID string, limit int) ([]mail.Message, error) {
+func (s *Store) ListMail(ctx context.Context, projectID string, limit int) ([]Mail, error) {
 	rows, err := s.query(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE project_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", projectID, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []mail.Message
+	var out []Mail
 	for rows.Next() {
 		m, err := scanMail(rows)
 		if err != nil {
@@ -96,7 +88,7 @@ func (s *Store) ListMail(ctx context.Context, projectID string, limit int) ([]ma
 
 // GetMail reads one message, body included (for Roster itself and tests,
 // never for an HTTP answer).
-func (s *Store) GetMail(ctx context.Context, id string) (*mail.Message, error) {
+func (s *Store) GetMail(ctx context.Context, id string) (*Mail, error) {
 	m, err := scanMail(s.queryRow(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
 	if err != nil {
 		return nil, translate(err)

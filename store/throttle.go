@@ -4,11 +4,7 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/rosterhq/roster/auth"
 )
-
-var _ auth.ThrottleStore = (*Store)(nil)
 
 // HitThrottle counts one failure on key in one statement, so concurrent
 // failures — from any process — each get their own count: an ended window
@@ -29,8 +25,8 @@ RETURNING hits, expires_at`, key, until, at, at).Scan(&hits, &expires)
 }
 
 // ThrottleCounts reads the open windows of keys in one query.
-func (s *Store) ThrottleCounts(ctx context.Context, keys []string, now time.Time) (map[string]auth.ThrottleCount, error) {
-	out := map[string]auth.ThrottleCount{}
+func (s *Store) ThrottleCounts(ctx context.Context, keys []string, now time.Time) (map[string]ThrottleCount, error) {
+	out := map[string]ThrottleCount{}
 	if len(keys) == 0 {
 		return out, nil
 	}
@@ -46,7 +42,7 @@ func (s *Store) ThrottleCounts(ctx context.Context, keys []string, now time.Time
 	defer rows.Close()
 	for rows.Next() {
 		var key string
-		var c auth.ThrottleCount
+		var c ThrottleCount
 		var until int64
 		if err := rows.Scan(&key, &c.Hits, &until); err != nil {
 			return nil, err

@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/samber/lo"
 
-	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
 )
 

@@ -3,25 +3,12 @@ package medable
 import (
 	"context"
 	"time"
+
+	"github.com/rosterhq/roster/store"
 )
 
-// Location is a place an account signs in from: a browser or device known
-// by the fingerprint cookie Roster gives it (only the fingerprint's hash is
-// kept). A location is verified once a code mailed to the account holder
-// came back from it; until then it may hold one pending code (hashed).
-type Location struct {
-	ID              string
-	UserID          string
-	ProjectID       string
-	FingerprintHash string
-	Name            string
-	CodeHash        string
-	CodeExpiresAt   time.Time
-	CodeFailures    int
-	VerifiedAt      time.Time
-	CreatedAt       time.Time
-	LastUsedAt      time.Time
-}
+// Location is a place an account signs in from (see store.MedableLocation).
+type Location = store.MedableLocation
 
 // Store is the storage the Medable dialect needs beyond the core: the
 // remembered login locations with their pending codes, and the count of

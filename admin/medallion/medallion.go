@@ -24,6 +24,7 @@ import (
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
+	"github.com/rosterhq/roster/store"
 )
 
 // Extension URLs and code systems of the facts only Medallion knows.
@@ -57,29 +58,11 @@ const (
 	StatusExpired  = "expired"
 )
 
-// Invite is one sign-up invitation of a member. Its current one-time link
-// is LinkID; a resend replaces it.
-type Invite struct {
-	ID           string
-	ProjectID    string
-	MembershipID string
-	UserID       string
-	LinkID       string
-	Status       string // StatusPending, StatusAccepted or StatusRevoked
-	Email        string // where the last mail went
-	SentCount    int
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	ExpiresAt    time.Time // of the current link
-}
+// Invite is one sign-up invitation of a member.
+type Invite = store.MedallionInvite
 
 // InviteQuery selects a page of an organization's invites, oldest first.
-type InviteQuery struct {
-	ProjectID    string
-	MembershipID string // "" for all
-	Limit        int
-	Offset       int
-}
+type InviteQuery = store.MedallionInviteQuery
 
 // Store is the storage the invitations need; package store implements it.
 type Store interface {

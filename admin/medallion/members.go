@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/admin"
-	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
 )

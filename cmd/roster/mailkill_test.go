@@ -17,7 +17,7 @@ import (
 // What this file adds to the fault specs of issue 7. The rest are elsewhere:
 // SIGTERM during load in e2e_test.go ("on SIGTERM finishes in-flight
 // requests…"), a sender that claims a message and never reports back in
-// admin/mail/sender_test.go, 20 concurrent link redemptions in
+// mail/sender_test.go, 20 concurrent link redemptions in
 // auth/links_test.go. Missing was a real process killed in the middle of
 // an SMTP conversation.
 var _ = Describe("The mail sender killed mid-delivery", Label("fault"), func() {

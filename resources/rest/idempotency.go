@@ -25,25 +25,12 @@ const IdempotencyHeader = "Idempotency-Key"
 // ReplayedHeader marks an answer replayed from an earlier request.
 const ReplayedHeader = "Idempotent-Replayed"
 
-// IdempotencyRecord is a stored Idempotency-Key: in flight while Status is
-// 0, then the answer to replay.
-type IdempotencyRecord struct {
-	Key         string // hash of the caller and the client's key
-	RequestHash string // hash of the method, URI and body of the first request
-	Owner       string // the request holding the key in flight
-	Status      int
-	Header      http.Header
-	Body        []byte
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-}
-
 // IdempotencyStore keeps Idempotency-Keys in the database, so every Roster
 // process sharing it honours the same keys.
 type IdempotencyStore interface {
 	// ClaimIdempotencyKey stores rec (in flight) when its key is free or has
 	// expired, answering nil; otherwise it answers the record holding the key.
-	ClaimIdempotencyKey(ctx context.Context, rec *IdempotencyRecord, now time.Time) (*IdempotencyRecord, error)
+	ClaimIdempotencyKey(ctx context.Context, rec *resources.IdempotencyRecord, now time.Time) (*resources.IdempotencyRecord, error)
 	// CompleteIdempotencyKey keeps the answer of owner's request until expires.
 	CompleteIdempotencyKey(ctx context.Context, key, owner string, status int, header http.Header, body []byte, expires time.Time) error
 	// ReleaseIdempotencyKey frees a key owner still holds in flight.
@@ -128,7 +115,7 @@ func Idempotency(st IdempotencyStore, opts IdempotencyOptions) echo.MiddlewareFu
 			ctx := req.Context()
 			now := opts.Now()
 			purge(ctx, now)
-			rec := &IdempotencyRecord{
+			rec := &resources.IdempotencyRecord{
 				Key:         digest(callerScope(ctx), key),
 				RequestHash: digest(req.Method, req.URL.RequestURI(), req.Header.Get("If-None-Exist"), string(body)),
 				Owner:       uuid.NewString(),
@@ -186,7 +173,7 @@ func Idempotency(st IdempotencyStore, opts IdempotencyOptions) echo.MiddlewareFu
 }
 
 // replay answers a request whose key is already held.
-func replay(c echo.Context, held *IdempotencyRecord, requestHash string) error {
+func replay(c echo.Context, held *resources.IdempotencyRecord, requestHash string) error {
 	switch {
 	case held.RequestHash != requestHash:
 		return &resources.Error{Kind: resources.KindBusiness, Code: "business-rule",

@@ -16,16 +16,31 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rosterhq/roster/admin"
-	"github.com/rosterhq/roster/admin/audit"
 	"github.com/rosterhq/roster/admin/hospital"
-	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/admin/medable"
 	"github.com/rosterhq/roster/admin/medallion"
 	"github.com/rosterhq/roster/admin/mediumone"
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/auth"
+	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
 	"github.com/rosterhq/roster/store"
+)
+
+// store.Store is the storage of every package above it; each declares the
+// interface it needs, and app, which wires them, checks that store fits.
+var (
+	_ resources.Store       = (*store.Store)(nil)
+	_ rest.IdempotencyStore = (*store.Store)(nil)
+	_ auth.Store            = (*store.Store)(nil)
+	_ auth.LinkStore        = (*store.Store)(nil)
+	_ auth.ThrottleStore    = (*store.Store)(nil)
+	_ mail.Store            = (*store.Store)(nil)
+	_ mail.SenderStore      = (*store.Store)(nil)
+	_ mail.Lister           = (*store.Store)(nil)
+	_ medable.Store         = (*store.Store)(nil)
+	_ medallion.Store       = (*store.Store)(nil)
 )
 
 // Config is Roster's configuration; FromEnv reads it from ROSTER_* variables.

@@ -3,7 +3,7 @@ package app
 import (
 	"context"
 
-	"github.com/rosterhq/roster/admin/audit"
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 )
 

@@ -9,34 +9,20 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/rosterhq/roster/store"
 )
 
 // Delivery states of a message.
 const (
-	StatusPending = "pending" // waiting for (another) attempt
-	StatusSent    = "sent"
-	StatusFailed  = "failed" // gave up after MaxAttempts
-	StatusLogged  = "logged" // no SMTP configured: recorded and logged only
+	StatusPending = store.MailPending // waiting for (another) attempt
+	StatusSent    = store.MailSent
+	StatusFailed  = store.MailFailed // gave up after MaxAttempts
+	StatusLogged  = store.MailLogged // no SMTP configured: recorded and logged only
 )
 
 // Message is one outgoing email.
-type Message struct {
-	ID            string
-	ProjectID     string
-	Kind          string // e.g. "invite", "welcome", "reset"
-	To            string
-	Subject       string
-	Text          string
-	HTML          string
-	Status        string
-	Attempts      int
-	LastError     string
-	CreatedAt     time.Time
-	NextAttemptAt time.Time
-	SentAt        time.Time
-	// LockedUntil is the lease of the sender working on the message.
-	LockedUntil time.Time
-}
+type Message = store.Mail
 
 // Store is the outbox's storage.
 type Store interface {

@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/rosterhq/roster/admin/audit"
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
 )

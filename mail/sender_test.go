@@ -11,10 +11,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/rosterhq/roster/admin/mail"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
+	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/store"
 )
 

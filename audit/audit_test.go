@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/rosterhq/roster/admin"
-	"github.com/rosterhq/roster/admin/audit"
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 )
 

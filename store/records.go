@@ -1,0 +1,154 @@
+package store
+
+import "time"
+
+// The records below are the rows store fills for the packages above it.
+// They live here, not in their consumers, so that store depends on nothing
+// but resources; each consumer declares the small interface it needs in
+// terms of them.
+
+// Login is one sign-in: the grant behind an authorization code, its access
+// tokens and its refresh token.
+type Login struct {
+	ID            string
+	UserID        string // User id, or ClientApplication id for client logins
+	ClientID      string
+	MembershipID  string
+	ProjectID     string
+	CodeHash      string
+	CodeChallenge string
+	CodeMethod    string
+	RefreshHash   string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
+	RemoteAddr    string
+	UserAgent     string
+}
+
+// Session is what a request's login resolves to right now.
+type Session struct {
+	Login      Login
+	Membership []byte // ProjectMembership JSON; nil when missing or deleted, or unchanged (see Known)
+	User       []byte // User JSON (nil for client logins, or unchanged)
+	// The versions read (0: missing or deleted).
+	MembershipVersion, UserVersion int64
+}
+
+// UserLive reports whether the login's User still exists. A client's login
+// acts as the client itself (its user id is the client's), with no User
+// row; a person's login ends with its User.
+func (s *Session) UserLive() bool {
+	return s.UserVersion != 0 || s.Login.UserID == s.Login.ClientID
+}
+
+// Known names the membership and user versions a caller already holds
+// decoded: CurrentSession leaves out their content when they are still the
+// current ones.
+type Known struct {
+	MembershipID      string
+	MembershipVersion int64
+	UserID            string
+	UserVersion       int64
+}
+
+// SigningKey is one JWT signing key.
+type SigningKey struct {
+	KID        string
+	Alg        string
+	PrivatePEM string
+	CreatedAt  time.Time
+	RetiredAt  time.Time
+}
+
+// Link is a one-time link (its secret is only ever stored hashed).
+type Link struct {
+	ID         string
+	Kind       string
+	UserID     string
+	ProjectID  string
+	SecretHash string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UsedAt     time.Time
+	RevokedAt  time.Time
+	Failures   int
+	Data       string
+}
+
+// ThrottleCount is one key's count in its open window.
+type ThrottleCount struct {
+	Hits  int
+	Until time.Time
+}
+
+// Delivery states of an outbox message.
+const (
+	MailPending = "pending" // waiting for (another) attempt
+	MailSent    = "sent"
+	MailFailed  = "failed" // gave up after the sender's most attempts
+	MailLogged  = "logged" // no SMTP configured: recorded and logged only
+)
+
+// Mail is one outgoing email in the outbox.
+type Mail struct {
+	ID            string
+	ProjectID     string
+	Kind          string // e.g. "invite", "welcome", "reset"
+	To            string
+	Subject       string
+	Text          string
+	HTML          string
+	Status        string
+	Attempts      int
+	LastError     string
+	CreatedAt     time.Time
+	NextAttemptAt time.Time
+	SentAt        time.Time
+	// LockedUntil is the lease of the sender working on the message.
+	LockedUntil time.Time
+}
+
+// MedableLocation is a place a Medable account signs in from: a browser or
+// device known by the fingerprint cookie Roster gives it (only the
+// fingerprint's hash is kept). It is verified once a code mailed to the
+// account holder came back from it; until then it may hold one pending code
+// (hashed).
+type MedableLocation struct {
+	ID              string
+	UserID          string
+	ProjectID       string
+	FingerprintHash string
+	Name            string
+	CodeHash        string
+	CodeExpiresAt   time.Time
+	CodeFailures    int
+	VerifiedAt      time.Time
+	CreatedAt       time.Time
+	LastUsedAt      time.Time
+}
+
+// MedallionInvite is one Medallion sign-up invitation of a member. Its
+// current one-time link is LinkID; a resend replaces it.
+type MedallionInvite struct {
+	ID           string
+	ProjectID    string
+	MembershipID string
+	UserID       string
+	LinkID       string
+	Status       string // pending, accepted or revoked
+	Email        string // where the last mail went
+	SentCount    int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	ExpiresAt    time.Time // of the current link
+}
+
+// MedallionInviteQuery selects a page of an organization's invites, oldest
+// first.
+type MedallionInviteQuery struct {
+	ProjectID    string
+	MembershipID string // "" for all
+	Limit        int
+	Offset       int
+}
