@@ -15,12 +15,15 @@ import (
 	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
+	"github.com/rosterhq/roster/fixtures/skips"
 )
 
 func TestAudit(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Audit trail")
 }
+
+var _ = skips.Report()
 
 // srv is the suite's server; specs work in projects of their own.
 var srv *fixtures.Server

@@ -5,6 +5,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/fixtures/skips"
 )
 
 // The store is tested through HTTP in the packages above it; the specs here
@@ -14,3 +16,5 @@ func TestStore(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Store Suite")
 }
+
+var _ = skips.Report()

@@ -14,12 +14,15 @@ import (
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
+	"github.com/rosterhq/roster/fixtures/skips"
 )
 
 func TestMedallion(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Medallion dialect")
 }
+
+var _ = skips.Report()
 
 var (
 	srv     *fixtures.Server

@@ -5,6 +5,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/fixtures/skips"
 )
 
 // suiteDir is a scratch directory that lives as long as the suite (the
@@ -19,3 +21,5 @@ func TestRoster(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Roster Command Suite")
 }
+
+var _ = skips.Report()
