@@ -59,7 +59,6 @@ var tourPages, tourErr = collectTourPages()
 var _ = Describe("The documentation tour", Label("tour"), func() {
 	BeforeEach(func() {
 		Expect(tourErr).NotTo(HaveOccurred())
-		requireTourTools()
 	})
 
 	It("has runnable blocks on every page that must have them", func() {
@@ -74,12 +73,14 @@ var _ = Describe("The documentation tour", Label("tour"), func() {
 
 	for _, page := range tourPages {
 		It("runs the examples of "+page.file+" in order against a fresh server", func() {
+			requireTourTools()
 			p := startRoster(newTestDatabase().env(adminEnv()...))
 			runTourPage(p, page)
 		})
 	}
 
 	It("runs every page one after another against one server", func() {
+		requireTourTools()
 		p := startRoster(newTestDatabase().env(adminEnv()...))
 		for _, page := range tourPages {
 			By(page.file)
@@ -113,7 +114,7 @@ func runTourPage(p *rosterProcess, page tourPage) {
 	script.WriteString("set -E\n")
 	script.WriteString(`trap 'printf "[tour] exit %d at: %s\n" "$?" "$BASH_COMMAND" >&2' ERR` + "\n")
 	for _, b := range page.blocks {
-		fmt.Fprintf(&script, "printf '\\n%s%s\\n' %s\n", tourMarker, "%s", shellQuote(blockName(page, b)))
+		fmt.Fprintf(&script, "printf '\\n%%s\\n' %s\n", shellQuote(tourMarker+blockName(page, b)))
 		script.WriteString(b.code)
 		script.WriteString("\n")
 	}
