@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -40,31 +41,36 @@ func DecodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-func (s *Service) handleLogin(c echo.Context) error {
-	var req LoginRequest
+// answer runs a JSON route: it decodes the body into a Req, runs fn and
+// answers what fn returns.
+func answer[Req, Resp any](c echo.Context, fn func(ctx context.Context, req Req) (Resp, error)) error {
+	var req Req
 	if err := DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	resp, err := s.Login(c.Request().Context(), req, c.RealIP(), c.Request().UserAgent())
+	resp, err := fn(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, resp)
 }
 
+func (s *Service) handleLogin(c echo.Context) error {
+	return answer(c, func(ctx context.Context, req LoginRequest) (*LoginResponse, error) {
+		return s.Login(ctx, req, c.RealIP(), c.Request().UserAgent())
+	})
+}
+
+// profileRequest is the body of POST /auth/profile.
+type profileRequest struct {
+	Login   string `json:"login"`
+	Profile string `json:"profile"`
+}
+
 func (s *Service) handleProfile(c echo.Context) error {
-	var req struct {
-		Login   string `json:"login"`
-		Profile string `json:"profile"`
-	}
-	if err := DecodeJSON(c, &req); err != nil {
-		return err
-	}
-	resp, err := s.ChooseProfile(c.Request().Context(), req.Login, req.Profile)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, resp)
+	return answer(c, func(ctx context.Context, req profileRequest) (*LoginResponse, error) {
+		return s.ChooseProfile(ctx, req.Login, req.Profile)
+	})
 }
 
 func (s *Service) handleToken(c echo.Context) error {

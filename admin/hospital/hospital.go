@@ -21,7 +21,6 @@ import (
 	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 )
 
 // CurrentURL is the ProjectMembership extension (valueBoolean) marking the
@@ -62,12 +61,6 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 	route("GET", "/memberships/:hospital", s.handleHospitalMedics)
 	return s
 }
-
-// Errors is the hospital API's error surface: every error is the vendor's
-// {"message": …}.
-var Errors = &rest.Surface{Name: "hospital", Render: func(c echo.Context, status int, e *resources.Error) error {
-	return c.JSON(status, map[string]string{"message": dialect.Message(status, e, MsgNotFound, "Internal server error")})
-}}
 
 // medic is the caller: the User behind a token whose profile is a
 // Practitioner, with every membership of that User in every hospital.

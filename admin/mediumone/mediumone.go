@@ -26,7 +26,6 @@ import (
 	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 )
 
 // Medium One's roles, as whoami, myrole and the user lists name them.
@@ -79,26 +78,6 @@ func (h *Handler) Register(e *echo.Echo) {
 	g.GET("/user_remove", h.userRemove)
 	g.GET("/tenant_remove_user", h.tenantRemoveUser)
 }
-
-// errorBody is Medium One's error answer.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// Errors is Medium One's error surface: every error is {"error": message}
-// (a 500 says nothing more than that; the issues of a bad request are
-// joined into one message).
-var Errors = &rest.Surface{Name: "Medium One", Render: func(c echo.Context, status int, e *resources.Error) error {
-	msg := dialect.Message(status, e, "", "Internal server error")
-	if status < http.StatusInternalServerError && len(e.Issues) > 1 {
-		parts := make([]string, 0, len(e.Issues))
-		for _, is := range e.Issues {
-			parts = append(parts, is.Message)
-		}
-		msg = strings.Join(parts, "; ")
-	}
-	return dialect.JSON(c, status, echo.MIMEApplicationJSON, errorBody{Error: msg})
-}}
 
 // authenticate accepts only "Authorization: Bearer …" with a user's token.
 func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {

@@ -94,31 +94,6 @@ func SurfaceOf(c echo.Context) *Surface {
 	return Outcomes
 }
 
-// kindByStatus is the kind of an Echo error's status.
-var kindByStatus = func() map[int]resources.Kind {
-	m := map[int]resources.Kind{http.StatusUnsupportedMediaType: resources.KindInvalid}
-	for k, st := range statusByKind {
-		m[st] = k
-	}
-	return m
-}()
-
-// echoMessages are the messages of Echo's own errors, by kind.
-var echoMessages = map[resources.Kind]struct{ code, text string }{
-	resources.KindInvalid:          {"invalid", "Bad request"},
-	resources.KindUnauthorized:     {"login", "Unauthorized"},
-	resources.KindForbidden:        {"forbidden", "Forbidden"},
-	resources.KindNotFound:         {"not-found", "Not found"},
-	resources.KindConflict:         {"conflict", "Conflict"},
-	resources.KindGone:             {"deleted", "Gone"},
-	resources.KindPrecondition:     {"conflict", "Precondition failed"},
-	resources.KindTooLarge:         {"too-costly", "Request body too large"},
-	resources.KindBusiness:         {"business-rule", "Unprocessable request"},
-	resources.KindTooMany:          {"throttled", "Too many requests"},
-	resources.KindUnavailable:      {"transient", "Service unavailable"},
-	resources.KindMethodNotAllowed: {"not-supported", "Method not allowed"},
-}
-
 // ToError converts any error a route can return into a typed error: Roster's
 // own (the OAuth errors of the token endpoint among them), Echo's (its
 // router's, binder's and middleware's), or a body over the size limit. It
@@ -128,34 +103,49 @@ func ToError(err error) *resources.Error {
 		return e
 	}
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return typedEcho(resources.KindTooLarge)
-	}
-	var he *echo.HTTPError
 	var be *echo.BindingError
+	var he *echo.HTTPError
 	switch {
+	case errors.As(err, &mbe):
+		return fromStatus(http.StatusRequestEntityTooLarge)
 	case errors.As(err, &be) && be.HTTPError != nil:
-		he = be.HTTPError
+		return fromStatus(be.Code)
 	case errors.As(err, &he):
-	default:
-		return nil
-	}
-	if k, ok := kindByStatus[he.Code]; ok {
-		e := typedEcho(k)
-		if k == resources.KindTooMany {
-			e.RetryAfter = 1
-		}
-		return e
+		return fromStatus(he.Code)
 	}
 	return nil
 }
 
-func typedEcho(k resources.Kind) *resources.Error {
-	m := echoMessages[k]
-	if k == resources.KindInvalid {
-		return resources.Invalid("", "%s", m.text)
+// fromStatus is the typed error of an Echo error's status (nil for a
+// status no kind has).
+func fromStatus(status int) *resources.Error {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		return resources.Invalid("", "Bad request")
+	case http.StatusUnauthorized:
+		return resources.Unauthorized("Unauthorized")
+	case http.StatusForbidden:
+		return resources.Forbidden("Forbidden")
+	case http.StatusNotFound:
+		return resources.NotFound("Not found")
+	case http.StatusMethodNotAllowed:
+		return &resources.Error{Kind: resources.KindMethodNotAllowed, Code: "not-supported", Message: "Method not allowed"}
+	case http.StatusConflict:
+		return resources.Conflict("Conflict")
+	case http.StatusGone:
+		return resources.Gone("Gone")
+	case http.StatusPreconditionFailed:
+		return resources.Precondition("conflict", "Precondition failed")
+	case http.StatusRequestEntityTooLarge:
+		return &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly", Message: "Request body too large"}
+	case http.StatusUnprocessableEntity:
+		return resources.Business("Unprocessable request")
+	case http.StatusTooManyRequests:
+		return resources.TooMany(1)
+	case http.StatusServiceUnavailable:
+		return resources.Unavailable("Service unavailable")
 	}
-	return &resources.Error{Kind: k, Code: m.code, Message: m.text}
+	return nil
 }
 
 // internalError is what a client is told of an error of no known kind.
