@@ -1,9 +1,11 @@
 // Package dialect is the kit every vendor dialect is built with: mounting
-// its routes on an error surface of its own, letting its callers in through
-// the one credential parser, Django REST framework's paging, reading
-// bodies, searching the core as Roster, and the wording of error messages.
-// What stays in a dialect package is its vendor's names, shapes and
-// translations.
+// its routes on an error surface of its own (the core's error handler
+// chooses every status; the dialect's renderer writes its vendor's body),
+// letting its callers in through the one credential parser
+// (auth.CredentialRules), Django REST framework's paging, reading bodies,
+// searching the core as Roster, and the wording of error messages. Writes
+// act as Roster through admin.AsAuthor. What stays in a dialect package is
+// its vendor's names, shapes and translations.
 package dialect
 
 import (

@@ -164,7 +164,8 @@ func faultStatuses() map[string]int {
 }
 
 // kindStatuses is the status of each kind of core error on Medable's
-// routes: the status of its generic fault.
+// routes (the untyped one, 0, through KindMethodNotAllowed, the last): the
+// status of its generic fault.
 func kindStatuses() map[resources.Kind]int {
 	out := map[resources.Kind]int{}
 	for k := resources.Kind(0); k <= resources.KindMethodNotAllowed; k++ {

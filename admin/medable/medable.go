@@ -67,7 +67,6 @@ type Handler struct {
 	baseURL string
 	secure  bool
 	now     func() time.Time
-	gate    *dialect.Gate
 }
 
 // New returns the Medable dialect over the core services; baseURL is
@@ -76,11 +75,8 @@ func New(res *resources.Service, authSvc *auth.Service, adminSvc *admin.Service,
 	if !strings.HasSuffix(baseURL, "/") {
 		baseURL += "/"
 	}
-	notLoggedIn := fault(ErrNotLoggedIn, "", "")
 	return &Handler{res: res, auth: authSvc, admin: adminSvc, store: store, baseURL: baseURL,
-		secure: strings.HasPrefix(baseURL, "https://"), now: time.Now,
-		gate: &dialect.Gate{Auth: authSvc, Rules: auth.CredentialRules{Schemes: []string{"Bearer"}, Cookie: SessionCookie},
-			Missing: notLoggedIn, Refused: notLoggedIn}}
+		secure: strings.HasPrefix(baseURL, "https://"), now: time.Now}
 }
 
 // Register mounts the routes under /medable/{org}/ and /medable/{org}/v2/:
@@ -153,8 +149,11 @@ func orgOf(c echo.Context) *resources.Project { return c.Get(orgKey).(*resources
 // project's session is the documented org mismatch (the super admin's works
 // everywhere).
 func (h *Handler) session(next echo.HandlerFunc) echo.HandlerFunc {
+	notLoggedIn := fault(ErrNotLoggedIn, "", "")
+	gate := &dialect.Gate{Auth: h.auth, Rules: auth.CredentialRules{Schemes: []string{"Bearer"}, Cookie: SessionCookie},
+		Missing: notLoggedIn, Refused: notLoggedIn}
 	return func(c echo.Context) error {
-		cl, _, err := h.gate.Caller(c)
+		cl, _, err := gate.Caller(c)
 		if err != nil {
 			return err
 		}

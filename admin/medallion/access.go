@@ -63,9 +63,12 @@ func (p *principal) requireManage() error {
 // authenticate resolves `x-api-key` (the organization's key) or a member's
 // bearer token; anything else is 401 before the handler runs.
 func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	bad := resources.Unauthorized(msgBadCredential)
+	gate := &dialect.Gate{Auth: s.auth, Rules: auth.CredentialRules{APIKey: "x-api-key", Schemes: []string{"Bearer"}},
+		Missing: resources.Unauthorized(msgNoCredentials), Unreadable: bad, Refused: bad}
 	return func(c echo.Context) error {
 		req := c.Request()
-		caller, cred, err := s.gate.Caller(c)
+		caller, cred, err := gate.Caller(c)
 		if err != nil {
 			return err
 		}
@@ -87,14 +90,6 @@ func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(req.WithContext(ctx))
 		return next(c)
 	}
-}
-
-// newGate is how Medallion lets callers in: the organization's API key or
-// a member's bearer token, with Django REST framework's stock answers.
-func newGate(a *auth.Service) *dialect.Gate {
-	bad := resources.Unauthorized(msgBadCredential)
-	return &dialect.Gate{Auth: a, Rules: auth.CredentialRules{APIKey: "x-api-key", Schemes: []string{"Bearer"}},
-		Missing: resources.Unauthorized(msgNoCredentials), Unreadable: bad, Refused: bad}
 }
 
 // callerRole is the Medallion role of a bearer token's membership: its role

@@ -86,15 +86,13 @@ type Service struct {
 	store  Store
 	now    func() time.Time
 	linkTL time.Duration
-	gate   *dialect.Gate
 }
 
 // Register mounts the Medallion routes on e, enforces Medallion roles on the
 // core resource pipeline, and marks invites accepted when their link is
 // used. st is the storage for invitations.
 func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *resources.Service, st Store) *Service {
-	s := &Service{admin: adm, auth: authSvc, res: res, store: st, now: time.Now, linkTL: admin.SetPasswordLinkTTL,
-		gate: newGate(authSvc)}
+	s := &Service{admin: adm, auth: authSvc, res: res, store: st, now: time.Now, linkTL: admin.SetPasswordLinkTTL}
 	res.AddGuard(s.guard)
 	prev := authSvc.OnLinkUsed
 	authSvc.OnLinkUsed = func(ctx context.Context, l *auth.Link) error {
