@@ -146,7 +146,7 @@ func (s *Service) CreateClient(ctx context.Context, projectID, name, description
 		return nil, resources.Invalid("name", "Client name is required")
 	}
 	var out *ClientWithSecret
-	sys := asAuthor(ctx, projectID)
+	sys := AsAuthor(ctx, projectID)
 	err := s.res.InTx(sys, func(ctx context.Context) error {
 		app := &resources.ClientApplication{Name: name, Description: description, Status: "active"}
 		app.ResourceType = "ClientApplication"

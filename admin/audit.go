@@ -8,10 +8,12 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// asAuthor is ctx acting as Roster inside project while keeping the caller
-// as the author of what it writes (meta.author) and the agent of what the
-// audit trail records.
-func asAuthor(ctx context.Context, project string) context.Context {
+// AsAuthor is ctx acting as Roster itself inside project ("" for every
+// project) — no access checks — while keeping the caller as the author of
+// what it writes (meta.author) and the agent of what the audit trail
+// records. The core's use cases and every dialect act as the system
+// through it.
+func AsAuthor(ctx context.Context, project string) context.Context {
 	c := resources.Caller{}
 	if cur := resources.CallerFrom(ctx); cur != nil {
 		c = *cur

@@ -145,7 +145,7 @@ func (s *Service) invite(ctx context.Context, project *resources.Project, req In
 	inviter := resources.CallerFrom(ctx)
 	inv := &invitation{s: s, project: project, req: req, inviter: inviter}
 	// Roster writes as itself, recording the inviter as the author.
-	sys := resources.WithCaller(ctx, &resources.Caller{System: true, Project: project.ID, Profile: inviter.Profile, UserID: inviter.UserID})
+	sys := AsAuthor(ctx, project.ID)
 	var out *InviteResult
 	// All or nothing, so its creates may be written together (a taken key
 	// still fails the invite, whenever it surfaces).

@@ -151,10 +151,8 @@ func (s *Service) UpdateMember(ctx context.Context, projectID, membershipID stri
 	if _, err := s.RequireProjectAdmin(ctx, projectID); err != nil {
 		return nil, err
 	}
-	author := *resources.CallerFrom(ctx)
-	author.System, author.Project = true, projectID
 	var out *resources.ProjectMembership
-	err := s.res.InTx(resources.WithCaller(ctx, &author), func(ctx context.Context) error {
+	err := s.res.InTx(AsAuthor(ctx, projectID), func(ctx context.Context) error {
 		cur, err := s.member(ctx, projectID, membershipID)
 		if err != nil {
 			return err

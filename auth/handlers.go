@@ -1,9 +1,9 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -16,7 +16,7 @@ import (
 func (s *Service) Register(e *echo.Echo) {
 	e.POST("/auth/login", s.handleLogin)
 	e.POST("/auth/profile", s.handleProfile)
-	e.POST("/oauth2/token", s.handleToken)
+	e.POST("/oauth2/token", s.handleToken, rest.On(OAuthErrors))
 	e.GET("/.well-known/jwks.json", s.handleJWKS)
 	// Per-route middleware: a group with an empty prefix would catch every
 	// unknown path and answer 401 instead of 404.
@@ -41,53 +41,82 @@ func DecodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-func (s *Service) handleLogin(c echo.Context) error {
-	var req LoginRequest
+// answer runs a JSON route: it decodes the body into a Req, runs fn and
+// answers what fn returns.
+func answer[Req, Resp any](c echo.Context, fn func(ctx context.Context, req Req) (Resp, error)) error {
+	var req Req
 	if err := DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	resp, err := s.Login(c.Request().Context(), req, c.RealIP(), c.Request().UserAgent())
+	resp, err := fn(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, resp)
 }
 
+func (s *Service) handleLogin(c echo.Context) error {
+	return answer(c, func(ctx context.Context, req LoginRequest) (*LoginResponse, error) {
+		return s.Login(ctx, req, c.RealIP(), c.Request().UserAgent())
+	})
+}
+
+// profileRequest is the body of POST /auth/profile.
+type profileRequest struct {
+	Login   string `json:"login"`
+	Profile string `json:"profile"`
+}
+
 func (s *Service) handleProfile(c echo.Context) error {
-	var req struct {
-		Login   string `json:"login"`
-		Profile string `json:"profile"`
-	}
-	if err := DecodeJSON(c, &req); err != nil {
-		return err
-	}
-	resp, err := s.ChooseProfile(c.Request().Context(), req.Login, req.Profile)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, resp)
+	return answer(c, func(ctx context.Context, req profileRequest) (*LoginResponse, error) {
+		return s.ChooseProfile(ctx, req.Login, req.Profile)
+	})
 }
 
 func (s *Service) handleToken(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	form, err := c.FormParams()
 	if err != nil {
-		return c.JSON(http.StatusBadRequest, &OAuthError{Code: "invalid_request", Description: "Expected a form-encoded body"})
+		return OAuthError("invalid_request", "Expected a form-encoded body")
 	}
 	_, id, secret := Credentials(c)
 	resp, err := s.Exchange(c.Request().Context(), form, id, secret)
 	if err != nil {
-		if oe, ok := err.(*OAuthError); ok {
-			return c.JSON(oe.Status, oe)
-		}
-		// A throttled client keeps the token endpoint's error shape.
-		if e, ok := resources.AsError(err); ok && e.Kind == resources.KindTooMany {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-			return c.JSON(http.StatusTooManyRequests, &OAuthError{Code: "slow_down", Description: e.Message})
-		}
 		return err
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// OAuthBody is the body of an RFC 6749 error answer.
+type OAuthBody struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// OAuthErrors is the token endpoint's surface: every error is RFC 6749's
+// {error, error_description}, with the status of its kind (an OAuth error
+// is a 400; a throttled client a 429 with Retry-After).
+var OAuthErrors = &rest.Surface{Name: "OAuth", Render: renderOAuth}
+
+// oauthCodes is the RFC 6749 code of an error that carries none, by kind;
+// any kind not listed is invalid_request.
+var oauthCodes = map[resources.Kind]string{
+	0:                          "server_error",
+	resources.KindUnauthorized: "invalid_client",
+	resources.KindForbidden:    "unauthorized_client",
+	resources.KindTooMany:      "slow_down",
+	resources.KindUnavailable:  "temporarily_unavailable",
+}
+
+func renderOAuth(c echo.Context, status int, e *resources.Error) error {
+	body := OAuthBody{Code: e.OAuth, Description: e.Message}
+	if body.Code == "" {
+		body.Code = oauthCodes[e.Kind]
+	}
+	if body.Code == "" {
+		body.Code = "invalid_request"
+	}
+	return c.JSON(status, body)
 }
 
 func (s *Service) handleJWKS(c echo.Context) error {

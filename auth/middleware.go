@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -9,21 +10,69 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-// Credentials extracts a bearer token or Basic client credentials.
-func Credentials(c echo.Context) (bearer, basicID, basicSecret string) {
-	h := c.Request().Header.Get("Authorization")
+// CredentialRules say where a surface reads the credential of a request.
+// The core reads a bearer token or HTTP Basic client credentials; each
+// vendor dialect configures its own (a Token scheme, an API key header, a
+// session cookie). Read is the one parser for all of them.
+type CredentialRules struct {
+	// Schemes are the Authorization schemes whose value is an access
+	// token, matched case-insensitively ("Bearer", "Token").
+	Schemes []string
+	// Basic reads `Authorization: Basic base64(clientId:secret)`.
+	Basic bool
+	// APIKey names the header of a static API key ("" for none).
+	APIKey string
+	// Cookie names the cookie holding an access token, read when the
+	// Authorization header holds none of Schemes ("" for none).
+	Cookie string
+}
+
+// Credential is what a request presents under some CredentialRules.
+type Credential struct {
+	APIKey                 string
+	Token                  string
+	ClientID, ClientSecret string
+	// Header says an Authorization header was sent, whether or not the
+	// rules could read it.
+	Header bool
+}
+
+// Read reads the credential of c's request.
+func (r CredentialRules) Read(c echo.Context) Credential {
+	req := c.Request()
+	var out Credential
+	if r.APIKey != "" {
+		out.APIKey = req.Header.Get(r.APIKey)
+	}
+	h := req.Header.Get("Authorization")
+	out.Header = h != ""
 	scheme, value, _ := strings.Cut(h, " ")
-	switch strings.ToLower(scheme) {
-	case "bearer":
-		return strings.TrimSpace(value), "", ""
-	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
-		if err == nil {
-			id, secret, _ := strings.Cut(string(raw), ":")
-			return "", id, secret
+	value = strings.TrimSpace(value)
+	switch {
+	case slices.ContainsFunc(r.Schemes, func(s string) bool { return strings.EqualFold(s, scheme) }):
+		// The header decides, even when empty: the cookie is not read.
+		out.Token = value
+		return out
+	case r.Basic && strings.EqualFold(scheme, "basic"):
+		if raw, err := base64.StdEncoding.DecodeString(value); err == nil {
+			out.ClientID, out.ClientSecret, _ = strings.Cut(string(raw), ":")
 		}
 	}
-	return "", "", ""
+	if r.Cookie != "" && out.ClientID == "" {
+		if ck, err := c.Cookie(r.Cookie); err == nil {
+			out.Token = ck.Value
+		}
+	}
+	return out
+}
+
+// coreCredentials are the rules of the core API, as Medplum's.
+var coreCredentials = CredentialRules{Schemes: []string{"Bearer"}, Basic: true}
+
+// Credentials extracts a bearer token or Basic client credentials.
+func Credentials(c echo.Context) (bearer, basicID, basicSecret string) {
+	cr := coreCredentials.Read(c)
+	return cr.Token, cr.ClientID, cr.ClientSecret
 }
 
 // Required rejects requests without valid credentials and puts the caller in

@@ -7,11 +7,11 @@ import (
 	"html/template"
 	"net/http"
 	"path"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/resources/rest"
 )
 
 //go:embed static
@@ -55,8 +55,9 @@ var linkTitles = map[LinkStatus]string{
 // Roster under a path (ROSTER_APP_URL=https://host/roster/).
 func (s *Service) registerPages(e *echo.Echo) {
 	e.GET("/setpassword/assets/:file", handleAsset)
-	e.GET("/setpassword/:id/:secret", s.handlePage, redactSecretPath)
-	e.POST("/setpassword/:id/:secret", s.handlePageSubmit, redactSecretPath)
+	page := rest.On(PageErrors)
+	e.GET("/setpassword/:id/:secret", s.handlePage, page, redactSecretPath)
+	e.POST("/setpassword/:id/:secret", s.handlePageSubmit, page, redactSecretPath)
 }
 
 // redactSecretPath keeps the link's secret out of the request log, which
@@ -79,23 +80,12 @@ func (s *Service) handlePage(c echo.Context) error {
 	id, secret := c.Param("id"), c.Param("secret")
 	st, l, err := s.LinkState(ctx, id, secret, LinkSetPassword, LinkReset)
 	if err != nil {
-		return s.renderThrottled(c, err)
-	}
-	if st != LinkValid {
-		return s.renderLinkState(c, st)
-	}
-	return s.renderPage(c, http.StatusOK, s.formView(c, l, id, secret, ""))
-}
-
-// renderThrottled shows a throttled request as a page (429 with
-// Retry-After); any other error goes to the error handler.
-func (s *Service) renderThrottled(c echo.Context, err error) error {
-	e, ok := resources.AsError(err)
-	if !ok || e.Kind != resources.KindTooMany {
 		return err
 	}
-	c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-	return s.renderPage(c, http.StatusTooManyRequests, pageView{State: "throttled", Title: "Too many attempts", Message: e.Message})
+	if st != LinkValid {
+		return linkPageError(c, st)
+	}
+	return renderPage(c, http.StatusOK, s.formView(c, l, id, secret, ""))
 }
 
 // handlePageSubmit is the page without JavaScript: the form posts here and
@@ -105,21 +95,21 @@ func (s *Service) handlePageSubmit(c echo.Context) error {
 	id, secret := c.Param("id"), c.Param("secret")
 	err := s.SetPasswordWithLink(ctx, id, secret, c.FormValue("password"))
 	if err == nil {
-		return s.renderPage(c, http.StatusOK, pageView{State: "done", Title: "Password set", Message: msgDone})
+		return renderPage(c, http.StatusOK, pageView{State: "done", Title: "Password set", Message: msgDone})
 	}
 	e, ok := resources.AsError(err)
 	if !ok || e.Kind != resources.KindInvalid {
-		return s.renderThrottled(c, err)
+		return err
 	}
 	switch err {
 	case ErrLinkInvalid:
-		return s.renderLinkState(c, LinkInvalid)
+		return linkPageError(c, LinkInvalid)
 	case ErrLinkExpired:
-		return s.renderLinkState(c, LinkExpired)
+		return linkPageError(c, LinkExpired)
 	case ErrLinkUsed:
-		return s.renderLinkState(c, LinkUsed)
+		return linkPageError(c, LinkUsed)
 	case ErrLinkReplaced:
-		return s.renderLinkState(c, LinkReplaced)
+		return linkPageError(c, LinkReplaced)
 	}
 	// The password broke a rule: show the form again with the reason. The
 	// link is untouched (rules are checked before it is redeemed).
@@ -129,12 +119,12 @@ func (s *Service) handlePageSubmit(c echo.Context) error {
 	}
 	st, l, lerr := s.LinkState(ctx, id, secret, LinkSetPassword, LinkReset)
 	if lerr != nil {
-		return s.renderThrottled(c, lerr)
+		return lerr
 	}
 	if st != LinkValid {
-		return s.renderLinkState(c, st)
+		return linkPageError(c, st)
 	}
-	return s.renderPage(c, http.StatusBadRequest, s.formView(c, l, id, secret, msg))
+	return pageError(c, e, s.formView(c, l, id, secret, msg))
 }
 
 func (s *Service) formView(c echo.Context, l *Link, id, secret, errMsg string) pageView {
@@ -152,13 +142,42 @@ func (s *Service) formView(c echo.Context, l *Link, id, secret, errMsg string) p
 	return v
 }
 
-func (s *Service) renderLinkState(c echo.Context, st LinkStatus) error {
-	status := http.StatusGone
-	if st == LinkInvalid {
-		status = http.StatusNotFound
-	}
+// PageErrors is the surface of the set-password page: every error is the
+// page, in the state the handler prepared (pageError) or, for an error
+// that reached it unprepared, in one said by its status.
+var PageErrors = &rest.Surface{Name: "HTML page", Render: renderPageError}
+
+const pageViewKey = "auth.pageView"
+
+// pageError is e shown as the page v; e's kind chooses the status.
+func pageError(c echo.Context, e *resources.Error, v pageView) error {
+	c.Set(pageViewKey, v)
+	return e
+}
+
+// linkPageError is the page of a link that cannot be used: an invalid one
+// is not found, an expired, used or replaced one is gone.
+func linkPageError(c echo.Context, st LinkStatus) error {
 	e, _ := resources.AsError(st.Err())
-	return s.renderPage(c, status, pageView{State: string(st), Title: linkTitles[st], Message: e.Message})
+	out := resources.Gone("%s", e.Message)
+	if st == LinkInvalid {
+		out = resources.NotFound("%s", e.Message)
+	}
+	return pageError(c, out, pageView{State: string(st), Title: linkTitles[st], Message: e.Message})
+}
+
+func renderPageError(c echo.Context, status int, e *resources.Error) error {
+	v, ok := c.Get(pageViewKey).(pageView)
+	if !ok {
+		v = pageView{State: "error", Title: http.StatusText(status), Message: e.Message}
+		switch {
+		case e.Kind == resources.KindTooMany:
+			v = pageView{State: "throttled", Title: "Too many attempts", Message: e.Message}
+		case status >= 500:
+			v.Title, v.Message = "Something went wrong", "Something went wrong on our side. Please try again later."
+		}
+	}
+	return renderPage(c, status, v)
 }
 
 func pageHeaders(h http.Header) {
@@ -170,7 +189,7 @@ func pageHeaders(h http.Header) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
-func (s *Service) renderPage(c echo.Context, status int, v pageView) error {
+func renderPage(c echo.Context, status int, v pageView) error {
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, v); err != nil {
 		return err

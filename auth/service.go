@@ -306,22 +306,18 @@ type TokenResponse struct {
 	Profile      *resources.Reference `json:"profile,omitempty"`
 }
 
-// OAuthError is an RFC 6749 error answer.
-type OAuthError struct {
-	Status      int    `json:"-"`
-	Code        string `json:"error"`
-	Description string `json:"error_description"`
+// OAuthError is an RFC 6749 error: a 400 that the token endpoint answers
+// as {error: code, error_description: description} and any other surface
+// as its own 400.
+func OAuthError(code, description string) *resources.Error {
+	return &resources.Error{Kind: resources.KindInvalid, Code: "invalid", OAuth: code, Message: description}
 }
-
-func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
 
 // errBadClient is a wrong client id or secret: the one answer that counts
 // toward the client_credentials throttle.
-var errBadClient = &OAuthError{Status: 400, Code: "invalid_client", Description: "Invalid client credentials"}
+var errBadClient = OAuthError("invalid_client", "Invalid client credentials")
 
-func invalidGrant(desc string) *OAuthError {
-	return &OAuthError{Status: 400, Code: "invalid_grant", Description: desc}
-}
+func invalidGrant(desc string) *resources.Error { return OAuthError("invalid_grant", desc) }
 
 // Exchange runs the token endpoint for one grant.
 func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicSecret string) (*TokenResponse, error) {
@@ -334,7 +330,7 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicS
 			id, secret = basicID, basicSecret
 		}
 		if id == "" || secret == "" {
-			return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing client_id or client_secret"}
+			return nil, OAuthError("invalid_request", "Missing client_id or client_secret")
 		}
 		att, err := s.beginAttempt(ctx, throttleClient, id, ClientAddress(ctx))
 		if err != nil {
@@ -350,15 +346,15 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicS
 	case "refresh_token":
 		return s.refresh(ctx, form.Get("refresh_token"))
 	case "":
-		return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing grant_type"}
+		return nil, OAuthError("invalid_request", "Missing grant_type")
 	}
-	return nil, &OAuthError{Status: 400, Code: "unsupported_grant_type", Description: "Unsupported grant_type"}
+	return nil, OAuthError("unsupported_grant_type", "Unsupported grant_type")
 }
 
 func (s *Service) exchangeCode(ctx context.Context, form url.Values) (*TokenResponse, error) {
 	code := form.Get("code")
 	if code == "" {
-		return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing code"}
+		return nil, OAuthError("invalid_request", "Missing code")
 	}
 	l, err := s.store.LoginByCode(ctx, HashSecret(code))
 	if err != nil {
@@ -402,13 +398,13 @@ func (s *Service) exchangeCode(ctx context.Context, form url.Values) (*TokenResp
 func (s *Service) clientCredentials(ctx context.Context, id, secret, scope string) (*TokenResponse, error) {
 	hash, err := s.store.ClientSecretHash(ctx, id)
 	if err != nil || subtle.ConstantTimeCompare([]byte(hash), []byte(HashSecret(secret))) != 1 {
-		s.auditClientFailure(ctx, id, errBadClient.Description)
+		s.auditClientFailure(ctx, id, errBadClient.Message)
 		return nil, errBadClient
 	}
 	mems, err := s.clientMemberships(ctx, id)
 	if err != nil || len(mems) == 0 {
 		s.auditClientFailure(ctx, id, "Client has no active membership")
-		return nil, &OAuthError{Status: 400, Code: "invalid_client", Description: "Client has no active membership"}
+		return nil, OAuthError("invalid_client", "Client has no active membership")
 	}
 	now := s.now().UTC()
 	l := &Login{ID: uuid.NewString(), UserID: id, ClientID: id, MembershipID: mems[0].ID,
@@ -421,7 +417,7 @@ func (s *Service) clientCredentials(ctx context.Context, id, secret, scope strin
 
 func (s *Service) refresh(ctx context.Context, token string) (*TokenResponse, error) {
 	if token == "" {
-		return nil, &OAuthError{Status: 400, Code: "invalid_request", Description: "Missing refresh_token"}
+		return nil, OAuthError("invalid_request", "Missing refresh_token")
 	}
 	old := HashSecret(token)
 	l, err := s.store.LoginByRefresh(ctx, old)

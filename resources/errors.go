@@ -41,6 +41,9 @@ type Error struct {
 	Issues  []Issue
 	// RetryAfter (seconds) accompanies KindTooMany.
 	RetryAfter int
+	// OAuth is the RFC 6749 error code ("invalid_grant", …) of an error
+	// the token endpoint answers in OAuth's shape; other shapes ignore it.
+	OAuth string
 	// Resource ("Type/id") names the resource whose write failed when the
 	// failure surfaced later than the write (creates a bulk transaction held
 	// back), so a transaction Bundle can say which entry it was.

@@ -13,20 +13,11 @@ import (
 //
 //	go test -run='^$' -fuzz='^FuzzHospitalBody$' -fuzztime=10s ./admin/hospital
 func FuzzHospitalBody(f *testing.F) {
-	s := fixtures.Start(f, fixtures.Options{})
-	f.Cleanup(s.Close)
-	project, token, _, err := s.ProjectAdmin("Fuzz hospital")
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, project, token := fixtures.FuzzProjectAdmin(f, "Fuzz hospital")
 	// The PATCH target is another medic's membership, so a body that ends
 	// it does not lock the admin out.
 	if err := s.AddMember(project, "fuzz-medic@example.com", "Fuzz", "Medic", "cobalt-Prairie-window-3381", false); err != nil {
 		f.Fatal(err)
-	}
-	r, err := s.Do("GET", "fhir/R4/ProjectMembership?_count=100", token, nil)
-	if err != nil || r.Status != 200 {
-		f.Fatalf("memberships: %v %v", err, r)
 	}
 	var bundle struct {
 		Entry []struct {
@@ -38,6 +29,7 @@ func FuzzHospitalBody(f *testing.F) {
 			} `json:"resource"`
 		} `json:"entry"`
 	}
+	r := s.Call(f, "GET", "fhir/R4/ProjectMembership?_count=100", token, nil)
 	target := ""
 	if err := r.Decode(&bundle); err == nil {
 		for _, e := range bundle.Entry {
@@ -47,20 +39,11 @@ func FuzzHospitalBody(f *testing.F) {
 		}
 	}
 	if target == "" {
-		f.Fatalf("no membership to patch: %s", r.Body)
+		f.Fatalf("no membership to patch: %d %s", r.Status, r.Body)
 	}
 
-	f.Fuzz(func(t *testing.T, patch bool, body []byte) {
-		method, path := "POST", "api/v2/management/memberships"
-		if patch {
-			method, path = "PATCH", "api/v2/management/memberships/"+target
-		}
-		r, err := s.Do(method, path, "", body, "Authorization", "Token "+token, "Content-Type", "application/json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Status >= 500 {
-			t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
-		}
-	})
+	headers := []string{"Authorization", "Token " + token, "Content-Type", "application/json"}
+	s.FuzzWrites(f, fixtures.Write{Method: "POST", Path: "api/v2/management/memberships", Headers: headers},
+		fixtures.Write{Method: "PATCH", Path: "api/v2/management/memberships/" + target, Headers: headers},
+		fixtures.NoServerError)
 }

@@ -12,16 +12,15 @@ package hospital
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 )
 
 // CurrentURL is the ProjectMembership extension (valueBoolean) marking the
@@ -52,11 +51,8 @@ type Service struct {
 // Register mounts the hospital-membership routes on e.
 func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *resources.Service) *Service {
 	s := &Service{admin: adm, auth: authSvc, res: res}
-	g := e.Group("/api/v2", rest.UseRenderer(render), s.authenticate)
-	route := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		g.Add(method, path, h, m...)
-		g.Add(method, path+"/", h, m...)
-	}
+	g := dialect.Mount(e, "/api/v2", Errors, s.authenticate)
+	route := dialect.Slashed(g)
 	route("GET", "/management/memberships", s.handleList)
 	route("POST", "/management/memberships", s.handleCreate, adm.IdempotentWrites)
 	route("GET", "/management/memberships/:id", s.handleGet)
@@ -64,23 +60,6 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 	route("DELETE", "/management/memberships/:id", s.handleDelete)
 	route("GET", "/memberships/:hospital", s.handleHospitalMedics)
 	return s
-}
-
-// render writes every error as the vendor does: {"message": …}.
-func render(c echo.Context, status int, e *resources.Error) error {
-	msg := e.Message
-	switch {
-	case status == http.StatusNotFound:
-		msg = MsgNotFound
-	case status >= 500:
-		msg = "Internal server error"
-	case msg == "":
-		msg = http.StatusText(status)
-	}
-	if c.Request().Method == http.MethodHead {
-		return c.NoContent(status)
-	}
-	return c.JSON(status, map[string]string{"message": msg})
 }
 
 // medic is the caller: the User behind a token whose profile is a
@@ -101,31 +80,25 @@ func medicFrom(ctx context.Context) *medic {
 // a missing or bad token is "Invalid Token", a token that is not a
 // Practitioner's is "Unauthorized Medic".
 func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	invalid := resources.Unauthorized(MsgInvalidToken)
+	gate := &dialect.Gate{Auth: s.auth, Rules: auth.CredentialRules{Schemes: []string{"Token", "Bearer"}},
+		Missing: invalid, Refused: invalid}
 	return func(c echo.Context) error {
-		req := c.Request()
-		scheme, token, _ := strings.Cut(strings.TrimSpace(req.Header.Get("Authorization")), " ")
-		token = strings.TrimSpace(token)
-		if token == "" || (!strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer")) {
-			return resources.Unauthorized(MsgInvalidToken)
-		}
-		ctx := req.Context()
-		caller, err := s.auth.Authenticate(ctx, token)
+		caller, _, err := gate.Caller(c)
 		if err != nil {
-			if resources.IsKind(err, resources.KindUnauthorized) {
-				return resources.Unauthorized(MsgInvalidToken)
-			}
 			return err
 		}
 		if !strings.HasPrefix(caller.Profile, "Practitioner/") || caller.ClientID == caller.UserID {
 			return resources.Unauthorized(MsgUnauthorizedMedic)
 		}
+		ctx := c.Request().Context()
 		mems, err := s.userMemberships(ctx, caller.UserID)
 		if err != nil {
 			return err
 		}
 		ctx = resources.WithCaller(ctx, caller)
 		ctx = context.WithValue(ctx, medicKey{}, &medic{caller: caller, mems: mems})
-		c.SetRequest(req.WithContext(ctx))
+		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
 }
@@ -212,26 +185,7 @@ func typeOf(m *resources.ProjectMembership) string {
 	return TypeMember
 }
 
-// system is ctx acting as Roster in project, keeping the caller as author.
-func system(ctx context.Context, project string) context.Context {
-	c := &resources.Caller{System: true, Project: project}
-	if p := resources.CallerFrom(ctx); p != nil {
-		c.Profile, c.UserID = p.Profile, p.UserID
-	}
-	return resources.WithCaller(ctx, c)
-}
-
 // decodeObject reads a JSON object body into fields.
 func decodeObject(c echo.Context) (map[string]json.RawMessage, error) {
-	body, err := rest.ReadBody(c)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string]json.RawMessage
-	if json.Unmarshal(body, &raw) != nil || raw == nil {
-		return nil, resources.Invalid("", "JSON parse error - the body must be a JSON object")
-	}
-	return raw, nil
+	return dialect.Object(c, nil, resources.Invalid("", "JSON parse error - the body must be a JSON object"))
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/rosterhq/roster/admin"
-	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
 	"github.com/rosterhq/roster/fixtures/skips"
 	"github.com/rosterhq/roster/resources"
@@ -36,7 +35,7 @@ const password = "hospital-medic-pw-1"
 // newHospital creates a hospital (a project) and returns its id.
 func newHospital() string {
 	GinkgoHelper()
-	id, err := srv.CreateProject("Hospital " + auth.Secret()[:8])
+	id, err := srv.CreateProject("Hospital " + fixtures.Uniq())
 	Expect(err).NotTo(HaveOccurred())
 	return id
 }
@@ -49,18 +48,17 @@ type person struct {
 }
 
 func newPerson(first, last string) person {
-	return person{Email: fmt.Sprintf("%s-%s@hospital.example.com", strings.ToLower(first), strings.ToLower(auth.Secret()[:10])), First: first, Last: last}
+	return person{Email: fmt.Sprintf("%s-%s@hospital.example.com", strings.ToLower(first), fixtures.Uniq()), First: first, Last: last}
 }
 
 // join makes p a member of hospital through the core invite (as the super
 // admin), setting the password on a new User, and returns the membership.
 func join(p person, hospital string, isAdmin bool) *resources.ProjectMembership {
 	GinkgoHelper()
-	r, err := srv.Do("POST", "admin/projects/"+hospital+"/invite", srv.AdminToken, map[string]any{
+	r := srv.Call(GinkgoT(), "POST", "admin/projects/"+hospital+"/invite", srv.AdminToken, map[string]any{
 		"resourceType": "Practitioner", "firstName": p.First, "lastName": p.Last, "email": p.Email,
 		"password": password, "sendEmail": false, "membership": map[string]any{"admin": isAdmin},
 	})
-	Expect(err).NotTo(HaveOccurred())
 	Expect(r.Status).To(Equal(200), string(r.Body))
 	var m resources.ProjectMembership
 	Expect(r.Decode(&m)).To(Succeed())
@@ -82,9 +80,7 @@ func call(tok, method, path string, body any) *fixtures.Response {
 	if tok != "" {
 		headers = append(headers, "Authorization", "Token "+tok)
 	}
-	r, err := srv.Do(method, "api/v2/"+strings.TrimPrefix(path, "/"), "", body, headers...)
-	Expect(err).NotTo(HaveOccurred())
-	return r
+	return srv.Call(GinkgoT(), method, "api/v2/"+strings.TrimPrefix(path, "/"), "", body, headers...)
 }
 
 func obj(r *fixtures.Response) map[string]any {
@@ -122,7 +118,5 @@ func membershipsOf(p person, hospital string) []*resources.ProjectMembership {
 // read reads a membership from the core.
 func read(id string) *resources.ProjectMembership {
 	GinkgoHelper()
-	m, _, err := resources.ReadTyped[*resources.ProjectMembership](resources.AsSystem(context.Background(), ""), srv.App.Resources, "ProjectMembership", id)
-	Expect(err).NotTo(HaveOccurred())
-	return m
+	return fixtures.Read[*resources.ProjectMembership](GinkgoT(), srv, "ProjectMembership", id)
 }

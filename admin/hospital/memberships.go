@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/admin"
-	"github.com/rosterhq/roster/admin/drf"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -47,7 +47,7 @@ type CreatedJSON struct {
 
 // Page is the paginated list of the caller's memberships (Django REST
 // framework's).
-type Page = drf.Page[MembershipJSON]
+type Page = dialect.Page[MembershipJSON]
 
 // DefaultPageSize is the page size of GET /management/memberships/ (?page_size= changes it, up to MaxPageSize).
 const (
@@ -59,7 +59,7 @@ const (
 func (s *Service) view(ctx context.Context, m *resources.ProjectMembership) (MembershipJSON, error) {
 	hospital := strings.TrimPrefix(m.Project.Reference, "Project/")
 	out := MembershipJSON{ID: m.ID, Hospital: hospital, TypeMembership: typeOf(m), IsActive: current(m), IsDeleted: deleted(m)}
-	sys := system(ctx, hospital)
+	sys := admin.AsAuthor(ctx, hospital)
 	if rec, err := s.res.VRead(sys, "ProjectMembership", m.ID, "1"); err == nil {
 		out.DateJoined = rec.LastUpdated.UTC().Format("2006-01-02T15:04:05.000000Z")
 	}
@@ -81,7 +81,7 @@ func (s *Service) view(ctx context.Context, m *resources.ProjectMembership) (Mem
 		return out, err
 	}
 	if uid, ok := strings.CutPrefix(m.User.Reference, "User/"); ok && out.Medic.Email == "" {
-		if u, _, err := resources.ReadTyped[*resources.User](system(ctx, ""), s.res, "User", uid); err == nil {
+		if u, _, err := resources.ReadTyped[*resources.User](admin.AsAuthor(ctx, ""), s.res, "User", uid); err == nil {
 			out.Medic.Email = u.Email
 		}
 	}
@@ -106,49 +106,24 @@ func displayName(names []resources.HumanName) string {
 func (s *Service) handleList(c echo.Context) error {
 	ctx := c.Request().Context()
 	me := medicFrom(ctx)
-	size := DefaultPageSize
-	if n, err := strconv.Atoi(c.QueryParam("page_size")); err == nil && n > 0 {
-		size = min(n, MaxPageSize)
+	at, err := dialect.ReadPageNumber(c, len(me.mems), DefaultPageSize, MaxPageSize)
+	if err != nil {
+		return err
 	}
-	pg := 1
-	if v := c.QueryParam("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || (n-1)*size >= max(len(me.mems), 1) {
-			return resources.NotFound("Invalid page.")
-		}
-		pg = n
-	}
-	start := (pg - 1) * size
-	end := min(start+size, len(me.mems))
-	out := drf.NewPage([]MembershipJSON{}, len(me.mems))
-	for _, m := range me.mems[start:end] {
+	results := []MembershipJSON{}
+	for _, m := range dialect.Window(me.mems, at.Offset(), at.Size) {
 		v, err := s.view(ctx, m)
 		if err != nil {
 			return err
 		}
-		out.Results = append(out.Results, v)
+		results = append(results, v)
 	}
-	link := func(n int) *string {
-		return drf.Link(c, func(q url.Values) {
-			if n > 1 {
-				q.Set("page", strconv.Itoa(n))
-			} else {
-				q.Del("page")
-			}
-		})
-	}
-	if end < len(me.mems) {
-		out.Next = link(pg + 1)
-	}
-	if pg > 1 {
-		out.Previous = link(pg - 1)
-	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, dialect.PageNumberPage(c, results, len(me.mems), at))
 }
 
 // membership reads a medic membership by id (404 when none).
 func (s *Service) membership(ctx context.Context, id string) (*resources.ProjectMembership, error) {
-	m, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, ""), s.res, "ProjectMembership", id)
+	m, _, err := resources.ReadTyped[*resources.ProjectMembership](admin.AsAuthor(ctx, ""), s.res, "ProjectMembership", id)
 	if err != nil {
 		if isGone(err) {
 			return nil, resources.NotFound(MsgNotFound)
@@ -337,7 +312,7 @@ func (s *Service) Create(ctx context.Context, me *medic, req CreateRequest) (*Cr
 		if len(existing) > 0 {
 			return resources.Conflict(MsgDuplicate)
 		}
-		m := &resources.ProjectMembership{Admin: ptr(req.TypeMembership == TypeAdmin), Active: ptr(!req.IsDeleted)}
+		m := &resources.ProjectMembership{Admin: lo.ToPtr(req.TypeMembership == TypeAdmin), Active: lo.ToPtr(!req.IsDeleted)}
 		m.ResourceType = "ProjectMembership"
 		m.Extension = []resources.Extension{resources.NewExtension(CurrentURL, "valueBoolean", req.IsActive)}
 		res, err := s.admin.InviteUser(ctx, req.Hospital, admin.InviteRequest{ResourceType: "Practitioner",
@@ -386,11 +361,11 @@ func (s *Service) resolveMedic(ctx context.Context, me *medic, id string) (*reso
 		if !ok || (!me.memberOf(hospital) && !me.owns(m)) {
 			continue
 		}
-		u, _, err := resources.ReadTyped[*resources.User](system(ctx, ""), s.res, "User", uid)
+		u, _, err := resources.ReadTyped[*resources.User](admin.AsAuthor(ctx, ""), s.res, "User", uid)
 		if err != nil {
 			return nil, nil, err
 		}
-		p, _, err := resources.ReadTyped[*resources.Practitioner](system(ctx, hospital), s.res, "Practitioner", id)
+		p, _, err := resources.ReadTyped[*resources.Practitioner](admin.AsAuthor(ctx, hospital), s.res, "Practitioner", id)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -416,7 +391,7 @@ func (s *Service) clearCurrent(ctx context.Context, userID, keep string) error {
 		next := *m
 		next.Meta = nil
 		next.Extension = resources.SetExtension(next.Extension, CurrentURL, "valueBoolean", false)
-		if _, err := s.res.Update(system(ctx, strings.TrimPrefix(m.Project.Reference, "Project/")), &next, m.ID, m.Meta.VersionID); err != nil {
+		if _, err := s.res.Update(admin.AsAuthor(ctx, strings.TrimPrefix(m.Project.Reference, "Project/")), &next, m.ID, m.Meta.VersionID); err != nil {
 			return err
 		}
 	}
@@ -453,7 +428,7 @@ func (s *Service) handleDelete(c echo.Context) error {
 	if ownOnly {
 		return resources.Unauthorized(MsgUnauthorizedMedic)
 	}
-	v, err := s.change(ctx, m, func(next *resources.ProjectMembership) { next.Active = ptr(false) }, false)
+	v, err := s.change(ctx, m, func(next *resources.ProjectMembership) { next.Active = lo.ToPtr(false) }, false)
 	if err != nil {
 		return err
 	}
@@ -488,10 +463,10 @@ func (s *Service) handlePatch(c echo.Context) error {
 	}
 	v, err := s.change(ctx, m, func(next *resources.ProjectMembership) {
 		if hasType {
-			next.Admin = ptr(t == TypeAdmin)
+			next.Admin = lo.ToPtr(t == TypeAdmin)
 		}
 		if del != nil {
-			next.Active = ptr(!*del)
+			next.Active = lo.ToPtr(!*del)
 		}
 		if act != nil {
 			next.Extension = resources.SetExtension(next.Extension, CurrentURL, "valueBoolean", *act)
@@ -517,7 +492,7 @@ func (s *Service) change(ctx context.Context, m *resources.ProjectMembership, ed
 		next := *m
 		next.Meta = nil
 		edit(&next)
-		rec, err := s.res.Update(system(ctx, hospital), &next, m.ID, m.Meta.VersionID)
+		rec, err := s.res.Update(admin.AsAuthor(ctx, hospital), &next, m.ID, m.Meta.VersionID)
 		if err != nil {
 			return err
 		}

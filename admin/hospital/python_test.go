@@ -1,10 +1,7 @@
 package hospital_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,7 +12,6 @@ import (
 
 var _ = Describe("The hospital document's own requests samples, run with python3", func() {
 	It("run unchanged but for base URL, token and ids, and leave the database as documented", func() {
-		py := fixtures.RequirePythonWithRequests(GinkgoT())
 		h1, h2 := newHospital(), newHospital()
 		boss, medic, target := newPerson("Elizabeth", "Blackwell"), newPerson("Matilde", "Montoya"), newPerson("Ely", "Target")
 		bossH1 := join(boss, h1, true)
@@ -23,19 +19,16 @@ var _ = Describe("The hospital document's own requests samples, run with python3
 		medicH1 := join(medic, h1, false)
 		targetH2 := join(target, h2, true)
 
-		cmd := exec.Command(py, "testdata/samples.py")
-		cmd.Env = append(os.Environ(), "HOSPITAL_BASE_URL="+strings.TrimSuffix(srv.URL, "/"), "HOSPITAL_TOKEN="+token(boss, h1),
+		stdout := fixtures.RunPython(GinkgoT(), "testdata/samples.py",
+			"HOSPITAL_BASE_URL="+strings.TrimSuffix(srv.URL, "/"), "HOSPITAL_TOKEN="+token(boss, h1),
 			"HOSPITAL_MEMBERSHIP_ID="+bossH1.ID, "HOSPITAL_HOSPITAL_ID="+h1, "HOSPITAL_MEDIC="+practitionerID(medicH1),
 			"HOSPITAL_NEW_HOSPITAL="+h2, "HOSPITAL_TARGET_ID="+targetH2.ID)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		Expect(cmd.Run()).To(Succeed(), stderr.String())
 		var answers []struct {
 			Name   string          `json:"name"`
 			Status int             `json:"status"`
 			Body   json.RawMessage `json:"body"`
 		}
-		Expect(json.Unmarshal(stdout.Bytes(), &answers)).To(Succeed(), stdout.String())
+		Expect(json.Unmarshal(stdout, &answers)).To(Succeed(), string(stdout))
 		Expect(answers).To(HaveLen(6))
 		byName := map[string]map[string]any{}
 		statuses := map[string]int{}

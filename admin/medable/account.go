@@ -357,7 +357,7 @@ func (h *Handler) save(ctx context.Context, a *account, p props, verified *bool)
 		u.EmailVerified = verified
 	}
 	if changed(a.user, &u) {
-		rec, err := h.res.Update(asRoster(ctx, ""), &u, u.ID, a.user.Meta.VersionID)
+		rec, err := h.res.Update(admin.AsAuthor(ctx, ""), &u, u.ID, a.user.Meta.VersionID)
 		if err != nil {
 			return err
 		}
@@ -376,7 +376,7 @@ func (h *Handler) save(ctx context.Context, a *account, p props, verified *bool)
 	b := prof.Base()
 	version, project := b.Meta.VersionID, b.Meta.Project
 	b.Meta = nil
-	rec, err := h.res.Update(asRoster(ctx, project), prof, b.ID, version)
+	rec, err := h.res.Update(admin.AsAuthor(ctx, project), prof, b.ID, version)
 	if err != nil {
 		return err
 	}

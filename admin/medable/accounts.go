@@ -12,7 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/samber/lo"
 
-	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -44,7 +44,7 @@ func (h *Handler) list(c echo.Context) error {
 		}
 		skip = n
 	}
-	mems, err := searchAll[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership", url.Values{"active": {"true"}})
+	mems, err := dialect.SearchAll[*resources.ProjectMembership](ctx, h.res, org.ID, "ProjectMembership", url.Values{"active": {"true"}})
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (h *Handler) list(c echo.Context) error {
 	}
 	var users []*resources.User
 	for _, chunk := range lo.Chunk(lo.Keys(byUser), 200) {
-		page, err := searchAll[*resources.User](ctx, h.res, "", "User", url.Values{"_id": {strings.Join(chunk, ",")}})
+		page, err := dialect.SearchAll[*resources.User](ctx, h.res, "", "User", url.Values{"_id": {strings.Join(chunk, ",")}})
 		if err != nil {
 			return err
 		}
@@ -69,8 +69,7 @@ func (h *Handler) list(c echo.Context) error {
 		return users[i].ID < users[j].ID
 	})
 	out := List{Object: "list", Data: []Account{}, HasMore: len(users) > skip+limit}
-	users = users[min(skip, len(users)):min(skip+limit, len(users))]
-	for _, u := range users {
+	for _, u := range dialect.Window(users, skip, limit) {
 		a, err := h.withProfile(ctx, u, byUser[u.ID])
 		if err != nil {
 			if e, ok := resources.AsError(err); ok && e.Code == ErrAccountNotFound {
@@ -85,26 +84,6 @@ func (h *Handler) list(c echo.Context) error {
 		out.Data = append(out.Data, v)
 	}
 	return writeJSON(c, http.StatusOK, out)
-}
-
-// searchAll pages through every match of params, as Roster, within
-// project ("" for every project).
-func searchAll[T resources.Resource](ctx context.Context, res *resources.Service, project, typ string, params url.Values) ([]T, error) {
-	var out []T
-	for offset := 0; ; offset += resources.MaxCount {
-		p := url.Values{"_sort": {"_id"}, "_offset": {strconv.Itoa(offset)}}
-		for k, v := range params {
-			p[k] = v
-		}
-		page, err := admin.Search[T](ctx, res, project, typ, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if len(page) < resources.MaxCount {
-			return out, nil
-		}
-	}
 }
 
 // target resolves the account a read or write names ("me" or an id) and
@@ -159,7 +138,7 @@ type change struct {
 
 // put: PUT /accounts/{id} with the properties to set.
 func (h *Handler) put(c echo.Context) error {
-	body, err := decodeObject(c, false)
+	body, err := decodeObject(c)
 	if err != nil {
 		return err
 	}

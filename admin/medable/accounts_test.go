@@ -27,7 +27,7 @@ var _ = Describe("Medable accounts", func() {
 
 	Describe("reading", func() {
 		It("lists the org's accounts to its admins, with bearer tokens too", func() {
-			r := bearer("GET", o.base()+"accounts", o.AdminToken, nil)
+			r := bearer("GET", o.base()+"accounts", o.Token, nil)
 			Expect(r.Status).To(Equal(200), string(r.Body))
 			l := r.JSON()
 			Expect(l["object"]).To(Equal("list"))
@@ -37,17 +37,17 @@ var _ = Describe("Medable accounts", func() {
 				Expect(a).To(HaveKeyWithValue("object", "account"))
 				emails = append(emails, a.(map[string]any)["email"])
 			}
-			Expect(emails).To(ConsistOf(jane, john, o.AdminEmail))
+			Expect(emails).To(ConsistOf(jane, john, o.Email))
 			for _, a := range l["data"].([]any) {
-				if a.(map[string]any)["email"] == o.AdminEmail {
+				if a.(map[string]any)["email"] == o.Email {
 					Expect(a).To(HaveKeyWithValue("roles", []any{"000000000000000000000004"}))
 				}
 			}
 
-			r = bearer("GET", o.base()+"accounts?limit=1&skip=1", o.AdminToken, nil)
+			r = bearer("GET", o.base()+"accounts?limit=1&skip=1", o.Token, nil)
 			Expect(r.JSON()["data"]).To(HaveLen(1))
 			Expect(r.JSON()["hasMore"]).To(BeTrue())
-			expectFault(bearer("GET", o.base()+"accounts?limit=0", o.AdminToken, nil), 400, "cortex.invalidArgument.unspecified")
+			expectFault(bearer("GET", o.base()+"accounts?limit=0", o.Token, nil), 400, "cortex.invalidArgument.unspecified")
 			r = bearer("GET", o.base()+"accounts", srv.AdminToken, nil)
 			Expect(r.Status).To(Equal(200), "the super admin administers every org")
 		})
@@ -59,10 +59,10 @@ var _ = Describe("Medable accounts", func() {
 		It("reads an account by id: one's own, or any for an admin; others' are not found", func() {
 			a := expectAccount(janeDev.do("GET", o.base()+"accounts/"+janeID, nil))
 			Expect(a["email"]).To(Equal(jane))
-			expectAccount(bearer("GET", o.base()+"accounts/"+janeID, o.AdminToken, nil))
+			expectAccount(bearer("GET", o.base()+"accounts/"+janeID, o.Token, nil))
 			johnID := userByEmail(john)["id"].(string)
 			expectFault(janeDev.do("GET", o.base()+"accounts/"+johnID, nil), 404, "cortex.notFound.account")
-			expectFault(bearer("GET", o.base()+"accounts/no-such-id", o.AdminToken, nil), 404, "cortex.notFound.account")
+			expectFault(bearer("GET", o.base()+"accounts/no-such-id", o.Token, nil), 404, "cortex.notFound.account")
 		})
 
 		It("answers /accounts/me from the cookie or a bearer token of any Roster login", func() {
@@ -92,7 +92,7 @@ var _ = Describe("Medable accounts", func() {
 			expectFault(newDevice().do("GET", o.base()+"accounts/me", nil), 403, "cortex.accessDenied.notLoggedIn")
 			expectFault(bearer("GET", o.base()+"accounts/me", "garbage", nil), 403, "cortex.accessDenied.notLoggedIn")
 			other := newOrg()
-			expectFault(bearer("GET", o.base()+"accounts/me", other.AdminToken, nil), 403, "cortex.accessDenied.sessionOrgMismatch")
+			expectFault(bearer("GET", o.base()+"accounts/me", other.Token, nil), 403, "cortex.accessDenied.sessionOrgMismatch")
 		})
 
 		It("names the org by id or by its unique name; unknown and ambiguous names are the documented fault", func() {
@@ -113,7 +113,7 @@ var _ = Describe("Medable accounts", func() {
 		})
 
 		It("answers an unknown route with a fault", func() {
-			expectFault(bearer("GET", o.base()+"nothing-here", o.AdminToken, nil), 404, "cortex.notFound.unspecified")
+			expectFault(bearer("GET", o.base()+"nothing-here", o.Token, nil), 404, "cortex.notFound.unspecified")
 		})
 	})
 
@@ -143,7 +143,7 @@ var _ = Describe("Medable accounts", func() {
 		})
 
 		It("lets an org admin update another account, and nobody else", func() {
-			expectAccount(bearer("PATCH", o.base()+"accounts/"+janeID, o.AdminToken, map[string]any{"op": "set", "path": "gender", "value": "m"}))
+			expectAccount(bearer("PATCH", o.base()+"accounts/"+janeID, o.Token, map[string]any{"op": "set", "path": "gender", "value": "m"}))
 			johnDev := newDevice()
 			expectAccount(johnDev.do("POST", o.base()+"accounts/login", map[string]any{"email": john, "password": password}))
 			expectFault(johnDev.do("PUT", o.base()+"accounts/"+janeID, map[string]any{"gender": "f"}), 404, "cortex.notFound.account")

@@ -1,11 +1,10 @@
 package medable
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/resources"
+	"github.com/rosterhq/roster/resources/rest"
 )
 
 // Fault is Medable's error document (object "fault"). Validation faults
@@ -127,7 +126,7 @@ var faults = map[string]faultDef{
 }
 
 // kindOf is the core error kind matching a fault status, so logs and the
-// core's error handler agree with what the client sees.
+// core agree with what the client sees.
 func kindOf(status int) resources.Kind {
 	switch status {
 	case 400, 501:
@@ -146,6 +145,33 @@ func kindOf(status int) resources.Kind {
 		return resources.KindTooMany
 	}
 	return 0
+}
+
+// Errors is Medable's error surface: every error is a fault, with the
+// status Medable's fault reference documents for its errCode — the
+// surface's tables, which the core's error handler consults: a fault this
+// package raised has its own errCode, any other error of the core the
+// generic fault of its kind (genericFault).
+var Errors = &rest.Surface{Name: "Medable", Render: renderFault, Codes: faultStatuses(), Kinds: kindStatuses()}
+
+// faultStatuses is the status of every errCode of the fault reference.
+func faultStatuses() map[string]int {
+	out := make(map[string]int, len(faults))
+	for code, def := range faults {
+		out[code] = def.status
+	}
+	return out
+}
+
+// kindStatuses is the status of each kind of core error on Medable's
+// routes (the untyped one, 0, through KindMethodNotAllowed, the last): the
+// status of its generic fault.
+func kindStatuses() map[resources.Kind]int {
+	out := map[resources.Kind]int{}
+	for k := resources.Kind(0); k <= resources.KindMethodNotAllowed; k++ {
+		out[k] = faults[genericFault(&resources.Error{Kind: k})].status
+	}
+	return out
 }
 
 // fault is an error rendered as the fault errCode; reason says what exactly
@@ -245,15 +271,14 @@ func genericFault(e *resources.Error) string {
 	return ErrError
 }
 
-// renderFault writes every error of the Medable routes as a fault, with the
-// status its errCode documents. A 500 says nothing more than "Error.".
-func renderFault(c echo.Context, _ int, e *resources.Error) error {
+// renderFault writes an error as the fault of its errCode, at the status
+// the error handler chose (the one the fault reference documents). A 500
+// says nothing more than "Error.".
+func renderFault(c echo.Context, status int, e *resources.Error) error {
 	f := faultOf(e)
-	if f.Status >= 500 && f.ErrCode == ErrError {
+	f.Status = status
+	if status >= 500 && f.ErrCode == ErrError {
 		f.Reason, f.Path, f.Faults = "", "", nil
 	}
-	if c.Request().Method == http.MethodHead {
-		return c.NoContent(f.Status)
-	}
-	return writeJSON(c, f.Status, f)
+	return writeJSON(c, status, f)
 }

@@ -16,32 +16,20 @@ import (
 //
 //	go test -run='^$' -fuzz='^FuzzMedableBody$' -fuzztime=10s ./admin/medable
 func FuzzMedableBody(f *testing.F) {
-	s := fixtures.Start(f, fixtures.Options{})
-	f.Cleanup(s.Close)
-	org, token, _, err := s.ProjectAdmin("Fuzz org")
-	if err != nil {
-		f.Fatal(err)
-	}
-	r, err := s.Do("GET", "medable/"+org+"/accounts/me", token, nil)
-	if err != nil || r.Status != 200 {
-		f.Fatalf("me: %v %v", err, r)
-	}
+	s, org, token := fixtures.FuzzProjectAdmin(f, "Fuzz org")
+	r := s.Call(f, "GET", "medable/"+org+"/accounts/me", token, nil)
 	me, _ := r.JSON()["_id"].(string)
+	if r.Status != 200 || me == "" {
+		f.Fatalf("me: %d %s", r.Status, r.Body)
+	}
 
-	f.Fuzz(func(t *testing.T, patch bool, body []byte) {
-		method, path, tok := "POST", "medable/"+org+"/accounts/register", ""
-		if patch {
-			method, path, tok = "PATCH", "medable/"+org+"/accounts/"+me, token
-		}
-		r, err := s.Do(method, path, tok, body, "Content-Type", "application/json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// 501 is Medable's own typed fault for an unsupported patch op
-		// (cortex.unsupportedOperation.patchOp), not a server error.
-		typed501 := r.Status == 501 && strings.Contains(string(r.Body), "cortex.unsupportedOperation")
-		if (r.Status >= 500 && !typed501) || !strings.HasPrefix(strings.TrimSpace(string(r.Body)), "{") {
-			t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
-		}
-	})
+	ctype := []string{"Content-Type", "application/json"}
+	s.FuzzWrites(f, fixtures.Write{Method: "POST", Path: "medable/" + org + "/accounts/register", Headers: ctype},
+		fixtures.Write{Method: "PATCH", Path: "medable/" + org + "/accounts/" + me, Headers: append(ctype, "Authorization", "Bearer "+token)},
+		func(r *fixtures.Response) bool {
+			// 501 is Medable's own typed fault for an unsupported patch op
+			// (cortex.unsupportedOperation.patchOp), not a server error.
+			typed501 := r.Status == 501 && strings.Contains(string(r.Body), "cortex.unsupportedOperation")
+			return (fixtures.NoServerError(r) || typed501) && fixtures.IsObject(r)
+		})
 }

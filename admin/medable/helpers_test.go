@@ -3,8 +3,6 @@ package medable_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,7 +15,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/rosterhq/roster/admin/medable"
-	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
 	"github.com/rosterhq/roster/resources"
 )
@@ -30,35 +27,20 @@ var (
 )
 
 var _ = BeforeSuite(func() {
-	mp = fixtures.Mailpit(GinkgoT())
-	srv = fixtures.Start(GinkgoT(), fixtures.Options{Configure: func(c *app.Config) { c.SMTPURL = mp.SMTPURL }})
-	DeferCleanup(srv.Close)
 	medable.ResetMinDuration = 0
+	srv, mp = fixtures.StartWithMail(GinkgoT(), fixtures.Options{})
+	DeferCleanup(srv.Close)
 })
 
-func uniq() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func email(name string) string { return name + "-" + uniq() + "@example.com" }
+var uniq, email = fixtures.Uniq, fixtures.Email
 
 // org is a project with a signed-in admin.
-type org struct {
-	ID, Name, AdminToken, AdminEmail string
-}
+type org struct{ fixtures.Tenant }
 
 // base is the org's Medable base path.
 func (o org) base() string { return "medable/" + o.ID + "/v2/" }
 
-func newOrg() org {
-	GinkgoHelper()
-	name := "org-" + uniq()
-	id, token, mail, err := srv.ProjectAdmin(name)
-	Expect(err).NotTo(HaveOccurred())
-	return org{ID: id, Name: name, AdminToken: token, AdminEmail: mail}
-}
+func newOrg() org { GinkgoHelper(); return org{srv.NewTenant(GinkgoT(), "org-")} }
 
 // requireVerification turns the org's login verification on.
 func requireVerification(o org) {
@@ -179,19 +161,9 @@ func register(d *device, o org, mail string) map[string]any {
 }
 
 // mailText waits for the n-th (1-based, oldest first) message to `to`.
-func mailText(to string, n int) string {
-	GinkgoHelper()
-	text, err := mp.WaitText(to, n, 20*time.Second)
-	Expect(err).NotTo(HaveOccurred())
-	return text
-}
+func mailText(to string, n int) string { GinkgoHelper(); return mp.MailText(GinkgoT(), to, n) }
 
-func mailCount(to string) int {
-	GinkgoHelper()
-	n, err := mp.Count(to)
-	Expect(err).NotTo(HaveOccurred())
-	return n
-}
+func mailCount(to string) int { GinkgoHelper(); return mp.MailCount(GinkgoT(), to) }
 
 var (
 	tokenPattern = regexp.MustCompile(`Token: (\S+)`)
@@ -199,19 +171,16 @@ var (
 )
 
 // tokenIn is the token of the n-th mail to `to`.
-func tokenIn(to string, n int) string {
-	GinkgoHelper()
-	text := mailText(to, n)
-	m := tokenPattern.FindStringSubmatch(text)
-	Expect(m).To(HaveLen(2), text)
-	return m[1]
-}
+func tokenIn(to string, n int) string { GinkgoHelper(); return found(tokenPattern, to, n) }
 
 // codeIn is the location code of the n-th mail to `to`.
-func codeIn(to string, n int) string {
+func codeIn(to string, n int) string { GinkgoHelper(); return found(codePattern, to, n) }
+
+// found is what pattern's group matches in the n-th mail to `to`.
+func found(pattern *regexp.Regexp, to string, n int) string {
 	GinkgoHelper()
 	text := mailText(to, n)
-	m := codePattern.FindStringSubmatch(text)
+	m := pattern.FindStringSubmatch(text)
 	Expect(m).To(HaveLen(2), text)
 	return m[1]
 }

@@ -62,7 +62,7 @@ func locationOf(raw json.RawMessage) (location, error) {
 // location.singleUse.
 func (h *Handler) login(c echo.Context) error {
 	org := orgOf(c)
-	body, err := decodeObject(c, false)
+	body, err := decodeObject(c)
 	if err != nil {
 		return err
 	}

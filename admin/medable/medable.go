@@ -13,7 +13,6 @@
 package medable
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -23,9 +22,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 
 	_ "time/tzdata" // tz is checked against the IANA database even where the system has none
 )
@@ -84,7 +83,7 @@ func New(res *resources.Service, authSvc *auth.Service, adminSvc *admin.Service,
 // Medable's document gives some routes with v2 and some without, so every
 // route is served both ways.
 func (h *Handler) Register(e *echo.Echo) {
-	g := e.Group("/medable/:org", rest.UseRenderer(renderFault), h.resolveOrg)
+	g := dialect.Mount(e, "/medable/:org", Errors, h.resolveOrg)
 	h.routes(g)
 	h.routes(g.Group("/v2"))
 }
@@ -150,28 +149,18 @@ func orgOf(c echo.Context) *resources.Project { return c.Get(orgKey).(*resources
 // project's session is the documented org mismatch (the super admin's works
 // everywhere).
 func (h *Handler) session(next echo.HandlerFunc) echo.HandlerFunc {
+	notLoggedIn := fault(ErrNotLoggedIn, "", "")
+	gate := &dialect.Gate{Auth: h.auth, Rules: auth.CredentialRules{Schemes: []string{"Bearer"}, Cookie: SessionCookie},
+		Missing: notLoggedIn, Refused: notLoggedIn}
 	return func(c echo.Context) error {
-		token := ""
-		if scheme, v, _ := strings.Cut(c.Request().Header.Get("Authorization"), " "); strings.EqualFold(scheme, "bearer") {
-			token = strings.TrimSpace(v)
-		} else if ck, err := c.Cookie(SessionCookie); err == nil {
-			token = ck.Value
-		}
-		if token == "" {
-			return fault(ErrNotLoggedIn, "", "")
-		}
-		ctx := c.Request().Context()
-		cl, err := h.auth.Authenticate(ctx, token)
+		cl, _, err := gate.Caller(c)
 		if err != nil {
-			if resources.IsKind(err, resources.KindUnauthorized) {
-				return fault(ErrNotLoggedIn, "", "")
-			}
 			return err
 		}
 		if cl.Project != orgOf(c).ID && !cl.SuperAdmin {
 			return fault(ErrSessionOrgMismatch, "", "")
 		}
-		c.SetRequest(c.Request().WithContext(resources.WithCaller(ctx, cl)))
+		c.SetRequest(c.Request().WithContext(resources.WithCaller(c.Request().Context(), cl)))
 		return next(c)
 	}
 }
@@ -199,11 +188,7 @@ type List struct {
 }
 
 func writeJSON(c echo.Context, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.Blob(status, echo.MIMEApplicationJSONCharsetUTF8, b)
+	return dialect.JSON(c, status, echo.MIMEApplicationJSONCharsetUTF8, v)
 }
 
 // cookiePath scopes the session cookie to the org as the client named it.
@@ -231,46 +216,16 @@ func (h *Handler) fingerprint(c echo.Context) string {
 	return fp
 }
 
-// asRoster is ctx acting as Roster itself within project, keeping the
-// caller (if any) as the author of what it writes.
-func asRoster(ctx context.Context, project string) context.Context {
-	c := resources.Caller{System: true, Project: project}
-	if cl := resources.CallerFrom(ctx); cl != nil {
-		c.Profile, c.UserID = cl.Profile, cl.UserID
-	}
-	return resources.WithCaller(ctx, &c)
-}
-
 // decodeObject reads a JSON object body into its properties; anything else
 // is Medable's invalid-JSON fault.
-func decodeObject(c echo.Context, allowEmpty bool) (map[string]json.RawMessage, error) {
-	body, err := rest.ReadBody(c)
-	if err != nil {
-		if resources.IsKind(err, resources.KindInvalid) {
-			if allowEmpty {
-				return map[string]json.RawMessage{}, nil
-			}
-			return nil, fault(ErrInvalidJSON, "The request body must be a JSON object", "")
-		}
-		return nil, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
-		return nil, fault(ErrInvalidJSON, "The request body must be a JSON object", "")
-	}
-	return m, nil
+func decodeObject(c echo.Context) (map[string]json.RawMessage, error) {
+	bad := fault(ErrInvalidJSON, "The request body must be a JSON object", "")
+	return dialect.Object(c, bad, bad)
 }
 
 // readBody reads a request body; an empty one is Medable's invalid-JSON fault.
 func readBody(c echo.Context) ([]byte, error) {
-	body, err := rest.ReadBody(c)
-	if err != nil {
-		if resources.IsKind(err, resources.KindInvalid) {
-			return nil, fault(ErrInvalidJSON, "The request body must be JSON", "")
-		}
-		return nil, err
-	}
-	return body, nil
+	return dialect.Body(c, fault(ErrInvalidJSON, "The request body must be JSON", ""))
 }
 
 // stringProp reads a string property: absent or null is nil; another type

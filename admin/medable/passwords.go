@@ -48,7 +48,7 @@ func hours(d time.Duration) string {
 // org has that account.
 func (h *Handler) requestPasswordReset(c echo.Context) error {
 	ctx, org := c.Request().Context(), orgOf(c)
-	body, err := decodeObject(c, false)
+	body, err := decodeObject(c)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (h *Handler) requestPasswordReset(c echo.Context) error {
 // ends every login of the account.
 func (h *Handler) resetPassword(c echo.Context) error {
 	ctx, org := c.Request().Context(), orgOf(c)
-	body, err := decodeObject(c, false)
+	body, err := decodeObject(c)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (h *Handler) resetPassword(c echo.Context) error {
 // The session stays; the account's other logins end.
 func (h *Handler) updatePassword(c echo.Context) error {
 	ctx := c.Request().Context()
-	body, err := decodeObject(c, false)
+	body, err := decodeObject(c)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (h *Handler) verifyEmail(c echo.Context) error {
 	ctx, org := c.Request().Context(), orgOf(c)
 	token := c.Param("token")
 	if token == "" {
-		body, err := decodeObject(c, false)
+		body, err := decodeObject(c)
 		if err != nil {
 			return err
 		}

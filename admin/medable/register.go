@@ -21,7 +21,7 @@ import (
 // (the token was mailed to it).
 func (h *Handler) register(c echo.Context) error {
 	ctx, org := c.Request().Context(), orgOf(c)
-	body, err := decodeObject(c, false)
+	body, err := decodeObject(c)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (h *Handler) registerNew(ctx context.Context, org *resources.Project, email
 		} else if u != nil {
 			return fault(ErrDuplicateEmail, "", "account.email")
 		}
-		res, err := h.admin.InviteUser(asRoster(ctx, org.ID), org.ID, admin.InviteRequest{
+		res, err := h.admin.InviteUser(admin.AsAuthor(ctx, org.ID), org.ID, admin.InviteRequest{
 			ResourceType: "Patient", FirstName: *p.first, LastName: *p.last, Email: email, Password: password,
 			SendEmail: lo.ToPtr(false), Scope: admin.ScopeProject,
 		})

@@ -74,7 +74,7 @@ var _ = Describe("Medable registration", func() {
 		f := expectFault(newDevice().do("POST", o.base()+"accounts/register", registration(strings.ToUpper(mail))),
 			409, "cortex.conflict.duplicateEmail")
 		Expect(f["path"]).To(Equal("account.email"))
-		f = expectFault(newDevice().do("POST", o.base()+"accounts/register", registration(o.AdminEmail)),
+		f = expectFault(newDevice().do("POST", o.base()+"accounts/register", registration(o.Email)),
 			409, "cortex.conflict.duplicateEmail")
 		Expect(f["message"]).To(Equal("An account with this email address already exists."))
 	})
@@ -96,7 +96,7 @@ var _ = Describe("Medable registration", func() {
 
 		BeforeEach(func() {
 			mail = email("invited")
-			r, err := srv.Do("POST", "admin/projects/"+o.ID+"/invite", o.AdminToken,
+			r, err := srv.Do("POST", "admin/projects/"+o.ID+"/invite", o.Token,
 				map[string]any{"resourceType": "Patient", "firstName": "Ivy", "lastName": "Invited", "email": mail})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(r.Status).To(Equal(200), string(r.Body))

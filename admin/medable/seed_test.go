@@ -41,7 +41,7 @@ var _ = Describe("Medable's documented account requests", Ordered, func() {
 	})
 
 	It("GET /your_org_name/v2/accounts (an org admin)", func() {
-		r := bearer("GET", base+"v2/accounts", o.AdminToken, nil)
+		r := bearer("GET", base+"v2/accounts", o.Token, nil)
 		Expect(r.Status).To(Equal(200), string(r.Body))
 		Expect(r.JSON()["data"]).To(ContainElement(HaveKeyWithValue("_id", accountID)))
 	})

@@ -2,12 +2,11 @@ package medallion
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
 )
@@ -64,18 +63,17 @@ func (p *principal) requireManage() error {
 // authenticate resolves `x-api-key` (the organization's key) or a member's
 // bearer token; anything else is 401 before the handler runs.
 func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	bad := resources.Unauthorized(msgBadCredential)
+	gate := &dialect.Gate{Auth: s.auth, Rules: auth.CredentialRules{APIKey: "x-api-key", Schemes: []string{"Bearer"}},
+		Missing: resources.Unauthorized(msgNoCredentials), Unreadable: bad, Refused: bad}
 	return func(c echo.Context) error {
 		req := c.Request()
-		ctx := req.Context()
-		p := &principal{}
-		key := req.Header.Get("x-api-key")
-		bearer, basicID, _ := auth.Credentials(c)
-		switch {
-		case key != "":
-			caller, err := s.auth.AuthenticateAPIKey(ctx, key)
-			if err != nil {
-				return credentialError(err)
-			}
+		caller, cred, err := gate.Caller(c)
+		if err != nil {
+			return err
+		}
+		p := &principal{caller: caller, apiKey: cred.APIKey != ""}
+		if p.apiKey {
 			// The key of an admin client is the organization's and
 			// administers it. A client made without admin rights has only
 			// a member's rights on the core API; its secret must not buy
@@ -84,35 +82,14 @@ func (s *Service) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			if !caller.Admin {
 				return resources.Forbidden(msgForbidden)
 			}
-			p.caller, p.apiKey = caller, true
-		case bearer != "":
-			caller, err := s.auth.Authenticate(ctx, bearer)
-			if err != nil {
-				return credentialError(err)
-			}
-			p.caller = caller
-			role, err := s.callerRole(ctx, caller)
-			if err != nil {
-				return err
-			}
-			p.role = role
-		case basicID != "" || req.Header.Get("Authorization") != "":
-			return resources.Unauthorized(msgBadCredential)
-		default:
-			return resources.Unauthorized(msgNoCredentials)
+		} else if p.role, err = s.callerRole(req.Context(), caller); err != nil {
+			return err
 		}
-		ctx = resources.WithCaller(ctx, p.caller)
+		ctx := resources.WithCaller(req.Context(), caller)
 		ctx = context.WithValue(ctx, principalKey{}, p)
 		c.SetRequest(req.WithContext(ctx))
 		return next(c)
 	}
-}
-
-func credentialError(err error) error {
-	if resources.IsKind(err, resources.KindUnauthorized) {
-		return resources.Unauthorized(msgBadCredential)
-	}
-	return err
 }
 
 // callerRole is the Medallion role of a bearer token's membership: its role
@@ -121,7 +98,7 @@ func (s *Service) callerRole(ctx context.Context, c *resources.Caller) (string, 
 	if c.MembershipID == "" {
 		return "", nil
 	}
-	m, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, c.Project), s.res, "ProjectMembership", c.MembershipID)
+	m, _, err := resources.ReadTyped[*resources.ProjectMembership](admin.AsAuthor(ctx, c.Project), s.res, "ProjectMembership", c.MembershipID)
 	if err != nil {
 		return "", err
 	}
@@ -139,70 +116,4 @@ func roleOf(m *resources.ProjectMembership) string {
 	var role string
 	resources.ExtensionValue(m.Extension, RoleURL, "valueCode", &role)
 	return role
-}
-
-// render writes errors as Django REST framework does: {"detail": …}, or for
-// validation errors one list of messages per field, nested by dots in the
-// issue's expression ({"user": {"email": ["…"]}}).
-func render(c echo.Context, status int, e *resources.Error) error {
-	if c.Request().Method == http.MethodHead {
-		return c.NoContent(status)
-	}
-	if e.Kind == resources.KindInvalid && hasFields(e) {
-		body := map[string]any{}
-		for _, is := range e.Issues {
-			key := is.Expression
-			if key == "" {
-				key = "non_field_errors"
-			}
-			addField(body, strings.Split(key, "."), is.Message)
-		}
-		return writeJSON(c, status, body)
-	}
-	msg := e.Message
-	switch {
-	case status == http.StatusNotFound:
-		msg = msgNotFound
-	case status >= 500:
-		msg = "A server error occurred."
-	case msg == "":
-		msg = http.StatusText(status)
-	}
-	return writeJSON(c, status, map[string]string{"detail": msg})
-}
-
-func hasFields(e *resources.Error) bool {
-	for _, is := range e.Issues {
-		if is.Expression != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func addField(body map[string]any, path []string, msg string) {
-	if len(path) == 1 {
-		list, _ := body[path[0]].([]string)
-		body[path[0]] = append(list, msg)
-		return
-	}
-	child, ok := body[path[0]].(map[string]any)
-	if !ok {
-		child = map[string]any{}
-		body[path[0]] = child
-	}
-	addField(child, path[1:], msg)
-}
-
-func writeJSON(c echo.Context, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.Blob(status, echo.MIMEApplicationJSON, b)
-}
-
-// fieldError is a DRF validation error on one (dotted) field.
-func fieldError(field, msg string) error {
-	return resources.Invalid(field, "%s", msg)
 }

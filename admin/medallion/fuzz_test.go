@@ -1,7 +1,6 @@
 package medallion_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/rosterhq/roster/fixtures"
@@ -15,35 +14,25 @@ import (
 //
 //	go test -run='^$' -fuzz='^FuzzMedallionMemberBody$' -fuzztime=10s ./admin/medallion
 func FuzzMedallionMemberBody(f *testing.F) {
-	s := fixtures.Start(f, fixtures.Options{})
-	f.Cleanup(s.Close)
+	s := fixtures.FuzzServer(f)
 	project, err := s.CreateProject("Fuzz org")
 	if err != nil {
 		f.Fatal(err)
 	}
-	r, err := s.Do("POST", "admin/projects/"+project+"/client", s.AdminToken, map[string]any{"name": "fuzz key", "admin": true})
-	if err != nil || r.Status != 201 {
-		f.Fatalf("client: %v %v", err, r)
+	r := s.Call(f, "POST", "admin/projects/"+project+"/client", s.AdminToken, map[string]any{"name": "fuzz key", "admin": true})
+	key, _ := r.JSON()["secret"].(string)
+	if r.Status != 201 || key == "" {
+		f.Fatalf("client: %d %s", r.Status, r.Body)
 	}
-	key := r.JSON()["secret"].(string)
-	r, err = s.Do("POST", "p/api/v1/organizations/members/", "", map[string]any{"role": "admin",
-		"user": map[string]any{"email": "fuzz-target@example.com"}}, "x-api-key", key)
-	if err != nil || r.Status != 201 {
-		f.Fatalf("member: %v %v", err, r)
+	headers := []string{"x-api-key", key, "Content-Type", "application/json"}
+	r = s.Call(f, "POST", "p/api/v1/organizations/members/", "", map[string]any{"role": "admin",
+		"user": map[string]any{"email": "fuzz-target@example.com"}}, headers...)
+	target, _ := r.JSON()["id"].(string)
+	if r.Status != 201 || target == "" {
+		f.Fatalf("member: %d %s", r.Status, r.Body)
 	}
-	target := r.JSON()["id"].(string)
 
-	f.Fuzz(func(t *testing.T, patch bool, body []byte) {
-		method, path := "POST", "p/api/v1/organizations/members/"
-		if patch {
-			method, path = "PATCH", "p/api/v1/organizations/members/"+target+"/"
-		}
-		r, err := s.Do(method, path, "", body, "x-api-key", key, "Content-Type", "application/json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Status >= 500 || !strings.HasPrefix(strings.TrimSpace(string(r.Body)), "{") {
-			t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
-		}
-	})
+	s.FuzzWrites(f, fixtures.Write{Method: "POST", Path: "p/api/v1/organizations/members/", Headers: headers},
+		fixtures.Write{Method: "PATCH", Path: "p/api/v1/organizations/members/" + target + "/", Headers: headers},
+		func(r *fixtures.Response) bool { return fixtures.NoServerError(r) && fixtures.IsObject(r) })
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/mail"
@@ -110,7 +112,7 @@ func (s *Service) CreateInvite(ctx context.Context, m *resources.ProjectMembersh
 // send issues a fresh set-password link for inv (the core kills the user's
 // older ones) and queues the mail carrying it, to the member's current email.
 func (s *Service) send(ctx context.Context, inv *Invite) error {
-	u, _, err := resources.ReadTyped[*resources.User](system(ctx, ""), s.res, "User", inv.UserID)
+	u, _, err := resources.ReadTyped[*resources.User](admin.AsAuthor(ctx, ""), s.res, "User", inv.UserID)
 	if err != nil {
 		return err
 	}
@@ -167,11 +169,11 @@ func (s *Service) handleListInvites(c echo.Context) error {
 	if err := orgFromPath(c, p); err != nil {
 		return err
 	}
-	limit, offset := paging(c)
-	q := InviteQuery{ProjectID: p.org(), MembershipID: c.QueryParam("membership_id"), Limit: limit, Offset: offset}
+	at := dialect.ReadLimitOffset(c, DefaultLimit, MaxLimit)
+	q := InviteQuery{ProjectID: p.org(), MembershipID: c.QueryParam("membership_id"), Limit: at.Limit, Offset: at.Offset}
 	if !p.readsOrg() {
 		if q.MembershipID != "" && q.MembershipID != p.caller.MembershipID {
-			return c.JSON(http.StatusOK, page[InviteJSON](c, nil, 0, limit, offset))
+			return c.JSON(http.StatusOK, dialect.LimitOffsetPage[InviteJSON](c, nil, 0, at))
 		}
 		q.MembershipID = p.caller.MembershipID
 	}
@@ -183,7 +185,7 @@ func (s *Service) handleListInvites(c echo.Context) error {
 	for _, inv := range invs {
 		out = append(out, s.inviteView(inv))
 	}
-	return c.JSON(http.StatusOK, page(c, out, total, limit, offset))
+	return c.JSON(http.StatusOK, dialect.LimitOffsetPage(c, out, total, at))
 }
 
 // handleInviteAction is the handler of a manager's POST on the invite in

@@ -21,9 +21,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 	"github.com/rosterhq/roster/store"
 )
 
@@ -104,11 +104,8 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 		return s.linkUsed(ctx, l)
 	}
 
-	g := e.Group("/p/api/v1/organizations", rest.UseRenderer(render), s.authenticate)
-	route := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		g.Add(method, path+"/", h, m...)
-		g.Add(method, path, h, m...)
-	}
+	g := dialect.Mount(e, "/p/api/v1/organizations", Errors, s.authenticate)
+	route := dialect.Slashed(g)
 	route("GET", "/members", s.handleListMembers)
 	route("POST", "/members", s.handleCreateMember, adm.IdempotentWrites)
 	route("GET", "/members/:id", s.handleGetMember)
@@ -121,15 +118,3 @@ func Register(e *echo.Echo, adm *admin.Service, authSvc *auth.Service, res *reso
 	route("POST", "/:org/invites", s.handleCreateInvite, adm.IdempotentWrites)
 	return s
 }
-
-// system is ctx acting as Roster inside project, keeping the caller's
-// profile as the author of what it writes.
-func system(ctx context.Context, project string) context.Context {
-	c := &resources.Caller{System: true, Project: project}
-	if p := resources.CallerFrom(ctx); p != nil {
-		c.Profile, c.UserID = p.Profile, p.UserID
-	}
-	return resources.WithCaller(ctx, c)
-}
-
-func ptr[T any](v T) *T { return &v }

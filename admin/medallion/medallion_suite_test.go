@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
 	"github.com/rosterhq/roster/fixtures/skips"
@@ -59,11 +58,10 @@ type org struct {
 // newOrg creates a project and a ClientApplication whose secret is the API key.
 func newOrg() org {
 	GinkgoHelper()
-	name := "Org " + auth.Secret()[:8]
+	name := "Org " + fixtures.Uniq()
 	id, err := srv.CreateProject(name)
 	Expect(err).NotTo(HaveOccurred())
-	r, err := srv.Do("POST", "admin/projects/"+id+"/client", srv.AdminToken, map[string]any{"name": "medallion key", "admin": true})
-	Expect(err).NotTo(HaveOccurred())
+	r := srv.Call(GinkgoT(), "POST", "admin/projects/"+id+"/client", srv.AdminToken, map[string]any{"name": "medallion key", "admin": true})
 	Expect(r.Status).To(Equal(201), string(r.Body))
 	secret, _ := r.JSON()["secret"].(string)
 	Expect(secret).NotTo(BeEmpty())
@@ -72,7 +70,7 @@ func newOrg() org {
 
 // email is a fresh address for one test (Mailpit may be shared).
 func email(tag string) string {
-	return fmt.Sprintf("%s-%s@medallion.example.com", tag, strings.ToLower(auth.Secret()[:10]))
+	return fmt.Sprintf("%s-%s@medallion.example.com", tag, fixtures.Uniq())
 }
 
 // call sends a request to the Medallion API with the org's API key.
@@ -89,10 +87,8 @@ func asMember(token, method, path string, body any) *fixtures.Response {
 
 func do(method, path string, body any, headers ...string) *fixtures.Response {
 	GinkgoHelper()
-	r, err := srv.Do(method, "p/api/v1/organizations/"+strings.TrimPrefix(path, "/"), "", body,
+	return srv.Call(GinkgoT(), method, "p/api/v1/organizations/"+strings.TrimPrefix(path, "/"), "", body,
 		append([]string{"Content-Type", "application/json", "Accept", "application/json"}, headers...)...)
-	Expect(err).NotTo(HaveOccurred())
-	return r
 }
 
 func obj(r *fixtures.Response) map[string]any {

@@ -10,12 +10,13 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 )
 
 // Validation messages, as Django REST framework words them.
@@ -47,11 +48,8 @@ type providerRequest struct {
 
 // decodeBody reads a JSON object body; a malformed one is DRF's parse error.
 func decodeBody(c echo.Context, v any) error {
-	body, err := rest.ReadBody(c)
+	body, err := dialect.Body(c, resources.Invalid("", "JSON parse error - request body is empty or not a JSON object."))
 	if err != nil {
-		if resources.IsKind(err, resources.KindInvalid) {
-			return resources.Invalid("", "JSON parse error - request body is empty or not a JSON object.")
-		}
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -170,12 +168,12 @@ func (s *Service) CreateMember(ctx context.Context, org string, req CreateMember
 		if err != nil {
 			return err
 		}
-		m := &resources.ProjectMembership{Admin: ptr(!restricted(role)), Active: ptr(true), AccessPolicy: policy}
+		m := &resources.ProjectMembership{Admin: lo.ToPtr(!restricted(role)), Active: lo.ToPtr(true), AccessPolicy: policy}
 		m.ResourceType = "ProjectMembership"
 		m.Extension = []resources.Extension{resources.NewExtension(RoleURL, "valueCode", role)}
 		res, err := s.admin.InviteUser(ctx, org, admin.InviteRequest{
 			ResourceType: "Practitioner", FirstName: firstNonEmpty(first, local), LastName: firstNonEmpty(last, local),
-			Email: email, SendEmail: ptr(false), Membership: m,
+			Email: email, SendEmail: lo.ToPtr(false), Membership: m,
 		})
 		if err != nil {
 			if resources.IsKind(err, resources.KindConflict) {
@@ -183,11 +181,11 @@ func (s *Service) CreateMember(ctx context.Context, org string, req CreateMember
 			}
 			return err
 		}
-		sys := system(ctx, org)
+		sys := admin.AsAuthor(ctx, org)
 		if res.UserCreated && (res.User.FirstName != first || res.User.LastName != last) {
 			u := *res.User
 			u.FirstName, u.LastName, u.Meta = first, last, nil
-			if _, err := s.res.Update(system(ctx, ""), &u, u.ID, ""); err != nil {
+			if _, err := s.res.Update(admin.AsAuthor(ctx, ""), &u, u.ID, ""); err != nil {
 				return err
 			}
 		}
@@ -233,7 +231,7 @@ func firstNonEmpty(vs ...string) string {
 // member reads a membership of the principal's organization that the
 // principal may see; anything else is 404.
 func (s *Service) member(ctx context.Context, p *principal, id string) (*resources.ProjectMembership, error) {
-	m, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, p.org()), s.res, "ProjectMembership", id)
+	m, _, err := resources.ReadTyped[*resources.ProjectMembership](admin.AsAuthor(ctx, p.org()), s.res, "ProjectMembership", id)
 	if err != nil || m.Project.Reference != "Project/"+p.org() || !strings.HasPrefix(m.User.Reference, "User/") || !p.sees(m.ID) {
 		if err != nil {
 			if !resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
@@ -276,30 +274,15 @@ func (s *Service) handleGetMember(c echo.Context) error {
 }
 
 // memberships lists the organization's user members (not its clients),
-// oldest id first, paging through the core search.
+// oldest id first.
 func (s *Service) memberships(ctx context.Context, org string, params url.Values) ([]*resources.ProjectMembership, error) {
-	t, _ := resources.Lookup("ProjectMembership")
-	var out []*resources.ProjectMembership
-	for offset := 0; ; offset += resources.MaxCount {
-		q, err := resources.ParseQuery(t, params)
-		if err != nil {
-			return nil, err
-		}
-		q.Count, q.Offset = resources.MaxCount, offset
-		q.Sort = []resources.SortKey{{Code: "_id"}}
-		batch, err := resources.SearchTyped[*resources.ProjectMembership](system(ctx, org), s.res, q)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range batch {
-			if strings.HasPrefix(m.User.Reference, "User/") {
-				out = append(out, m)
-			}
-		}
-		if len(batch) < resources.MaxCount {
-			return out, nil
-		}
+	all, err := dialect.SearchAll[*resources.ProjectMembership](ctx, s.res, org, "ProjectMembership", params)
+	if err != nil {
+		return nil, err
 	}
+	return lo.Filter(all, func(m *resources.ProjectMembership, _ int) bool {
+		return strings.HasPrefix(m.User.Reference, "User/")
+	}), nil
 }
 
 func (s *Service) handleListMembers(c echo.Context) error {
@@ -334,16 +317,16 @@ func (s *Service) handleListMembers(c echo.Context) error {
 			visible = append(visible, m)
 		}
 	}
-	limit, offset := paging(c)
+	at := dialect.ReadLimitOffset(c, DefaultLimit, MaxLimit)
 	var results []*MemberJSON
-	for _, m := range window(visible, limit, offset) {
+	for _, m := range dialect.Window(visible, at.Offset, at.Limit) {
 		v, err := s.memberView(ctx, m)
 		if err != nil {
 			return err
 		}
 		results = append(results, v)
 	}
-	return c.JSON(http.StatusOK, page(c, results, len(visible), limit, offset))
+	return c.JSON(http.StatusOK, dialect.LimitOffsetPage(c, results, len(visible), at))
 }
 
 // PatchMemberRequest is the body of PATCH /members/{id}/.
@@ -384,9 +367,9 @@ func (s *Service) handlePatchMember(c echo.Context) error {
 				return err
 			}
 			next.Extension = resources.SetExtension(next.Extension, RoleURL, "valueCode", *req.Role)
-			next.Admin, next.AccessPolicy = ptr(!restricted(*req.Role)), policy
+			next.Admin, next.AccessPolicy = lo.ToPtr(!restricted(*req.Role)), policy
 		}
-		rec, err := s.res.Update(system(ctx, p.org()), &next, m.ID, m.Meta.VersionID)
+		rec, err := s.res.Update(admin.AsAuthor(ctx, p.org()), &next, m.ID, m.Meta.VersionID)
 		if err != nil {
 			return err
 		}
@@ -443,7 +426,7 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 		if err := s.res.Store().Lock(ctx, "medallion|email|"+email); err != nil {
 			return err
 		}
-		u, _, err := resources.ReadTyped[*resources.User](system(ctx, ""), s.res, "User", userID)
+		u, _, err := resources.ReadTyped[*resources.User](admin.AsAuthor(ctx, ""), s.res, "User", userID)
 		if err != nil {
 			return err
 		}
@@ -454,7 +437,7 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 			}
 			next := *u
 			next.Meta, next.Email = nil, email
-			if _, err := s.res.Update(system(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
+			if _, err := s.res.Update(admin.AsAuthor(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
 				if resources.IsKind(err, resources.KindConflict) {
 					return fieldError("new_email", msgEmailTaken)
 				}
@@ -474,7 +457,7 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 				return err
 			}
 		}
-		cur, _, err := resources.ReadTyped[*resources.ProjectMembership](system(ctx, org), s.res, "ProjectMembership", m.ID)
+		cur, _, err := resources.ReadTyped[*resources.ProjectMembership](admin.AsAuthor(ctx, org), s.res, "ProjectMembership", m.ID)
 		if err != nil {
 			return err
 		}
@@ -513,7 +496,7 @@ func (s *Service) checkEmailChange(ctx context.Context, org string, u *resources
 // updateProfileEmail moves the profile's email telecom (and the
 // membership's user display) to the new address.
 func (s *Service) updateProfileEmail(ctx context.Context, org string, m *resources.ProjectMembership, old, email string) error {
-	sys := system(ctx, org)
+	sys := admin.AsAuthor(ctx, org)
 	if id, ok := strings.CutPrefix(m.Profile.Reference, "Practitioner/"); ok {
 		pr, _, err := resources.ReadTyped[*resources.Practitioner](sys, s.res, "Practitioner", id)
 		if err != nil {
@@ -586,7 +569,7 @@ func (s *Service) mailEmailChange(ctx context.Context, org, old, email string) e
 
 // orgName is the organization's (project's) name, or its id.
 func (s *Service) orgName(ctx context.Context, org string) string {
-	p, _, err := resources.ReadTyped[*resources.Project](system(ctx, ""), s.res, "Project", org)
+	p, _, err := resources.ReadTyped[*resources.Project](admin.AsAuthor(ctx, ""), s.res, "Project", org)
 	if err != nil || p.Name == "" {
 		return org
 	}

@@ -16,17 +16,13 @@ import (
 // membership reads a membership straight from the core.
 func membership(id string) *resources.ProjectMembership {
 	GinkgoHelper()
-	m, _, err := resources.ReadTyped[*resources.ProjectMembership](resources.AsSystem(context.Background(), ""), srv.App.Resources, "ProjectMembership", id)
-	Expect(err).NotTo(HaveOccurred())
-	return m
+	return fixtures.Read[*resources.ProjectMembership](GinkgoT(), srv, "ProjectMembership", id)
 }
 
 // practitioner reads a Practitioner straight from the core.
 func practitioner(id string) *resources.Practitioner {
 	GinkgoHelper()
-	p, _, err := resources.ReadTyped[*resources.Practitioner](resources.AsSystem(context.Background(), ""), srv.App.Resources, "Practitioner", id)
-	Expect(err).NotTo(HaveOccurred())
-	return p
+	return fixtures.Read[*resources.Practitioner](GinkgoT(), srv, "Practitioner", id)
 }
 
 // usersWithEmail counts the Users having addr.

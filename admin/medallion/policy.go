@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/samber/lo"
 
+	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -35,7 +37,7 @@ func policyFor(project, role string) *resources.AccessPolicy {
 	case RoleProvider:
 		p.Resource = []resources.AccessPolicyResource{{ResourceType: "Practitioner", Criteria: "Practitioner?_id=%profile.id"}}
 	default:
-		p.Resource = []resources.AccessPolicyResource{{ResourceType: "*", Readonly: ptr(true)}}
+		p.Resource = []resources.AccessPolicyResource{{ResourceType: "*", Readonly: lo.ToPtr(true)}}
 	}
 	return p
 }
@@ -47,7 +49,7 @@ func (s *Service) ensurePolicy(ctx context.Context, project, role string) (*reso
 		return nil, nil
 	}
 	id := policyID(project, role)
-	sys := system(ctx, project)
+	sys := admin.AsAuthor(ctx, project)
 	if err := s.res.Store().Lock(ctx, "medallion|policy|"+id); err != nil {
 		return nil, err
 	}

@@ -1,10 +1,7 @@
 package medallion_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -12,7 +9,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/rosterhq/roster/admin/medallion"
-	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
 	"github.com/rosterhq/roster/resources"
 )
@@ -20,15 +16,10 @@ import (
 var _ = Describe("Medallion's own Code Roundup, run with python3 and requests", func() {
 	It("runs unchanged but for base URL, key, organization and addresses, and leaves the organization as documented", func() {
 		requireMail()
-		py := fixtures.RequirePythonWithRequests(GinkgoT())
 		o := newOrg()
-		tag := strings.ToLower(auth.Secret()[:10])
-		cmd := exec.Command(py, "testdata/code_roundup.py")
-		cmd.Env = append(os.Environ(), "MEDALLION_API_KEY="+o.Key, "MEDALLION_ORG_ID="+o.ID,
+		tag := fixtures.Uniq()
+		stdout := fixtures.RunPython(GinkgoT(), "testdata/code_roundup.py", "MEDALLION_API_KEY="+o.Key, "MEDALLION_ORG_ID="+o.ID,
 			"MEDALLION_BASE_URL="+strings.TrimSuffix(srv.URL, "/"), "MEDALLION_TAG="+tag)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		Expect(cmd.Run()).To(Succeed(), stderr.String())
 
 		var members []struct {
 			Email        string `json:"email"`
@@ -38,7 +29,7 @@ var _ = Describe("Medallion's own Code Roundup, run with python3 and requests", 
 			ProviderID   string `json:"provider_id"`
 			InviteID     string `json:"invite_id"`
 		}
-		Expect(json.Unmarshal(stdout.Bytes(), &members)).To(Succeed(), stdout.String())
+		Expect(json.Unmarshal(stdout, &members)).To(Succeed(), string(stdout))
 		Expect(members).To(HaveLen(4))
 
 		By("the database holding the four members with their roles and professions")

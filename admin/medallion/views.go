@@ -2,15 +2,13 @@ package medallion
 
 import (
 	"context"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
-	"github.com/rosterhq/roster/admin/drf"
+	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/resources"
+	"github.com/samber/lo"
 )
 
 // MemberJSON is a Medallion member as the API answers it.
@@ -55,56 +53,13 @@ type InviteJSON struct {
 }
 
 // Page is Django REST framework's paginated list.
-type Page[T any] = drf.Page[T]
+type Page[T any] = dialect.Page[T]
 
 // Paging defaults (Django REST framework's LimitOffsetPagination).
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
 )
-
-// paging reads ?limit= and ?offset=; bad values fall back to the defaults,
-// as Django REST framework does.
-func paging(c echo.Context) (limit, offset int) {
-	limit, offset = DefaultLimit, 0
-	if n, err := strconv.Atoi(c.QueryParam("limit")); err == nil && n > 0 {
-		limit = min(n, MaxLimit)
-	}
-	if n, err := strconv.Atoi(c.QueryParam("offset")); err == nil && n > 0 {
-		offset = n
-	}
-	return limit, offset
-}
-
-// page builds the answer for one page of total items.
-func page[T any](c echo.Context, items []T, total, limit, offset int) Page[T] {
-	p := drf.NewPage(items, total)
-	link := func(off int) *string {
-		return drf.Link(c, func(q url.Values) {
-			q.Set("limit", strconv.Itoa(limit))
-			if off > 0 {
-				q.Set("offset", strconv.Itoa(off))
-			} else {
-				q.Del("offset")
-			}
-		})
-	}
-	if offset+limit < total {
-		p.Next = link(offset + limit)
-	}
-	if offset > 0 {
-		p.Previous = link(max(offset-limit, 0))
-	}
-	return p
-}
-
-// window cuts one page out of all.
-func window[T any](all []T, limit, offset int) []T {
-	if offset >= len(all) {
-		return nil
-	}
-	return all[offset:min(offset+limit, len(all))]
-}
 
 func stamp(t time.Time) string {
 	if t.IsZero() {
@@ -125,7 +80,7 @@ func (s *Service) created(ctx context.Context, typ, id string) time.Time {
 // memberView assembles a member's answer from its membership, User and profile.
 func (s *Service) memberView(ctx context.Context, m *resources.ProjectMembership) (*MemberJSON, error) {
 	project := strings.TrimPrefix(m.Project.Reference, "Project/")
-	sys := system(ctx, project)
+	sys := admin.AsAuthor(ctx, project)
 	out := &MemberJSON{ID: m.ID, Organization: project, Role: roleOf(m), IsActive: m.IsActive()}
 	if out.Role == "" && m.Admin != nil && *m.Admin {
 		out.Role = RoleAdmin
@@ -137,7 +92,7 @@ func (s *Service) memberView(ctx context.Context, m *resources.ProjectMembership
 	}
 	out.Created = stamp(s.created(sys, "ProjectMembership", m.ID))
 	if id, ok := strings.CutPrefix(m.User.Reference, "User/"); ok {
-		u, _, err := resources.ReadTyped[*resources.User](system(ctx, ""), s.res, "User", id)
+		u, _, err := resources.ReadTyped[*resources.User](admin.AsAuthor(ctx, ""), s.res, "User", id)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +128,7 @@ func profession(p *resources.Practitioner) *string {
 	for _, q := range p.Qualification {
 		for _, cd := range q.Code.Coding {
 			if cd.System == ProfessionSystem && cd.Code != "" {
-				return ptr(cd.Code)
+				return lo.ToPtr(cd.Code)
 			}
 		}
 	}

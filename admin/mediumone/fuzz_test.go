@@ -14,29 +14,17 @@ import (
 //
 //	go test -run='^$' -fuzz='^FuzzMediumOneParamList$' -fuzztime=10s ./admin/mediumone
 func FuzzMediumOneParamList(f *testing.F) {
-	s := fixtures.Start(f, fixtures.Options{})
-	f.Cleanup(s.Close)
-	_, token, _, err := s.ProjectAdmin("Fuzz tenant")
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, _, token := fixtures.FuzzProjectAdmin(f, "Fuzz tenant")
 	const target = "fuzz-user@example.com"
-	r, err := s.Do("GET", "mediumone/user_create?user_name="+target+"&full_name=Fuzz+User", token, nil)
-	if err != nil || r.Status != 200 {
-		f.Fatalf("user_create: %v %v", err, r)
-	}
-	r, err = s.Do("GET", "mediumone/tenant_add_user?user_name="+target+"&role=tenant-user", token, nil)
-	if err != nil || r.Status != 200 {
-		f.Fatalf("tenant_add_user: %v %v", err, r)
+	for _, path := range []string{"user_create?user_name=" + target + "&full_name=Fuzz+User", "tenant_add_user?user_name=" + target + "&role=tenant-user"} {
+		if r := s.Call(f, "GET", "mediumone/"+path, token, nil); r.Status != 200 {
+			f.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
 	}
 
 	f.Fuzz(func(t *testing.T, paramList string) {
 		q := url.Values{"user_name": {target}, "param_list": {paramList}}
-		r, err := s.Do("GET", "mediumone/user_update?"+q.Encode(), token, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Status >= 500 {
+		if r := s.Call(t, "GET", "mediumone/user_update?"+q.Encode(), token, nil); !fixtures.NoServerError(r) {
 			t.Fatalf("param_list %q: %d %s", paramList, r.Status, r.Body)
 		}
 	})

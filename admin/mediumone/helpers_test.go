@@ -1,17 +1,13 @@
 package mediumone_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
 )
 
@@ -23,27 +19,17 @@ var (
 )
 
 var _ = BeforeSuite(func() {
-	mp = fixtures.Mailpit(GinkgoT())
-	srv = fixtures.Start(GinkgoT(), fixtures.Options{Configure: func(c *app.Config) { c.SMTPURL = mp.SMTPURL }})
+	srv, mp = fixtures.StartWithMail(GinkgoT(), fixtures.Options{})
 	DeferCleanup(srv.Close)
 })
 
-// uniq is a short random suffix for names and emails.
-func uniq() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// email is a fresh address.
-func email(name string) string { return name + "-" + uniq() + "@example.com" }
+// uniq is a short random suffix for names and emails; email a fresh address.
+var uniq, email = fixtures.Uniq, fixtures.Email
 
 // get sends a Medium One GET with a bearer token.
 func get(path, token string, headers ...string) *fixtures.Response {
 	GinkgoHelper()
-	r, err := srv.Do("GET", "mediumone/"+strings.TrimPrefix(path, "/"), token, nil, headers...)
-	Expect(err).NotTo(HaveOccurred())
-	return r
+	return srv.Call(GinkgoT(), "GET", "mediumone/"+strings.TrimPrefix(path, "/"), token, nil, headers...)
 }
 
 // ok expects a 200 and returns the response.
@@ -65,17 +51,9 @@ func errorOf(r *fixtures.Response) string {
 }
 
 // tenant is a project with a signed-in tenant admin.
-type tenant struct {
-	ID, Name, Token, Email string
-}
+type tenant = fixtures.Tenant
 
-func newTenant() tenant {
-	GinkgoHelper()
-	name := "Tenant " + uniq()
-	id, token, mail, err := srv.ProjectAdmin(name)
-	Expect(err).NotTo(HaveOccurred())
-	return tenant{ID: id, Name: name, Token: token, Email: mail}
-}
+func newTenant() tenant { GinkgoHelper(); return srv.NewTenant(GinkgoT(), "Tenant ") }
 
 // member adds a signed-in member (tenant-user, or tenant-admin) to t.
 func member(t tenant, admin bool) (mail, token string) {
@@ -119,20 +97,10 @@ func entryFor(list []map[string]any, mail string) map[string]any {
 
 // mailText waits for the n-th (1-based, oldest first) message to `to` and
 // returns its text.
-func mailText(to string, n int) string {
-	GinkgoHelper()
-	text, err := mp.WaitText(to, n, 20*time.Second)
-	Expect(err).NotTo(HaveOccurred())
-	return text
-}
+func mailText(to string, n int) string { GinkgoHelper(); return mp.MailText(GinkgoT(), to, n) }
 
 // mailCount is how many messages `to` received so far.
-func mailCount(to string) int {
-	GinkgoHelper()
-	n, err := mp.Count(to)
-	Expect(err).NotTo(HaveOccurred())
-	return n
-}
+func mailCount(to string) int { GinkgoHelper(); return mp.MailCount(GinkgoT(), to) }
 
 // setPasswordFromMail follows the set-password link of the n-th mail to `to`.
 func setPasswordFromMail(to string, n int, password string) {

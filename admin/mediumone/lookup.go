@@ -7,39 +7,14 @@ import (
 
 	"github.com/samber/lo"
 
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/resources"
 )
-
-// searchAll pages through every match of params, as Roster, within project
-// ("" for every project).
-func searchAll[T resources.Resource](ctx context.Context, res *resources.Service, project, typ string, params url.Values) ([]T, error) {
-	t, _ := resources.Lookup(typ)
-	var out []T
-	for offset := 0; ; offset += resources.MaxCount {
-		p := url.Values{"_sort": {"_id"}}
-		for k, v := range params {
-			p[k] = v
-		}
-		q, err := resources.ParseQuery(t, p)
-		if err != nil {
-			return nil, err
-		}
-		q.Count, q.Offset = resources.MaxCount, offset
-		page, err := resources.SearchTyped[T](resources.AsSystem(ctx, project), res, q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if len(page) < resources.MaxCount {
-			return out, nil
-		}
-	}
-}
 
 // findUser returns the server-scoped User whose login is email, nil if none:
 // Medium One users are server-wide accounts.
 func (h *Handler) findUser(ctx context.Context, email string) (*resources.User, error) {
-	users, err := searchAll[*resources.User](ctx, h.res, "", "User", url.Values{"email": {resources.Fold(email)}})
+	users, err := dialect.SearchAll[*resources.User](ctx, h.res, "", "User", url.Values{"email": {resources.Fold(email)}})
 	if err != nil {
 		return nil, err
 	}
@@ -78,14 +53,14 @@ func (h *Handler) userMemberships(ctx context.Context, email string) (*resources
 
 // memberships lists every membership of a user in every project, active or not.
 func (h *Handler) memberships(ctx context.Context, userID string) ([]*resources.ProjectMembership, error) {
-	return searchAll[*resources.ProjectMembership](ctx, h.res, "", "ProjectMembership", url.Values{"user": {"User/" + userID}})
+	return dialect.SearchAll[*resources.ProjectMembership](ctx, h.res, "", "ProjectMembership", url.Values{"user": {"User/" + userID}})
 }
 
 // usersByID reads Users by id, in batches.
 func (h *Handler) usersByID(ctx context.Context, ids []string) (map[string]*resources.User, error) {
 	out := map[string]*resources.User{}
 	for _, chunk := range lo.Chunk(lo.Uniq(ids), 200) {
-		users, err := searchAll[*resources.User](ctx, h.res, "", "User", url.Values{"_id": {strings.Join(chunk, ",")}})
+		users, err := dialect.SearchAll[*resources.User](ctx, h.res, "", "User", url.Values{"_id": {strings.Join(chunk, ",")}})
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +75,7 @@ func (h *Handler) usersByID(ctx context.Context, ids []string) (map[string]*reso
 func (h *Handler) projectNames(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, chunk := range lo.Chunk(lo.Uniq(ids), 200) {
-		ps, err := searchAll[*resources.Project](ctx, h.res, "", "Project", url.Values{"_id": {strings.Join(chunk, ",")}})
+		ps, err := dialect.SearchAll[*resources.Project](ctx, h.res, "", "Project", url.Values{"_id": {strings.Join(chunk, ",")}})
 		if err != nil {
 			return nil, err
 		}

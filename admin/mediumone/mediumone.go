@@ -17,16 +17,15 @@ package mediumone
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 )
 
 // Medium One's roles, as whoami, myrole and the user lists name them.
@@ -68,7 +67,7 @@ func New(res *resources.Service, authSvc *auth.Service, adminSvc *admin.Service,
 
 // Register mounts the endpoints under /mediumone/.
 func (h *Handler) Register(e *echo.Echo) {
-	g := e.Group("/mediumone", rest.UseRenderer(renderError), h.authenticate)
+	g := dialect.Mount(e, "/mediumone", Errors, h.authenticate)
 	g.GET("/user_create", h.userCreate)
 	g.GET("/tenant_add_user", h.tenantAddUser)
 	g.GET("/user_list_in_tenant", h.userListInTenant)
@@ -80,52 +79,19 @@ func (h *Handler) Register(e *echo.Echo) {
 	g.GET("/tenant_remove_user", h.tenantRemoveUser)
 }
 
-// errorBody is Medium One's error answer.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// renderError writes every error of the group as {"error": message}; a 500
-// says nothing more than that.
-func renderError(c echo.Context, status int, e *resources.Error) error {
-	msg := e.Message
-	if status >= 500 {
-		msg = "Internal server error"
-	}
-	if len(e.Issues) > 1 {
-		parts := make([]string, 0, len(e.Issues))
-		for _, is := range e.Issues {
-			parts = append(parts, is.Message)
-		}
-		msg = strings.Join(parts, "; ")
-	}
-	if c.Request().Method == http.MethodHead {
-		return c.NoContent(status)
-	}
-	b, err := json.Marshal(errorBody{Error: msg})
-	if err != nil {
-		return err
-	}
-	return c.Blob(status, echo.MIMEApplicationJSON, b)
-}
-
 // authenticate accepts only "Authorization: Bearer …" with a user's token.
 func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	gate := &dialect.Gate{Auth: h.auth, Rules: auth.CredentialRules{Schemes: []string{"Bearer"}},
+		Missing: resources.Unauthorized("A bearer token is required")}
 	return func(c echo.Context) error {
-		scheme, token, _ := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "bearer") || token == "" {
-			return resources.Unauthorized("A bearer token is required")
-		}
-		ctx := c.Request().Context()
-		caller, err := h.auth.Authenticate(ctx, token)
+		caller, _, err := gate.Caller(c)
 		if err != nil {
 			return err
 		}
 		if caller.ClientID != "" && caller.ClientID == caller.UserID {
 			return resources.Unauthorized("A user's bearer token is required")
 		}
-		c.SetRequest(c.Request().WithContext(resources.WithCaller(ctx, caller)))
+		c.SetRequest(c.Request().WithContext(resources.WithCaller(c.Request().Context(), caller)))
 		return next(c)
 	}
 }
@@ -203,12 +169,8 @@ func (h *Handler) tenantFor(ctx context.Context, cl *resources.Caller, param str
 	return p, nil
 }
 
-// writeJSON answers a JSON value (a string, null, or an object) exactly,
-// without the trailing newline Echo's encoder adds: "null" is the body.
+// writeJSON answers a JSON value (a string, null, or an object) exactly:
+// "null" is the body.
 func writeJSON(c echo.Context, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b)
+	return dialect.JSON(c, http.StatusOK, echo.MIMEApplicationJSON, v)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -101,7 +102,7 @@ func (h *Handler) editProfile(ctx context.Context, r resources.Resource, edit fu
 		version, project = b.Meta.VersionID, b.Meta.Project
 	}
 	b.Meta = nil
-	_, err := h.res.Update(asRoster(ctx, project), r, b.ID, version)
+	_, err := h.res.Update(admin.AsAuthor(ctx, project), r, b.ID, version)
 	return err
 }
 
@@ -112,7 +113,7 @@ func (h *Handler) editProfileRef(ctx context.Context, project, ref string, edit 
 	if !ok {
 		return nil
 	}
-	rec, err := h.res.Read(asRoster(ctx, project), typ, id)
+	rec, err := h.res.Read(admin.AsAuthor(ctx, project), typ, id)
 	if err != nil {
 		if resources.IsKind(err, resources.KindNotFound, resources.KindGone) {
 			return nil

@@ -8,18 +8,9 @@ import (
 	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/dialect"
 	"github.com/rosterhq/roster/resources"
 )
-
-// asRoster is ctx acting as Roster itself within project, keeping the
-// caller as the author of what it writes.
-func asRoster(ctx context.Context, project string) context.Context {
-	c := resources.Caller{System: true, Project: project}
-	if cl := resources.CallerFrom(ctx); cl != nil {
-		c.Profile, c.UserID = cl.Profile, cl.UserID
-	}
-	return resources.WithCaller(ctx, &c)
-}
 
 // inUserTx runs fn in one transaction that first takes the lock on the
 // user name email: it serializes the Medium One writes deciding on one user
@@ -89,7 +80,7 @@ func (h *Handler) invite(ctx context.Context, project, email, first, last, langu
 		next.Meta = nil
 		next.FirstName, next.LastName = first, last
 		next.Extension = resources.SetExtension(next.Extension, ExtLanguage, "valueCode", language)
-		rec, err := h.res.Update(asRoster(ctx, ""), &next, u.ID, "")
+		rec, err := h.res.Update(admin.AsAuthor(ctx, ""), &next, u.ID, "")
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +191,7 @@ func (h *Handler) userListInTenant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	mems, err := searchAll[*resources.ProjectMembership](ctx, h.res, tenant.ID, "ProjectMembership", nil)
+	mems, err := dialect.SearchAll[*resources.ProjectMembership](ctx, h.res, tenant.ID, "ProjectMembership", nil)
 	if err != nil {
 		return err
 	}
@@ -232,11 +223,11 @@ func (h *Handler) userList(c echo.Context) error {
 	if kindOf(cl) != superAdmin {
 		return resources.Forbidden("Forbidden: SA required")
 	}
-	users, err := searchAll[*resources.User](ctx, h.res, "", "User", nil)
+	users, err := dialect.SearchAll[*resources.User](ctx, h.res, "", "User", nil)
 	if err != nil {
 		return err
 	}
-	mems, err := searchAll[*resources.ProjectMembership](ctx, h.res, "", "ProjectMembership", nil)
+	mems, err := dialect.SearchAll[*resources.ProjectMembership](ctx, h.res, "", "ProjectMembership", nil)
 	if err != nil {
 		return err
 	}
@@ -367,7 +358,7 @@ func (h *Handler) userUpdate(c echo.Context) error {
 		next := *u
 		next.Meta = nil
 		applyUpdates(&next, ups)
-		if _, err := h.res.Update(asRoster(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
+		if _, err := h.res.Update(admin.AsAuthor(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
 			return err
 		}
 		for _, m := range mems {
@@ -482,11 +473,11 @@ func (h *Handler) userRemove(c echo.Context) error {
 			return resources.Forbidden("Forbidden: the user belongs to other tenants too; use /tenant_remove_user")
 		}
 		for _, m := range mems {
-			if err := h.res.Delete(asRoster(ctx, projectOf(m)), "ProjectMembership", m.ID); err != nil {
+			if err := h.res.Delete(admin.AsAuthor(ctx, projectOf(m)), "ProjectMembership", m.ID); err != nil {
 				return err
 			}
 		}
-		if err := h.res.Delete(asRoster(ctx, ""), "User", u.ID); err != nil {
+		if err := h.res.Delete(admin.AsAuthor(ctx, ""), "User", u.ID); err != nil {
 			return err
 		}
 		return h.logins.RevokeUserLogins(ctx, u.ID, "")

@@ -3,11 +3,6 @@
 package rest
 
 import (
-	"errors"
-	"log/slog"
-	"net/http"
-	"strconv"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/rosterhq/roster/resources"
@@ -43,30 +38,6 @@ func AllOK(text string) *OperationOutcome {
 	return o
 }
 
-var statusByKind = map[resources.Kind]int{
-	resources.KindInvalid:      http.StatusBadRequest,
-	resources.KindUnauthorized: http.StatusUnauthorized,
-	resources.KindForbidden:    http.StatusForbidden,
-	resources.KindNotFound:     http.StatusNotFound,
-	resources.KindConflict:     http.StatusConflict,
-	resources.KindGone:         http.StatusGone,
-	resources.KindPrecondition: http.StatusPreconditionFailed,
-	resources.KindTooLarge:     http.StatusRequestEntityTooLarge,
-	resources.KindBusiness:     http.StatusUnprocessableEntity,
-	resources.KindTooMany:      http.StatusTooManyRequests,
-	resources.KindUnavailable:  http.StatusServiceUnavailable,
-
-	resources.KindMethodNotAllowed: http.StatusMethodNotAllowed,
-}
-
-// Status is the HTTP status for a typed error.
-func Status(e *resources.Error) int {
-	if s, ok := statusByKind[e.Kind]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
 // OutcomeOf renders a typed error as an OperationOutcome.
 func OutcomeOf(e *resources.Error) *OperationOutcome {
 	o := &OperationOutcome{ResourceType: "OperationOutcome"}
@@ -88,80 +59,8 @@ func OutcomeOf(e *resources.Error) *OperationOutcome {
 	return o
 }
 
-// Renderer writes an error in a surface's own shape (a vendor dialect's error
-// body). It receives the typed error and its status.
-type Renderer func(c echo.Context, status int, e *resources.Error) error
-
-const rendererKey = "roster.errorRenderer"
-
-// UseRenderer makes the error handler render this group's errors with r.
-func UseRenderer(r Renderer) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			c.Set(rendererKey, r)
-			return next(c)
-		}
-	}
-}
-
-// ToError converts any error (typed, Echo's own, or unknown) into a typed
-// error; unknown errors become a 500 with no details.
-func ToError(err error) *resources.Error {
-	if e, ok := resources.AsError(err); ok {
-		return e
-	}
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		switch he.Code {
-		case http.StatusNotFound:
-			return resources.NotFound("Not found")
-		case http.StatusMethodNotAllowed:
-			return &resources.Error{Kind: resources.KindMethodNotAllowed, Code: "not-supported", Message: "Method not allowed"}
-		case http.StatusRequestEntityTooLarge:
-			return &resources.Error{Kind: resources.KindTooLarge, Code: "too-costly", Message: "Request body too large"}
-		case http.StatusUnauthorized:
-			return resources.Unauthorized("Unauthorized")
-		case http.StatusForbidden:
-			return resources.Forbidden("Forbidden")
-		case http.StatusTooManyRequests:
-			return resources.TooMany(1)
-		case http.StatusBadRequest, http.StatusUnsupportedMediaType:
-			return resources.Invalid("", "Bad request")
-		case http.StatusServiceUnavailable:
-			return resources.Unavailable("Service unavailable")
-		}
-	}
-	return nil
-}
-
-// ErrorHandler is the one place errors become HTTP responses.
-func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		e := ToError(err)
-		status := http.StatusInternalServerError
-		if e == nil {
-			log.ErrorContext(c.Request().Context(), "internal error", "err", err.Error(),
-				"method", c.Request().Method, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-			e = &resources.Error{Code: "exception", Message: "Internal server error"}
-		} else {
-			status = Status(e)
-		}
-		if e.Kind == resources.KindTooMany && e.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
-		}
-		if r, ok := c.Get(rendererKey).(Renderer); ok {
-			if rerr := r(c, status, e); rerr != nil {
-				log.Error("render error", "err", rerr)
-			}
-			return
-		}
-		if c.Request().Method == http.MethodHead {
-			_ = c.NoContent(status)
-			return
-		}
-		_ = WriteJSON(c, status, OutcomeOf(e))
-	}
-}
+// Outcomes is the surface of every route that names no other: the FHIR API,
+// /auth and /admin answer each error as an OperationOutcome.
+var Outcomes = &Surface{Name: "OperationOutcome", Render: func(c echo.Context, status int, e *resources.Error) error {
+	return WriteJSON(c, status, OutcomeOf(e))
+}}
