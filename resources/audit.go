@@ -24,65 +24,55 @@ type AuditEvent struct {
 
 // AuditEventAgent is AuditEvent.agent: an actor taking part in the event.
 type AuditEventAgent struct {
-	ID                string             `json:"id,omitempty"`
-	Extension         []Extension        `json:"extension,omitempty"`
-	ModifierExtension []Extension        `json:"modifierExtension,omitempty"`
-	Type              *CodeableConcept   `json:"type,omitempty"`
-	Role              []CodeableConcept  `json:"role,omitempty"`
-	Who               *Reference         `json:"who,omitempty"`
-	AltID             string             `json:"altId,omitempty"`
-	Name              string             `json:"name,omitempty"`
-	Requestor         *bool              `json:"requestor,omitempty"`
-	Location          *Reference         `json:"location,omitempty"`
-	Policy            []string           `json:"policy,omitempty"`
-	Media             *Coding            `json:"media,omitempty"`
-	Network           *AuditEventNetwork `json:"network,omitempty"`
-	PurposeOfUse      []CodeableConcept  `json:"purposeOfUse,omitempty"`
+	BackboneElement
+	Type         *CodeableConcept   `json:"type,omitempty"`
+	Role         []CodeableConcept  `json:"role,omitempty"`
+	Who          *Reference         `json:"who,omitempty"`
+	AltID        string             `json:"altId,omitempty"`
+	Name         string             `json:"name,omitempty"`
+	Requestor    *bool              `json:"requestor,omitempty"`
+	Location     *Reference         `json:"location,omitempty"`
+	Policy       []string           `json:"policy,omitempty"`
+	Media        *Coding            `json:"media,omitempty"`
+	Network      *AuditEventNetwork `json:"network,omitempty"`
+	PurposeOfUse []CodeableConcept  `json:"purposeOfUse,omitempty"`
 }
 
 // AuditEventNetwork is AuditEvent.agent.network: where the agent acted from.
 type AuditEventNetwork struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Address           string      `json:"address,omitempty"`
-	Type              string      `json:"type,omitempty"`
+	BackboneElement
+	Address string `json:"address,omitempty"`
+	Type    string `json:"type,omitempty"`
 }
 
 // AuditEventSource is AuditEvent.source: the system that reported the event.
 type AuditEventSource struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Site              string      `json:"site,omitempty"`
-	Observer          Reference   `json:"observer,omitzero"`
-	Type              []Coding    `json:"type,omitempty"`
+	BackboneElement
+	Site     string    `json:"site,omitempty"`
+	Observer Reference `json:"observer,omitzero"`
+	Type     []Coding  `json:"type,omitempty"`
 }
 
 // AuditEventEntity is AuditEvent.entity: a resource or object the event concerns.
 type AuditEventEntity struct {
-	ID                string             `json:"id,omitempty"`
-	Extension         []Extension        `json:"extension,omitempty"`
-	ModifierExtension []Extension        `json:"modifierExtension,omitempty"`
-	What              *Reference         `json:"what,omitempty"`
-	Type              *Coding            `json:"type,omitempty"`
-	Role              *Coding            `json:"role,omitempty"`
-	Lifecycle         *Coding            `json:"lifecycle,omitempty"`
-	SecurityLabel     []Coding           `json:"securityLabel,omitempty"`
-	Name              string             `json:"name,omitempty"`
-	Description       string             `json:"description,omitempty"`
-	Query             string             `json:"query,omitempty"`
-	Detail            []AuditEventDetail `json:"detail,omitempty"`
+	BackboneElement
+	What          *Reference         `json:"what,omitempty"`
+	Type          *Coding            `json:"type,omitempty"`
+	Role          *Coding            `json:"role,omitempty"`
+	Lifecycle     *Coding            `json:"lifecycle,omitempty"`
+	SecurityLabel []Coding           `json:"securityLabel,omitempty"`
+	Name          string             `json:"name,omitempty"`
+	Description   string             `json:"description,omitempty"`
+	Query         string             `json:"query,omitempty"`
+	Detail        []AuditEventDetail `json:"detail,omitempty"`
 }
 
 // AuditEventDetail is AuditEvent.entity.detail: a named value about the entity.
 type AuditEventDetail struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Type              string      `json:"type,omitempty"`
-	ValueString       string      `json:"valueString,omitempty"`
-	ValueBase64Binary string      `json:"valueBase64Binary,omitempty"`
+	BackboneElement
+	Type              string `json:"type,omitempty"`
+	ValueString       string `json:"valueString,omitempty"`
+	ValueBase64Binary string `json:"valueBase64Binary,omitempty"`
 }
 
 func init() {
