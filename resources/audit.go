@@ -82,19 +82,11 @@ func init() {
 				Values: func(r Resource) []IndexValue { return dateValue(r.(*AuditEvent).Recorded) }},
 			{Code: "agent", Type: ParamReference, Description: "Who took part in the event (agent.who)",
 				Values: func(r Resource) []IndexValue {
-					var out []IndexValue
-					for _, a := range r.(*AuditEvent).Agent {
-						out = append(out, refValue(a.Who)...)
-					}
-					return out
+					return each(r.(*AuditEvent).Agent, func(a AuditEventAgent) []IndexValue { return refValue(a.Who) })
 				}},
 			{Code: "altid", Type: ParamToken, Description: "Alternative identity of an agent (Roster: the User)",
 				Values: func(r Resource) []IndexValue {
-					var out []IndexValue
-					for _, a := range r.(*AuditEvent).Agent {
-						out = append(out, codeValue(a.AltID)...)
-					}
-					return out
+					return each(r.(*AuditEvent).Agent, func(a AuditEventAgent) []IndexValue { return codeValue(a.AltID) })
 				}},
 			{Code: "address", Type: ParamString, Description: "Network address of an agent",
 				Values: func(r Resource) []IndexValue {
@@ -108,11 +100,7 @@ func init() {
 				}},
 			{Code: "entity", Type: ParamReference, Description: "What the event concerns (entity.what)",
 				Values: func(r Resource) []IndexValue {
-					var out []IndexValue
-					for _, e := range r.(*AuditEvent).Entity {
-						out = append(out, refValue(e.What)...)
-					}
-					return out
+					return each(r.(*AuditEvent).Entity, func(e AuditEventEntity) []IndexValue { return refValue(e.What) })
 				}},
 			{Code: "type", Type: ParamToken, Description: "Type of the event, as system|code",
 				Values: func(r Resource) []IndexValue { return codingValues([]Coding{r.(*AuditEvent).Type}) }},
@@ -138,14 +126,4 @@ func init() {
 			return issues
 		},
 	})
-}
-
-func codingValues(cs []Coding) []IndexValue {
-	var out []IndexValue
-	for _, c := range cs {
-		if c.Code != "" {
-			out = append(out, IndexValue{System: c.System, Value: c.Code})
-		}
-	}
-	return out
 }
