@@ -277,6 +277,17 @@ func (s *Store) q(query string) string {
 	if ok {
 		return out
 	}
+	out = Rebind(query)
+	s.mu.Lock()
+	if len(s.rebinds) < 10000 {
+		s.rebinds[query] = out
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// Rebind rewrites a statement's ? placeholders to PostgreSQL's $1, $2, ….
+func Rebind(query string) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range query {
@@ -287,13 +298,7 @@ func (s *Store) q(query string) string {
 		}
 		b.WriteRune(r)
 	}
-	out = b.String()
-	s.mu.Lock()
-	if len(s.rebinds) < 10000 {
-		s.rebinds[query] = out
-	}
-	s.mu.Unlock()
-	return out
+	return b.String()
 }
 
 // exec, query and queryRow first write a bulk transaction's held-back

@@ -291,7 +291,7 @@ var baselineOps = map[string]func(w *world) worker{
 		return func(cl *client, i, _ int) task {
 			r := w.rnd(i)
 			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/name?prefix="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient?name="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
 				return s, err
 			}
 		}
@@ -300,7 +300,7 @@ var baselineOps = map[string]func(w *world) worker{
 		return func(cl *client, i, _ int) task {
 			r := w.rnd(i)
 			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/telecom?system=email&value="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient?email="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
 				return s, err
 			}
 		}
@@ -309,14 +309,13 @@ var baselineOps = map[string]func(w *world) worker{
 		return func(cl *client, i, _ int) task {
 			r := w.rnd(i)
 			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/identifier?system="+url.QueryEscape(MRNSystem)+
-					"&value="+url.QueryEscape(w.anyPatient(r).Person.MRN), "", nil)
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient?identifier="+url.QueryEscape(MRNSystem+"|"+w.anyPatient(r).Person.MRN), "", nil)
 				return s, err
 			}
 		}
 	},
 	"b-page-100": func(w *world) worker {
-		return func(cl *client, _, _ int) task { return get(cl, "page/"+w.project+"/Patient") }
+		return func(cl *client, _, _ int) task { return get(cl, "search/"+w.project+"/Patient?_count=100") }
 	},
 	"b-history": func(w *world) worker {
 		return func(cl *client, i, _ int) task {
