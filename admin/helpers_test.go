@@ -62,12 +62,7 @@ func search(s *fixtures.Server, typ string, params url.Values) []map[string]any 
 	params.Set("_count", "1000")
 	r := do(s, "GET", "fhir/R4/"+typ+"?"+params.Encode(), s.AdminToken, nil)
 	Expect(r.Status).To(Equal(200), string(r.Body))
-	var out []map[string]any
-	entries, _ := r.JSON()["entry"].([]any)
-	for _, e := range entries {
-		out = append(out, e.(map[string]any)["resource"].(map[string]any))
-	}
-	return out
+	return r.Resources()
 }
 
 func users(s *fixtures.Server, email string) []map[string]any {

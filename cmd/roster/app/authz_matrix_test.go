@@ -197,9 +197,9 @@ func newAuthzWorld() *authzWorld {
 	w.medallionID = w.targetMem
 	r, err = w.srv.Do("GET", "fhir/R4/AuditEvent?_count=1", adminToken, nil)
 	Expect(err).NotTo(HaveOccurred())
-	entries, _ := r.JSON()["entry"].([]any)
-	Expect(entries).NotTo(BeEmpty())
-	w.auditEvent = entries[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+	events := r.Resources()
+	Expect(events).NotTo(BeEmpty())
+	w.auditEvent = events[0]["id"].(string)
 	return w
 }
 
