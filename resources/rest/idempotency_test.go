@@ -32,10 +32,9 @@ func createWithKey(s *fixtures.Server, token, key string, res any, typ string) *
 }
 
 var _ = Describe("Idempotency-Key on FHIR create", func() {
-	var t tenant
+	t := freshTenant()
 	var key, family string
 	BeforeEach(func() {
-		t = newTenant()
 		key = "key-" + auth.Secret()[:12]
 		family = "Idem" + strings.ToLower(auth.Secret()[:8])
 	})
