@@ -311,6 +311,26 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	return res, translate(err)
 }
 
+// queryString reads the one string column of the one row query selects;
+// no row is NotFound.
+func (s *Store) queryString(ctx context.Context, query string, args ...any) (string, error) {
+	var v string
+	err := s.queryRow(ctx, query, args...).Scan(&v)
+	return v, translate(err)
+}
+
+// claim runs an UPDATE whose WHERE clause only one of any number of
+// concurrent writers can meet, and tells whether this one did: whether it
+// changed exactly one row.
+func (s *Store) claim(ctx context.Context, query string, args ...any) (bool, error) {
+	res, err := s.exec(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if err := s.flush(ctx); err != nil {
 		return nil, err
