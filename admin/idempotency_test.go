@@ -74,10 +74,9 @@ var _ = Describe("Idempotency-Key on admin and dialect creates", func() {
 			servers := []*fixtures.Server{srv, secondProcess(srv)}
 			addr := emailFor("idem-race")
 			const n = 10
-			answers := fixtures.Concurrently(n, func(i int) fixtures.Outcome {
-				r, err := servers[i%2].Do("POST", invitePath(p.ID), p.Token, practitioner(addr),
+			answers := fixtures.Race(n, func(i int) (*fixtures.Response, error) {
+				return servers[i%2].Do("POST", invitePath(p.ID), p.Token, practitioner(addr),
 					"Content-Type", "application/json", rest.IdempotencyHeader, key)
-				return fixtures.Outcome{Response: r, Err: err}
 			})
 			ran, refused := fixtures.Keyed(answers, http.StatusOK)
 			Expect(ran).To(Equal(1))

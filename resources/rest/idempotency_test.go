@@ -96,9 +96,8 @@ var _ = Describe("Idempotency-Key on FHIR create", func() {
 
 	It("lets exactly one of concurrent requests with one key write; the others replay or hear 409", func() {
 		const n = 12
-		answers := fixtures.Concurrently(n, func(int) fixtures.Outcome {
-			r, err := srv.Do("POST", fhir("Patient"), t.Token, patient(family, "Concurrent"), rest.IdempotencyHeader, key)
-			return fixtures.Outcome{Response: r, Err: err}
+		answers := fixtures.Race(n, func(int) (*fixtures.Response, error) {
+			return srv.Do("POST", fhir("Patient"), t.Token, patient(family, "Concurrent"), rest.IdempotencyHeader, key)
 		})
 		ran, refused := fixtures.Keyed(answers, http.StatusCreated)
 		Expect(ran).To(Equal(1))
