@@ -43,7 +43,9 @@ func dated(p *resources.SearchParam) bool { return p.Type == resources.ParamStri
 // the benchmark's baseline sends them alone, measuring the limit of what
 // Roster's store does.
 
-// InsertSQL is the statement that stores rec as a new current row.
+// InsertSQL is the statement that stores rec as a new current row: what
+// Insert sends on SQLite (on PostgreSQL it groups creates into one
+// sqlInsertMany).
 func InsertSQL(rec *resources.Record) (string, []any) {
 	return "INSERT INTO resources (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)",
 		[]any{rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)}
