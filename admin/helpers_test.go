@@ -55,6 +55,11 @@ func practitioner(email string) map[string]any {
 // with returns a copy of body with kv applied (a nil value deletes the key).
 var with = fixtures.With
 
+// edit is a table entry's change to a request body: with kv applied.
+func edit(kv ...any) func(body map[string]any) map[string]any {
+	return func(body map[string]any) map[string]any { return with(body, kv...) }
+}
+
 // search runs a FHIR search as the super admin (who sees every project) and
 // returns the matching resources.
 func search(s *fixtures.Server, typ string, params url.Values) []map[string]any {
@@ -62,12 +67,7 @@ func search(s *fixtures.Server, typ string, params url.Values) []map[string]any 
 	params.Set("_count", "1000")
 	r := do(s, "GET", "fhir/R4/"+typ+"?"+params.Encode(), s.AdminToken, nil)
 	Expect(r.Status).To(Equal(200), string(r.Body))
-	var out []map[string]any
-	entries, _ := r.JSON()["entry"].([]any)
-	for _, e := range entries {
-		out = append(out, e.(map[string]any)["resource"].(map[string]any))
-	}
-	return out
+	return r.Resources()
 }
 
 func users(s *fixtures.Server, email string) []map[string]any {

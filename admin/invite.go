@@ -287,26 +287,12 @@ func (inv *invitation) run(ctx context.Context) (*InviteResult, error) {
 	if inv.req.projectScoped() {
 		inv.scopeRef = inv.projectRef()
 	}
-	if err := inv.lock(ctx); err != nil {
-		return nil, err
-	}
-	if err := inv.checkReferences(ctx); err != nil {
-		return nil, err
-	}
-	if err := inv.findOrCreateUser(ctx); err != nil {
-		return nil, err
-	}
-	if err := inv.findOrCreateProfile(ctx); err != nil {
-		return nil, err
-	}
-	if err := inv.upsertMembership(ctx); err != nil {
-		return nil, err
-	}
-	if err := inv.queueMail(ctx); err != nil {
-		return nil, err
-	}
-	if err := inv.record(ctx); err != nil {
-		return nil, err
+	steps := []func(context.Context) error{inv.lock, inv.checkReferences, inv.findOrCreateUser,
+		inv.findOrCreateProfile, inv.upsertMembership, inv.queueMail, inv.record}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return &inv.out, nil
 }

@@ -130,55 +130,33 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 				Expect(expressions(r)).To(ConsistOf(want))
 				nothingWritten(1)
 			},
-			Entry("resourceType missing", func(b map[string]any) map[string]any { return with(b, "resourceType", nil) }, "resourceType"),
-			Entry("resourceType not a profile type", func(b map[string]any) map[string]any { return with(b, "resourceType", "Organization") }, "resourceType"),
-			Entry("firstName missing", func(b map[string]any) map[string]any { return with(b, "firstName", nil) }, "firstName"),
-			Entry("firstName blank", func(b map[string]any) map[string]any { return with(b, "firstName", "   ") }, "firstName"),
-			Entry("lastName missing", func(b map[string]any) map[string]any { return with(b, "lastName", nil) }, "lastName"),
-			Entry("firstName with U+0000", func(b map[string]any) map[string]any { return with(b, "firstName", "Ann\u0000") }, "firstName"),
-			Entry("lastName with a control character", func(b map[string]any) map[string]any { return with(b, "lastName", "Lee\u0007") }, "lastName"),
-			Entry("neither email nor externalId", func(b map[string]any) map[string]any { return with(b, "email", nil) }, "email"),
-			Entry("malformed email", func(b map[string]any) map[string]any { return with(b, "email", "dr.who-at-example.com") }, "email"),
-			Entry("email with a display name", func(b map[string]any) map[string]any { return with(b, "email", "Dr <a@b.com>") }, "email"),
-			Entry("password shorter than 8", func(b map[string]any) map[string]any { return with(b, "password", "short") }, "password"),
-			Entry("password longer than 72 bytes", func(b map[string]any) map[string]any {
-				return with(b, "password", strings.Repeat("é", 37))
-			}, "password"),
-			Entry("scope neither project nor server", func(b map[string]any) map[string]any { return with(b, "scope", "galaxy") }, "scope"),
-			Entry("a field of the wrong type", func(b map[string]any) map[string]any { return with(b, "firstName", 42) }, "firstName"),
+			Entry("resourceType missing", edit("resourceType", nil), "resourceType"),
+			Entry("resourceType not a profile type", edit("resourceType", "Organization"), "resourceType"),
+			Entry("firstName missing", edit("firstName", nil), "firstName"),
+			Entry("firstName blank", edit("firstName", "   "), "firstName"),
+			Entry("lastName missing", edit("lastName", nil), "lastName"),
+			Entry("firstName with U+0000", edit("firstName", "Ann\u0000"), "firstName"),
+			Entry("lastName with a control character", edit("lastName", "Lee\u0007"), "lastName"),
+			Entry("neither email nor externalId", edit("email", nil), "email"),
+			Entry("malformed email", edit("email", "dr.who-at-example.com"), "email"),
+			Entry("email with a display name", edit("email", "Dr <a@b.com>"), "email"),
+			Entry("password shorter than 8", edit("password", "short"), "password"),
+			Entry("password longer than 72 bytes", edit("password", strings.Repeat("é", 37)), "password"),
+			Entry("scope neither project nor server", edit("scope", "galaxy"), "scope"),
+			Entry("a field of the wrong type", edit("firstName", 42), "firstName"),
 			Entry("several bad fields at once", func(b map[string]any) map[string]any {
 				return map[string]any{"password": "x"}
 			}, "resourceType", "firstName", "lastName", "email", "password"),
-			Entry("RelatedPerson without a patient", func(b map[string]any) map[string]any {
-				return with(b, "resourceType", "RelatedPerson")
-			}, "patient"),
-			Entry("RelatedPerson with a patient that does not exist", func(b map[string]any) map[string]any {
-				return with(b, "resourceType", "RelatedPerson", "patient", map[string]any{"reference": "Patient/nope"})
-			}, "patient"),
-			Entry("RelatedPerson with another project's patient", func(b map[string]any) map[string]any {
-				return with(b, "resourceType", "RelatedPerson", "patient", map[string]any{"reference": "Patient/{otherPatient}"})
-			}, "patient"),
-			Entry("RelatedPerson with a patient that is not a Patient reference", func(b map[string]any) map[string]any {
-				return with(b, "resourceType", "RelatedPerson", "patient", map[string]any{"reference": "Practitioner/x"})
-			}, "patient"),
-			Entry("membership with an unknown element", func(b map[string]any) map[string]any {
-				return with(b, "membership", map[string]any{"admn": true})
-			}, "membership.admn"),
-			Entry("membership.profile of another project", func(b map[string]any) map[string]any {
-				return with(b, "membership", map[string]any{"profile": map[string]any{"reference": "Practitioner/{otherPractitioner}"}})
-			}, "membership.profile"),
-			Entry("membership.profile of another type", func(b map[string]any) map[string]any {
-				return with(b, "membership", map[string]any{"profile": map[string]any{"reference": "Patient/{ownPatient}"}})
-			}, "membership.profile"),
-			Entry("membership.accessPolicy that does not exist", func(b map[string]any) map[string]any {
-				return with(b, "membership", map[string]any{"accessPolicy": map[string]any{"reference": "AccessPolicy/nope"}})
-			}, "membership.accessPolicy"),
-			Entry("membership.accessPolicy of another project", func(b map[string]any) map[string]any {
-				return with(b, "membership", map[string]any{"accessPolicy": map[string]any{"reference": "AccessPolicy/{otherPolicy}"}})
-			}, "membership.accessPolicy"),
-			Entry("a top-level accessPolicy that does not exist", func(b map[string]any) map[string]any {
-				return with(b, "accessPolicy", map[string]any{"reference": "AccessPolicy/nope"})
-			}, "accessPolicy"),
+			Entry("RelatedPerson without a patient", edit("resourceType", "RelatedPerson"), "patient"),
+			Entry("RelatedPerson with a patient that does not exist", edit("resourceType", "RelatedPerson", "patient", map[string]any{"reference": "Patient/nope"}), "patient"),
+			Entry("RelatedPerson with another project's patient", edit("resourceType", "RelatedPerson", "patient", map[string]any{"reference": "Patient/{otherPatient}"}), "patient"),
+			Entry("RelatedPerson with a patient that is not a Patient reference", edit("resourceType", "RelatedPerson", "patient", map[string]any{"reference": "Practitioner/x"}), "patient"),
+			Entry("membership with an unknown element", edit("membership", map[string]any{"admn": true}), "membership.admn"),
+			Entry("membership.profile of another project", edit("membership", map[string]any{"profile": map[string]any{"reference": "Practitioner/{otherPractitioner}"}}), "membership.profile"),
+			Entry("membership.profile of another type", edit("membership", map[string]any{"profile": map[string]any{"reference": "Patient/{ownPatient}"}}), "membership.profile"),
+			Entry("membership.accessPolicy that does not exist", edit("membership", map[string]any{"accessPolicy": map[string]any{"reference": "AccessPolicy/nope"}}), "membership.accessPolicy"),
+			Entry("membership.accessPolicy of another project", edit("membership", map[string]any{"accessPolicy": map[string]any{"reference": "AccessPolicy/{otherPolicy}"}}), "membership.accessPolicy"),
+			Entry("a top-level accessPolicy that does not exist", edit("accessPolicy", map[string]any{"reference": "AccessPolicy/nope"}), "accessPolicy"),
 		)
 
 		It("answers 400 for a body that is not a JSON object", func() {
@@ -267,21 +245,13 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 					Expect(u).NotTo(HaveKey("project"))
 				}
 			},
-			Entry("Practitioner: server", func(b map[string]any) map[string]any { return b }, false),
-			Entry("Patient: project", func(b map[string]any) map[string]any { return with(b, "resourceType", "Patient") }, true),
-			Entry("Patient with scope server: server", func(b map[string]any) map[string]any {
-				return with(b, "resourceType", "Patient", "scope", "server")
-			}, false),
-			Entry("Practitioner with scope project: project", func(b map[string]any) map[string]any { return with(b, "scope", "project") }, true),
-			Entry("Practitioner with an externalId: project", func(b map[string]any) map[string]any {
-				return with(b, "externalId", "ext-"+uniq())
-			}, true),
-			Entry("externalId without email: project", func(b map[string]any) map[string]any {
-				return with(b, "email", nil, "externalId", "ext-"+uniq())
-			}, true),
-			Entry("externalId with scope server: still project", func(b map[string]any) map[string]any {
-				return with(b, "externalId", "ext-"+uniq(), "scope", "server")
-			}, true),
+			Entry("Practitioner: server", edit(), false),
+			Entry("Patient: project", edit("resourceType", "Patient"), true),
+			Entry("Patient with scope server: server", edit("resourceType", "Patient", "scope", "server"), false),
+			Entry("Practitioner with scope project: project", edit("scope", "project"), true),
+			Entry("Practitioner with an externalId: project", edit("externalId", "ext-"+uniq()), true),
+			Entry("externalId without email: project", edit("email", nil, "externalId", "ext-"+uniq()), true),
+			Entry("externalId with scope server: still project", edit("externalId", "ext-"+uniq(), "scope", "server"), true),
 		)
 
 		It("keeps a project-scoped and a server-scoped user of one email apart", func() {
@@ -498,11 +468,15 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 			})
 		})
 
+		// anotherProfile sets flag, and a membership with a profile of
+		// its own.
+		anotherProfile := func(flag string) {
+			other := newPractitioner(srv, p.Token, emailFor("other"))
+			body = with(body, flag, true, "membership", map[string]any{"profile": map[string]any{"reference": "Practitioner/" + other}})
+		}
+
 		When("upsert is set with another profile", func() {
-			BeforeEach(func() {
-				other := newPractitioner(srv, p.Token, emailFor("other"))
-				body = with(body, "upsert", true, "membership", map[string]any{"profile": map[string]any{"reference": "Practitioner/" + other}})
-			})
+			BeforeEach(func() { anotherProfile("upsert") })
 			It("answers 409 and writes nothing", func() {
 				Expect(resp.Status).To(Equal(409), string(resp.Body))
 				Expect(message(resp)).To(Equal("User is already a member of this project with a different profile"))
@@ -511,10 +485,7 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 		})
 
 		When("forceNewMembership is set with another profile", func() {
-			BeforeEach(func() {
-				other := newPractitioner(srv, p.Token, emailFor("other"))
-				body = with(body, "forceNewMembership", true, "membership", map[string]any{"profile": map[string]any{"reference": "Practitioner/" + other}})
-			})
+			BeforeEach(func() { anotherProfile("forceNewMembership") })
 			It("creates a second membership for the same user", func() {
 				Expect(resp.Status).To(Equal(200), string(resp.Body))
 				Expect(resp.JSON()["id"]).NotTo(Equal(first.JSON()["id"]))

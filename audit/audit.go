@@ -230,8 +230,8 @@ func agent(ctx context.Context, a *Agent) resources.AuditEventAgent {
 	default:
 		out.Type = &resources.CodeableConcept{Coding: []resources.Coding{{System: agentTypeSystem, Code: "humanuser", Display: "human user"}}}
 	}
-	if r := requestFrom(ctx); r != nil && r.addr != "" && out.Requestor != nil && *out.Requestor {
-		out.Network = &resources.AuditEventNetwork{Address: r.addr, Type: "2"}
+	if addr := Address(ctx); addr != "" && out.Requestor != nil && *out.Requestor {
+		out.Network = &resources.AuditEventNetwork{Address: addr, Type: "2"}
 	}
 	return out
 }
@@ -313,19 +313,19 @@ func UserProjects(ctx context.Context, res *resources.Service, userID string) ([
 
 // ---- the client's address, for agent.network ----
 
-type request struct{ addr string }
-
-type requestKey struct{}
+type addressKey struct{}
 
 // WithAddress returns ctx carrying the client's network address, which
-// events recorded under it put in agent.network.
+// events recorded under it put in agent.network (and auth's throttles
+// count by).
 func WithAddress(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, requestKey{}, &request{addr: addr})
+	return context.WithValue(ctx, addressKey{}, addr)
 }
 
-func requestFrom(ctx context.Context) *request {
-	r, _ := ctx.Value(requestKey{}).(*request)
-	return r
+// Address is the client address ctx carries ("" when none).
+func Address(ctx context.Context) string {
+	a, _ := ctx.Value(addressKey{}).(string)
+	return a
 }
 
 // Middleware puts every request's client address (c.RealIP(): the socket's

@@ -83,12 +83,7 @@ func events(token string, params url.Values) []map[string]any {
 	params.Set("_count", "1000")
 	r := do("GET", "fhir/R4/AuditEvent?"+params.Encode(), token, nil)
 	Expect(r.Status).To(Equal(200), string(r.Body))
-	var out []map[string]any
-	entries, _ := r.JSON()["entry"].([]any)
-	for _, e := range entries {
-		out = append(out, e.(map[string]any)["resource"].(map[string]any))
-	}
-	return out
+	return r.Resources()
 }
 
 // of is the search for act, with more parameters as key, value pairs.

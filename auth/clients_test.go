@@ -12,13 +12,9 @@ import (
 )
 
 var _ = Describe("Client applications", Ordered, ContinueOnFailure, func() {
-	var h *harness
+	h := sharedHarness()
 	var admin account
 	var clientID, secret string
-
-	BeforeAll(func() {
-		h = startHarness()
-	})
 
 	BeforeEach(func() {
 		admin = h.newAdmin()

@@ -11,17 +11,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/rosterhq/roster/auth"
-	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
 )
-
-// unthrottled is a server whose limits leave room for many failures.
-func unthrottled() *passwordEnv {
-	GinkgoHelper()
-	return newPasswordEnv(fixtures.Options{Configure: func(c *app.Config) {
-		c.Throttle = auth.Limits{Window: time.Minute, PerAccount: 10000, PerAddress: 10000}
-	}})
-}
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)

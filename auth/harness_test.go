@@ -23,8 +23,16 @@ type harness struct {
 	srv *fixtures.Server
 }
 
-// startHarness starts a fresh Roster for the enclosing container (call it in
-// BeforeAll); it stops when the container ends.
+// sharedHarness is a harness for the Ordered container it is called in:
+// started before the container's first spec, stopped after its last.
+func sharedHarness() *harness {
+	h := &harness{}
+	BeforeAll(func() { *h = *startHarness() })
+	return h
+}
+
+// startHarness starts a fresh Roster for the enclosing container or spec;
+// it stops when that ends.
 func startHarness() *harness {
 	GinkgoHelper()
 	srv := fixtures.Start(GinkgoT(), fixtures.Options{})

@@ -20,12 +20,11 @@ import (
 )
 
 var _ = Describe("Signing key rotation and retirement", Ordered, func() {
-	var h *harness
+	h := sharedHarness()
 	var keys *auth.Keys
 	ctx := context.Background()
 
 	BeforeAll(func() {
-		h = startHarness()
 		keys = h.srv.App.Auth.Keys()
 	})
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/store"
 )
@@ -113,7 +114,7 @@ func (s *Service) linkState(ctx context.Context, id, secret string, kinds ...str
 	}
 	// Wrong guesses are throttled per client address; per link,
 	// MaxLinkFailures wrong secrets kill it.
-	att, err := s.beginAttempt(ctx, throttleLink, "", ClientAddress(ctx))
+	att, err := s.beginAttempt(ctx, throttleLink, "", audit.Address(ctx))
 	if err != nil {
 		return LinkInvalid, nil, err
 	}

@@ -45,6 +45,14 @@ func newPasswordEnv(opts fixtures.Options) *passwordEnv {
 	return e
 }
 
+// freshPasswordEnv gives each spec of the container it is called in a
+// passwordEnv of its own, made before the spec.
+func freshPasswordEnv() *passwordEnv {
+	env := &passwordEnv{}
+	BeforeEach(func() { *env = *newPasswordEnv(fixtures.Options{}) })
+	return env
+}
+
 // addMember adds a member with a password to project and signs them in.
 func (e *passwordEnv) addMember(project string) (email, password, userID, token string) {
 	GinkgoHelper()
@@ -123,11 +131,7 @@ func expectLinkError(r *fixtures.Response, text string) {
 }
 
 var _ = Describe("POST /auth/setpassword", func() {
-	var env *passwordEnv
-
-	BeforeEach(func() {
-		env = newPasswordEnv(fixtures.Options{})
-	})
+	env := freshPasswordEnv()
 
 	It("sets the password, ends every existing login and consumes the link", func() {
 		id, secret := env.link(auth.LinkReset, time.Hour)
@@ -231,9 +235,8 @@ var _ = Describe("POST /auth/setpassword", func() {
 	It("lets exactly one of 20 concurrent redemptions win", func() {
 		id, secret := env.link(auth.LinkReset, time.Hour)
 		const n = 20
-		answers := fixtures.Concurrently(n, func(i int) fixtures.Outcome {
-			r, err := env.srv.Do("POST", "auth/setpassword", "", map[string]string{"id": id, "secret": secret, "password": fmt.Sprintf("concurrent-password-%02d", i)})
-			return fixtures.Outcome{Response: r, Err: err}
+		answers := fixtures.Race(n, func(i int) (*fixtures.Response, error) {
+			return env.srv.Do("POST", "auth/setpassword", "", map[string]string{"id": id, "secret": secret, "password": fmt.Sprintf("concurrent-password-%02d", i)})
 		})
 		statuses := make([]int, n)
 		for i, a := range answers {
@@ -261,11 +264,7 @@ var _ = Describe("POST /auth/setpassword", func() {
 })
 
 var _ = Describe("POST /auth/resetpassword", func() {
-	var env *passwordEnv
-
-	BeforeEach(func() {
-		env = newPasswordEnv(fixtures.Options{})
-	})
+	env := freshPasswordEnv()
 
 	resetMails := func(to string) []string {
 		GinkgoHelper()

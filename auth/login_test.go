@@ -11,12 +11,8 @@ import (
 )
 
 var _ = Describe("Password login", Ordered, ContinueOnFailure, func() {
-	var h *harness
+	h := sharedHarness()
 	var acct account
-
-	BeforeAll(func() {
-		h = startHarness()
-	})
 
 	BeforeEach(func() {
 		acct = h.newAdmin()

@@ -22,11 +22,7 @@ const formPost = "application/x-www-form-urlencoded"
 func pagePath(id, secret string) string { return "setpassword/" + id + "/" + secret }
 
 var _ = Describe("The set-password page", func() {
-	var env *passwordEnv
-
-	BeforeEach(func() {
-		env = newPasswordEnv(fixtures.Options{})
-	})
+	env := freshPasswordEnv()
 
 	It("serves an accessible form with strict headers, without using the link", func() {
 		id, secret := env.link(auth.LinkSetPassword, time.Hour)
@@ -172,6 +168,14 @@ func newBrowser() context.Context {
 	return ctx
 }
 
+// read runs one browser query, which must succeed, and returns its result.
+func read[T any](ctx context.Context, q chromedp.Action[T]) T {
+	GinkgoHelper()
+	v, err := chromedp.Run(ctx, q)
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}
+
 // within bounds one browser step.
 func within(ctx context.Context) context.Context {
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -180,13 +184,10 @@ func within(ctx context.Context) context.Context {
 }
 
 var _ = Describe("The set-password page in a browser", Label("browser"), func() {
-	var (
-		env     *passwordEnv
-		browser context.Context
-	)
+	env := freshPasswordEnv()
+	var browser context.Context
 
 	BeforeEach(func() {
-		env = newPasswordEnv(fixtures.Options{})
 		browser = newBrowser()
 	})
 
@@ -198,24 +199,17 @@ var _ = Describe("The set-password page in a browser", Label("browser"), func() 
 			chromedp.WaitVisible(chromedp.CSS("#password")),
 		)).To(Succeed())
 		// A marker that a page load would wipe: the script must do the work.
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.rosterMarker = 42`))
-		Expect(err).NotTo(HaveOccurred())
+		read(ctx, chromedp.Evaluate[chromedp.Void](`window.rosterMarker = 42`))
 		Expect(chromedp.Do(ctx,
 			chromedp.SendKeys(chromedp.CSS("#password"), "browser-chosen-pw"),
 			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 			chromedp.WaitNotVisible(chromedp.CSS("#setpassword-form")),
 		)).To(Succeed())
-		status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(status).To(ContainSubstring("Your password has been set"))
-		marker, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.rosterMarker`))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(marker).To(Equal(42), "no page load: the script posted to /auth/setpassword")
+		Expect(read(ctx, chromedp.Text(chromedp.CSS("#status")))).To(ContainSubstring("Your password has been set"))
+		Expect(read(ctx, chromedp.Evaluate[int](`window.rosterMarker`))).To(Equal(42), "no page load: the script posted to /auth/setpassword")
 		Expect(env.log.String()).To(MatchRegexp(`method=POST path=/auth/setpassword status=200`))
 		Expect(env.log.String()).NotTo(ContainSubstring("method=POST path=/setpassword/"))
-		focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(focused).To(Equal("status"), "focus moves to the outcome")
+		Expect(read(ctx, chromedp.Evaluate[string](`document.activeElement.id`))).To(Equal("status"), "focus moves to the outcome")
 
 		Expect(env.canLogin(env.email, "browser-chosen-pw")).To(BeTrue())
 		Expect(env.storedLink(id).UsedAt).NotTo(BeZero())
@@ -230,12 +224,8 @@ var _ = Describe("The set-password page in a browser", Label("browser"), func() 
 			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#error")),
 		)).To(Succeed())
-		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#error")))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(text).To(ContainSubstring("at least 8 characters"))
-		invalid, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('password').getAttribute('aria-invalid')`))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(invalid).To(Equal("true"))
+		Expect(read(ctx, chromedp.Text(chromedp.CSS("#error")))).To(ContainSubstring("at least 8 characters"))
+		Expect(read(ctx, chromedp.Evaluate[string](`document.getElementById('password').getAttribute('aria-invalid')`))).To(Equal("true"))
 		Expect(env.storedLink(id).UsedAt).To(BeZero())
 	})
 
@@ -250,9 +240,7 @@ var _ = Describe("The set-password page in a browser", Label("browser"), func() 
 			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 			chromedp.WaitReady(chromedp.CSS(`main[data-state="done"]`)),
 		)).To(Succeed())
-		status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(status).To(ContainSubstring("Your password has been set"))
+		Expect(read(ctx, chromedp.Text(chromedp.CSS("#status")))).To(ContainSubstring("Your password has been set"))
 		Expect(env.log.String()).To(ContainSubstring("method=POST path=/setpassword/"+id+"/REDACTED status=200"), "the form posted to the page")
 		Expect(env.log.String()).NotTo(ContainSubstring("path=/auth/setpassword"))
 		Expect(env.canLogin(env.email, "no-script-password")).To(BeTrue())
@@ -266,11 +254,7 @@ var _ = Describe("The set-password page in a browser", Label("browser"), func() 
 			chromedp.Navigate(env.srv.URL+pagePath(id, secret)),
 			chromedp.WaitVisible(chromedp.CSS("#status")),
 		)).To(Succeed())
-		status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(status).To(ContainSubstring("already been used"))
-		hasForm, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('setpassword-form') !== null`))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(hasForm).To(BeFalse())
+		Expect(read(ctx, chromedp.Text(chromedp.CSS("#status")))).To(ContainSubstring("already been used"))
+		Expect(read(ctx, chromedp.Evaluate[bool](`document.getElementById('setpassword-form') !== null`))).To(BeFalse())
 	})
 })

@@ -135,7 +135,7 @@ func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) e
 		return resources.Invalid("email", "Valid email address is required")
 	}
 	// Every request counts, known email or not: each may send a mail.
-	att, err := s.beginAttempt(ctx, throttleReset, email, ClientAddress(ctx))
+	att, err := s.beginAttempt(ctx, throttleReset, email, audit.Address(ctx))
 	if err != nil {
 		return err
 	}

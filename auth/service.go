@@ -183,7 +183,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		}
 	}
 	if remoteAddr == "" {
-		remoteAddr = ClientAddress(ctx)
+		remoteAddr = audit.Address(ctx)
 	}
 	att, err := s.beginAttempt(ctx, throttleLogin, req.Email, remoteAddr)
 	if err != nil {
@@ -332,7 +332,7 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicS
 		if id == "" || secret == "" {
 			return nil, OAuthError("invalid_request", "Missing client_id or client_secret")
 		}
-		att, err := s.beginAttempt(ctx, throttleClient, id, ClientAddress(ctx))
+		att, err := s.beginAttempt(ctx, throttleClient, id, audit.Address(ctx))
 		if err != nil {
 			return nil, err
 		}

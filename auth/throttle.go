@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/store"
 )
@@ -189,28 +190,12 @@ func addressKey(addr string) string {
 	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-type clientAddrKey struct{}
-
-// WithClientAddress records the request's client address in ctx, for the
-// throttles of calls (dialects included) that take no address argument.
-func WithClientAddress(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, clientAddrKey{}, addr)
-}
-
-// ClientAddress is the client address recorded in ctx ("" when none).
-func ClientAddress(ctx context.Context) string {
-	a, _ := ctx.Value(clientAddrKey{}).(string)
-	return a
-}
-
-// ClientAddressMiddleware records every request's client address —
-// c.RealIP(), so whatever the router's IPExtractor trusts — in its context.
+// ClientAddressMiddleware records every request's client address in its
+// context, for the throttles of calls (dialects included) that take no
+// address argument: it is audit.Middleware, whose address (audit.Address)
+// the audit trail records too.
 func ClientAddressMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		c.SetRequest(r.WithContext(WithClientAddress(r.Context(), c.RealIP())))
-		return next(c)
-	}
+	return audit.Middleware(next)
 }
 
 // IPExtractor is how the router finds a request's client address: the

@@ -19,7 +19,7 @@ import (
 	"github.com/rosterhq/roster/fixtures"
 )
 
-// limited starts a server whose throttle limits are lim, plus whatever
+// limited is a passwordEnv whose throttle limits are lim, plus whatever
 // extra configures.
 func limited(lim auth.Limits, extra func(*app.Config)) *passwordEnv {
 	GinkgoHelper()
@@ -29,6 +29,12 @@ func limited(lim auth.Limits, extra func(*app.Config)) *passwordEnv {
 			extra(c)
 		}
 	}})
+}
+
+// unthrottled is a passwordEnv whose limits leave room for many failures.
+func unthrottled() *passwordEnv {
+	GinkgoHelper()
+	return limited(auth.Limits{Window: time.Minute, PerAccount: 10000, PerAddress: 10000}, nil)
 }
 
 // login posts /auth/login with email and password (and extra headers).

@@ -19,13 +19,12 @@ import (
 )
 
 var _ = Describe("Access tokens", Ordered, ContinueOnFailure, func() {
-	var h *harness
+	h := sharedHarness()
 	var acct account
 	var realKey *ecdsa.PrivateKey
 	var realKID string
 
 	BeforeAll(func() {
-		h = startHarness()
 		keys, err := h.srv.App.Store.SigningKeys(context.Background())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(keys).To(HaveLen(1), "one key, generated once and kept in the database")

@@ -89,14 +89,6 @@ func (e *mailEnv) stored(id string) *mail.Message {
 	return m
 }
 
-// closedPort is a loopback address where nothing listens.
-func closedPort() string {
-	GinkgoHelper()
-	addr, err := fixtures.FreeAddr()
-	Expect(err).NotTo(HaveOccurred())
-	return addr
-}
-
 var _ = Describe("Mail delivery", func() {
 	When("no SMTP server is configured", func() {
 		It("records each mail as logged with one log line, never its body", func() {
@@ -272,7 +264,7 @@ var _ = Describe("Mail delivery", func() {
 	When("the SMTP server never answers", func() {
 		It("gives up after the maximum number of attempts and says why", func() {
 			env := startRoster(func(c *app.Config) {
-				c.SMTPURL = "smtp://" + closedPort()
+				c.SMTPURL = "smtp://" + fixtures.FreeAddr(GinkgoT()) // nothing listens there
 				c.Mail.MaxAttempts = 3
 				c.Mail.RetryBase, c.Mail.RetryMax = 20*time.Millisecond, 40*time.Millisecond
 			})

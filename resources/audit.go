@@ -24,65 +24,55 @@ type AuditEvent struct {
 
 // AuditEventAgent is AuditEvent.agent: an actor taking part in the event.
 type AuditEventAgent struct {
-	ID                string             `json:"id,omitempty"`
-	Extension         []Extension        `json:"extension,omitempty"`
-	ModifierExtension []Extension        `json:"modifierExtension,omitempty"`
-	Type              *CodeableConcept   `json:"type,omitempty"`
-	Role              []CodeableConcept  `json:"role,omitempty"`
-	Who               *Reference         `json:"who,omitempty"`
-	AltID             string             `json:"altId,omitempty"`
-	Name              string             `json:"name,omitempty"`
-	Requestor         *bool              `json:"requestor,omitempty"`
-	Location          *Reference         `json:"location,omitempty"`
-	Policy            []string           `json:"policy,omitempty"`
-	Media             *Coding            `json:"media,omitempty"`
-	Network           *AuditEventNetwork `json:"network,omitempty"`
-	PurposeOfUse      []CodeableConcept  `json:"purposeOfUse,omitempty"`
+	BackboneElement
+	Type         *CodeableConcept   `json:"type,omitempty"`
+	Role         []CodeableConcept  `json:"role,omitempty"`
+	Who          *Reference         `json:"who,omitempty"`
+	AltID        string             `json:"altId,omitempty"`
+	Name         string             `json:"name,omitempty"`
+	Requestor    *bool              `json:"requestor,omitempty"`
+	Location     *Reference         `json:"location,omitempty"`
+	Policy       []string           `json:"policy,omitempty"`
+	Media        *Coding            `json:"media,omitempty"`
+	Network      *AuditEventNetwork `json:"network,omitempty"`
+	PurposeOfUse []CodeableConcept  `json:"purposeOfUse,omitempty"`
 }
 
 // AuditEventNetwork is AuditEvent.agent.network: where the agent acted from.
 type AuditEventNetwork struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Address           string      `json:"address,omitempty"`
-	Type              string      `json:"type,omitempty"`
+	BackboneElement
+	Address string `json:"address,omitempty"`
+	Type    string `json:"type,omitempty"`
 }
 
 // AuditEventSource is AuditEvent.source: the system that reported the event.
 type AuditEventSource struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Site              string      `json:"site,omitempty"`
-	Observer          Reference   `json:"observer,omitzero"`
-	Type              []Coding    `json:"type,omitempty"`
+	BackboneElement
+	Site     string    `json:"site,omitempty"`
+	Observer Reference `json:"observer,omitzero"`
+	Type     []Coding  `json:"type,omitempty"`
 }
 
 // AuditEventEntity is AuditEvent.entity: a resource or object the event concerns.
 type AuditEventEntity struct {
-	ID                string             `json:"id,omitempty"`
-	Extension         []Extension        `json:"extension,omitempty"`
-	ModifierExtension []Extension        `json:"modifierExtension,omitempty"`
-	What              *Reference         `json:"what,omitempty"`
-	Type              *Coding            `json:"type,omitempty"`
-	Role              *Coding            `json:"role,omitempty"`
-	Lifecycle         *Coding            `json:"lifecycle,omitempty"`
-	SecurityLabel     []Coding           `json:"securityLabel,omitempty"`
-	Name              string             `json:"name,omitempty"`
-	Description       string             `json:"description,omitempty"`
-	Query             string             `json:"query,omitempty"`
-	Detail            []AuditEventDetail `json:"detail,omitempty"`
+	BackboneElement
+	What          *Reference         `json:"what,omitempty"`
+	Type          *Coding            `json:"type,omitempty"`
+	Role          *Coding            `json:"role,omitempty"`
+	Lifecycle     *Coding            `json:"lifecycle,omitempty"`
+	SecurityLabel []Coding           `json:"securityLabel,omitempty"`
+	Name          string             `json:"name,omitempty"`
+	Description   string             `json:"description,omitempty"`
+	Query         string             `json:"query,omitempty"`
+	Detail        []AuditEventDetail `json:"detail,omitempty"`
 }
 
 // AuditEventDetail is AuditEvent.entity.detail: a named value about the entity.
 type AuditEventDetail struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Type              string      `json:"type,omitempty"`
-	ValueString       string      `json:"valueString,omitempty"`
-	ValueBase64Binary string      `json:"valueBase64Binary,omitempty"`
+	BackboneElement
+	Type              string `json:"type,omitempty"`
+	ValueString       string `json:"valueString,omitempty"`
+	ValueBase64Binary string `json:"valueBase64Binary,omitempty"`
 }
 
 func init() {
@@ -92,19 +82,11 @@ func init() {
 				Values: func(r Resource) []IndexValue { return dateValue(r.(*AuditEvent).Recorded) }},
 			{Code: "agent", Type: ParamReference, Description: "Who took part in the event (agent.who)",
 				Values: func(r Resource) []IndexValue {
-					var out []IndexValue
-					for _, a := range r.(*AuditEvent).Agent {
-						out = append(out, refValue(a.Who)...)
-					}
-					return out
+					return each(r.(*AuditEvent).Agent, func(a AuditEventAgent) []IndexValue { return refValue(a.Who) })
 				}},
 			{Code: "altid", Type: ParamToken, Description: "Alternative identity of an agent (Roster: the User)",
 				Values: func(r Resource) []IndexValue {
-					var out []IndexValue
-					for _, a := range r.(*AuditEvent).Agent {
-						out = append(out, codeValue(a.AltID)...)
-					}
-					return out
+					return each(r.(*AuditEvent).Agent, func(a AuditEventAgent) []IndexValue { return codeValue(a.AltID) })
 				}},
 			{Code: "address", Type: ParamString, Description: "Network address of an agent",
 				Values: func(r Resource) []IndexValue {
@@ -118,11 +100,7 @@ func init() {
 				}},
 			{Code: "entity", Type: ParamReference, Description: "What the event concerns (entity.what)",
 				Values: func(r Resource) []IndexValue {
-					var out []IndexValue
-					for _, e := range r.(*AuditEvent).Entity {
-						out = append(out, refValue(e.What)...)
-					}
-					return out
+					return each(r.(*AuditEvent).Entity, func(e AuditEventEntity) []IndexValue { return refValue(e.What) })
 				}},
 			{Code: "type", Type: ParamToken, Description: "Type of the event, as system|code",
 				Values: func(r Resource) []IndexValue { return codingValues([]Coding{r.(*AuditEvent).Type}) }},
@@ -148,14 +126,4 @@ func init() {
 			return issues
 		},
 	})
-}
-
-func codingValues(cs []Coding) []IndexValue {
-	var out []IndexValue
-	for _, c := range cs {
-		if c.Code != "" {
-			out = append(out, IndexValue{System: c.System, Value: c.Code})
-		}
-	}
-	return out
 }

@@ -12,29 +12,42 @@ import (
 // integers are pointers so that false and 0 survive, and dates, instants,
 // codes and URIs are kept as the strings the client sent.
 
+// Element holds what every FHIR element carries besides its own value: an id
+// and extensions. Data types embed it first, so that id and extension lead
+// in their JSON as FHIR orders them.
+type Element struct {
+	ID        string      `json:"id,omitempty"`
+	Extension []Extension `json:"extension,omitempty"`
+}
+
+// BackboneElement is an Element that may also carry modifier extensions: the
+// shape of every element nested in a resource (Patient.contact,
+// AuditEvent.agent, ...). Those embed it first, like Element.
+type BackboneElement struct {
+	Element
+	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
+}
+
 // Coding is a reference to a code defined by a terminology system.
 type Coding struct {
-	ID           string      `json:"id,omitempty"`
-	Extension    []Extension `json:"extension,omitempty"`
-	System       string      `json:"system,omitempty"`
-	Version      string      `json:"version,omitempty"`
-	Code         string      `json:"code,omitempty"`
-	Display      string      `json:"display,omitempty"`
-	UserSelected *bool       `json:"userSelected,omitempty"`
+	Element
+	System       string `json:"system,omitempty"`
+	Version      string `json:"version,omitempty"`
+	Code         string `json:"code,omitempty"`
+	Display      string `json:"display,omitempty"`
+	UserSelected *bool  `json:"userSelected,omitempty"`
 }
 
 // CodeableConcept is a concept given by one or more codings and/or text.
 type CodeableConcept struct {
-	ID        string      `json:"id,omitempty"`
-	Extension []Extension `json:"extension,omitempty"`
-	Coding    []Coding    `json:"coding,omitempty"`
-	Text      string      `json:"text,omitempty"`
+	Element
+	Coding []Coding `json:"coding,omitempty"`
+	Text   string   `json:"text,omitempty"`
 }
 
 // Reference is a reference from one resource to another.
 type Reference struct {
-	ID         string      `json:"id,omitempty"`
-	Extension  []Extension `json:"extension,omitempty"`
+	Element
 	Reference  string      `json:"reference,omitempty"`
 	Type       string      `json:"type,omitempty"`
 	Identifier *Identifier `json:"identifier,omitempty"`
@@ -43,123 +56,113 @@ type Reference struct {
 
 // Identifier is a business identifier: a value that is unique within a system.
 type Identifier struct {
-	ID        string           `json:"id,omitempty"`
-	Extension []Extension      `json:"extension,omitempty"`
-	Use       string           `json:"use,omitempty"`
-	Type      *CodeableConcept `json:"type,omitempty"`
-	System    string           `json:"system,omitempty"`
-	Value     string           `json:"value,omitempty"`
-	Period    *Period          `json:"period,omitempty"`
-	Assigner  *Reference       `json:"assigner,omitempty"`
+	Element
+	Use      string           `json:"use,omitempty"`
+	Type     *CodeableConcept `json:"type,omitempty"`
+	System   string           `json:"system,omitempty"`
+	Value    string           `json:"value,omitempty"`
+	Period   *Period          `json:"period,omitempty"`
+	Assigner *Reference       `json:"assigner,omitempty"`
 }
 
 // HumanName is a person's name with text, parts and usage information.
 type HumanName struct {
-	ID        string      `json:"id,omitempty"`
-	Extension []Extension `json:"extension,omitempty"`
-	Use       string      `json:"use,omitempty"`
-	Text      string      `json:"text,omitempty"`
-	Family    string      `json:"family,omitempty"`
-	Given     []string    `json:"given,omitempty"`
-	Prefix    []string    `json:"prefix,omitempty"`
-	Suffix    []string    `json:"suffix,omitempty"`
-	Period    *Period     `json:"period,omitempty"`
+	Element
+	Use    string   `json:"use,omitempty"`
+	Text   string   `json:"text,omitempty"`
+	Family string   `json:"family,omitempty"`
+	Given  []string `json:"given,omitempty"`
+	Prefix []string `json:"prefix,omitempty"`
+	Suffix []string `json:"suffix,omitempty"`
+	Period *Period  `json:"period,omitempty"`
 }
 
 // ContactPoint is a technology-mediated contact detail (phone, email, ...).
 type ContactPoint struct {
-	ID        string      `json:"id,omitempty"`
-	Extension []Extension `json:"extension,omitempty"`
-	System    string      `json:"system,omitempty"`
-	Value     string      `json:"value,omitempty"`
-	Use       string      `json:"use,omitempty"`
-	Rank      *int        `json:"rank,omitempty"`
-	Period    *Period     `json:"period,omitempty"`
+	Element
+	System string  `json:"system,omitempty"`
+	Value  string  `json:"value,omitempty"`
+	Use    string  `json:"use,omitempty"`
+	Rank   *int    `json:"rank,omitempty"`
+	Period *Period `json:"period,omitempty"`
 }
 
 // Address is a postal or physical address.
 type Address struct {
-	ID         string      `json:"id,omitempty"`
-	Extension  []Extension `json:"extension,omitempty"`
-	Use        string      `json:"use,omitempty"`
-	Type       string      `json:"type,omitempty"`
-	Text       string      `json:"text,omitempty"`
-	Line       []string    `json:"line,omitempty"`
-	City       string      `json:"city,omitempty"`
-	District   string      `json:"district,omitempty"`
-	State      string      `json:"state,omitempty"`
-	PostalCode string      `json:"postalCode,omitempty"`
-	Country    string      `json:"country,omitempty"`
-	Period     *Period     `json:"period,omitempty"`
+	Element
+	Use        string   `json:"use,omitempty"`
+	Type       string   `json:"type,omitempty"`
+	Text       string   `json:"text,omitempty"`
+	Line       []string `json:"line,omitempty"`
+	City       string   `json:"city,omitempty"`
+	District   string   `json:"district,omitempty"`
+	State      string   `json:"state,omitempty"`
+	PostalCode string   `json:"postalCode,omitempty"`
+	Country    string   `json:"country,omitempty"`
+	Period     *Period  `json:"period,omitempty"`
 }
 
 // Period is a time range defined by a start and/or end dateTime.
 type Period struct {
-	ID        string      `json:"id,omitempty"`
-	Extension []Extension `json:"extension,omitempty"`
-	Start     string      `json:"start,omitempty"`
-	End       string      `json:"end,omitempty"`
+	Element
+	Start string `json:"start,omitempty"`
+	End   string `json:"end,omitempty"`
 }
 
 // Attachment is content in a format defined elsewhere, inline (base64) or by URL.
 type Attachment struct {
-	ID          string      `json:"id,omitempty"`
-	Extension   []Extension `json:"extension,omitempty"`
-	ContentType string      `json:"contentType,omitempty"`
-	Language    string      `json:"language,omitempty"`
-	Data        string      `json:"data,omitempty"`
-	URL         string      `json:"url,omitempty"`
-	Size        *int        `json:"size,omitempty"`
-	Hash        string      `json:"hash,omitempty"`
-	Title       string      `json:"title,omitempty"`
-	Creation    string      `json:"creation,omitempty"`
+	Element
+	ContentType string `json:"contentType,omitempty"`
+	Language    string `json:"language,omitempty"`
+	Data        string `json:"data,omitempty"`
+	URL         string `json:"url,omitempty"`
+	Size        *int   `json:"size,omitempty"`
+	Hash        string `json:"hash,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Creation    string `json:"creation,omitempty"`
 }
 
 // Narrative is a human-readable XHTML summary of a resource.
 type Narrative struct {
-	ID        string      `json:"id,omitempty"`
-	Extension []Extension `json:"extension,omitempty"`
-	Status    string      `json:"status,omitempty"`
-	Div       string      `json:"div,omitempty"`
+	Element
+	Status string `json:"status,omitempty"`
+	Div    string `json:"div,omitempty"`
 }
 
 // Quantity is a measured amount with its unit.
 type Quantity struct {
-	ID         string      `json:"id,omitempty"`
-	Extension  []Extension `json:"extension,omitempty"`
-	Value      Decimal     `json:"value,omitempty"`
-	Comparator string      `json:"comparator,omitempty"`
-	Unit       string      `json:"unit,omitempty"`
-	System     string      `json:"system,omitempty"`
-	Code       string      `json:"code,omitempty"`
+	Element
+	Value      Decimal `json:"value,omitempty"`
+	Comparator string  `json:"comparator,omitempty"`
+	Unit       string  `json:"unit,omitempty"`
+	System     string  `json:"system,omitempty"`
+	Code       string  `json:"code,omitempty"`
 }
 
 // Expression is an expression (e.g. FHIRPath) with its language.
 type Expression struct {
-	ID          string      `json:"id,omitempty"`
-	Extension   []Extension `json:"extension,omitempty"`
-	Description string      `json:"description,omitempty"`
-	Name        string      `json:"name,omitempty"`
-	Language    string      `json:"language,omitempty"`
-	Expression  string      `json:"expression,omitempty"`
-	Reference   string      `json:"reference,omitempty"`
+	Element
+	Description string `json:"description,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Language    string `json:"language,omitempty"`
+	Expression  string `json:"expression,omitempty"`
+	Reference   string `json:"reference,omitempty"`
 }
 
 // IdentityProvider is Medplum's external Identity Provider (IdP) configuration.
 type IdentityProvider struct {
-	ID                   string      `json:"id,omitempty"`
-	Extension            []Extension `json:"extension,omitempty"`
-	AuthorizeURL         string      `json:"authorizeUrl,omitempty"`
-	TokenURL             string      `json:"tokenUrl,omitempty"`
-	TokenAuthMethod      string      `json:"tokenAuthMethod,omitempty"`
-	UserInfoURL          string      `json:"userInfoUrl,omitempty"`
-	ClientID             string      `json:"clientId,omitempty"`
-	ClientSecret         string      `json:"clientSecret,omitempty"`
-	UsePkce              *bool       `json:"usePkce,omitempty"`
-	UseSubject           *bool       `json:"useSubject,omitempty"`
-	UserInfoTokenField   string      `json:"userInfoTokenField,omitempty"`
-	UserInfoAPIKey       string      `json:"userInfoApiKey,omitempty"`
-	UserInfoResponsePath string      `json:"userInfoResponsePath,omitempty"`
+	Element
+	AuthorizeURL         string `json:"authorizeUrl,omitempty"`
+	TokenURL             string `json:"tokenUrl,omitempty"`
+	TokenAuthMethod      string `json:"tokenAuthMethod,omitempty"`
+	UserInfoURL          string `json:"userInfoUrl,omitempty"`
+	ClientID             string `json:"clientId,omitempty"`
+	ClientSecret         string `json:"clientSecret,omitempty"`
+	UsePkce              *bool  `json:"usePkce,omitempty"`
+	UseSubject           *bool  `json:"useSubject,omitempty"`
+	UserInfoTokenField   string `json:"userInfoTokenField,omitempty"`
+	UserInfoAPIKey       string `json:"userInfoApiKey,omitempty"`
+	UserInfoResponsePath string `json:"userInfoResponsePath,omitempty"`
 }
 
 // Decimal is a FHIR decimal kept as the exact JSON number the client sent,

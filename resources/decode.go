@@ -132,13 +132,16 @@ func translateError(err error) error {
 	return &DecodeError{Message: strings.TrimPrefix(msg, "json: ")}
 }
 
-// elementPath drops the Go names of embedded structs (DomainResource) that
+// embeddedStructs lists the Go names of the structs the resources embed, which
 // encoding/json puts in an UnmarshalTypeError's field path.
+var embeddedStructs = []string{"DomainResource", "BackboneElement", "Element"}
+
+// elementPath drops the embedded structs' names from a field path.
 func elementPath(field string) string {
 	parts := strings.Split(field, ".")
 	kept := parts[:0]
 	for _, p := range parts {
-		if p != "DomainResource" {
+		if !slices.Contains(embeddedStructs, p) {
 			kept = append(kept, p)
 		}
 	}

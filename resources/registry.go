@@ -155,32 +155,36 @@ func givenValues(names []HumanName) []IndexValue {
 	return strs(parts...)
 }
 
-func telecomValues(cps []ContactPoint) []IndexValue {
+// each gathers the values of every item of a repeating element.
+func each[T any](items []T, values func(T) []IndexValue) []IndexValue {
 	var out []IndexValue
-	for _, cp := range cps {
-		if cp.Value != "" {
-			out = append(out, IndexValue{System: cp.System, Value: cp.Value})
-		}
+	for _, item := range items {
+		out = append(out, values(item)...)
 	}
 	return out
 }
 
-func identifierValues(ids []Identifier) []IndexValue {
-	var out []IndexValue
-	for _, id := range ids {
-		if id.Value != "" {
-			out = append(out, IndexValue{System: id.System, Value: id.Value})
-		}
-	}
-	return out
-}
-
-func codeValue(code string) []IndexValue {
+// token is one token, system|code; none when the code is empty.
+func token(system, code string) []IndexValue {
 	if code == "" {
 		return nil
 	}
-	return []IndexValue{{Value: code}}
+	return []IndexValue{{System: system, Value: code}}
 }
+
+func telecomValues(cps []ContactPoint) []IndexValue {
+	return each(cps, func(cp ContactPoint) []IndexValue { return token(cp.System, cp.Value) })
+}
+
+func identifierValues(ids []Identifier) []IndexValue {
+	return each(ids, func(id Identifier) []IndexValue { return token(id.System, id.Value) })
+}
+
+func codingValues(cs []Coding) []IndexValue {
+	return each(cs, func(c Coding) []IndexValue { return token(c.System, c.Code) })
+}
+
+func codeValue(code string) []IndexValue { return token("", code) }
 
 func boolValue(b *bool, dflt bool) []IndexValue {
 	v := dflt
@@ -194,15 +198,11 @@ func boolValue(b *bool, dflt bool) []IndexValue {
 }
 
 func refValue(r *Reference) []IndexValue {
-	if r == nil || r.Reference == "" {
+	if r == nil {
 		return nil
 	}
-	return []IndexValue{{Value: r.Reference}}
+	return token("", r.Reference)
 }
 
-func dateValue(d string) []IndexValue {
-	if d == "" {
-		return nil
-	}
-	return []IndexValue{{Value: d}}
-}
+// dateValue indexes a date as the ISO text it was given in.
+func dateValue(d string) []IndexValue { return token("", d) }

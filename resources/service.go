@@ -91,12 +91,18 @@ func (s *Service) InTx(ctx context.Context, fn func(ctx context.Context) error) 
 	return s.store.InTx(ctx, fn)
 }
 
-func caller(ctx context.Context) (*Caller, error) {
+// callerAndType resolves what every operation starts from: the caller (401
+// without one) and the registered type it names (404 for an unknown type).
+func callerAndType(ctx context.Context, typ string) (*Caller, *Type, error) {
 	c := CallerFrom(ctx)
 	if c == nil {
-		return nil, Unauthorized("Unauthorized")
+		return nil, nil, Unauthorized("Unauthorized")
 	}
-	return c, nil
+	t, err := lookup(typ)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, t, nil
 }
 
 // lookup resolves a type name, 404 for an unknown type.
@@ -244,15 +250,11 @@ func (s *Service) CreateIn(ctx context.Context, r Resource, project string) (*Re
 // CreateWithID is CreateIn with a server-chosen id assigned in advance (a
 // transaction Bundle resolving urn:uuid references); "" generates one.
 func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id string) (*Record, error) {
-	c, err := caller(ctx)
+	c, t, err := callerAndType(ctx, r.Base().ResourceType)
 	if err != nil {
 		return nil, err
 	}
 	b := r.Base()
-	t, err := lookup(b.ResourceType)
-	if err != nil {
-		return nil, err
-	}
 	if project == "" {
 		project = c.Project
 	}
@@ -357,11 +359,7 @@ func (s *Service) Read(ctx context.Context, typ, id string) (*Record, error) {
 // read is Read, also telling whether the record is the session lookup's
 // early copy (current).
 func (s *Service) read(ctx context.Context, typ, id string) (*Record, bool, error) {
-	c, err := caller(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	t, err := lookup(typ)
+	c, t, err := callerAndType(ctx, typ)
 	if err != nil {
 		return nil, false, err
 	}
@@ -411,11 +409,7 @@ func Unmarshal(rec *Record) (Resource, error) {
 
 // VRead returns one version.
 func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Record, error) {
-	c, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := lookup(typ)
+	c, t, err := callerAndType(ctx, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -443,15 +437,11 @@ func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Record, erro
 // Update replaces typ/id with r. ifMatch, when set, is the ETag or version
 // the client last saw; a stale one is 412.
 func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*Record, error) {
-	c, err := caller(ctx)
+	c, t, err := callerAndType(ctx, r.Base().ResourceType)
 	if err != nil {
 		return nil, err
 	}
 	b := r.Base()
-	t, err := lookup(b.ResourceType)
-	if err != nil {
-		return nil, err
-	}
 	if b.ID != "" && b.ID != id {
 		return nil, Invalid("id", "Resource id %q does not match the URL id %q", b.ID, id)
 	}
@@ -558,11 +548,7 @@ func patchReason(err error) string {
 
 // Delete marks typ/id deleted; reading it afterwards is 410.
 func (s *Service) Delete(ctx context.Context, typ, id string) error {
-	c, err := caller(ctx)
-	if err != nil {
-		return err
-	}
-	t, err := lookup(typ)
+	c, t, err := callerAndType(ctx, typ)
 	if err != nil {
 		return err
 	}
@@ -593,11 +579,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 
 // Search runs q in the caller's project (every project for the super admin).
 func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) {
-	c, err := caller(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	t, err := lookup(q.Type)
+	c, t, err := callerAndType(ctx, q.Type)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -632,11 +614,7 @@ func SearchTyped[T Resource](ctx context.Context, s *Service, q *Query) ([]T, er
 
 // History lists versions newest first.
 func (s *Service) History(ctx context.Context, q *HistoryQuery) ([]*Record, error) {
-	c, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := lookup(q.Type)
+	c, t, err := callerAndType(ctx, q.Type)
 	if err != nil {
 		return nil, err
 	}

@@ -8,34 +8,15 @@ import (
 
 func init() {
 	Register(&Type{Name: "Patient", New: func() Resource { return &Patient{} },
-		Params: personParams(func(r Resource) person {
-			p := r.(*Patient)
-			return person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
-		}),
-		Validate: func(r Resource) []Issue {
-			p := r.(*Patient)
-			return validatePerson("Patient", person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active})
-		},
-	})
+		Params: personParams(), Validate: validatePerson})
 	Register(&Type{Name: "Practitioner", New: func() Resource { return &Practitioner{} },
-		Params: personParams(func(r Resource) person {
-			p := r.(*Practitioner)
-			return person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
-		}),
-		Validate: func(r Resource) []Issue {
-			p := r.(*Practitioner)
-			return validatePerson("Practitioner", person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active})
-		},
-	})
+		Params: personParams(), Validate: validatePerson})
 	Register(&Type{Name: "RelatedPerson", New: func() Resource { return &RelatedPerson{} },
-		Params: append(personParams(func(r Resource) person {
-			p := r.(*RelatedPerson)
-			return person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
-		}), SearchParam{Code: "patient", Type: ParamReference, Target: "Patient", Description: "The patient this person is related to",
+		Params: append(personParams(), SearchParam{Code: "patient", Type: ParamReference, Target: "Patient", Description: "The patient this person is related to",
 			Values: func(r Resource) []IndexValue { return refValue(&r.(*RelatedPerson).Patient) }}),
 		Validate: func(r Resource) []Issue {
 			p := r.(*RelatedPerson)
-			issues := validatePerson("RelatedPerson", person{p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active})
+			issues := validatePerson(p)
 			if !strings.HasPrefix(p.Patient.Reference, "Patient/") || len(p.Patient.Reference) <= len("Patient/") {
 				issues = append(issues, Issue{Code: "required", Expression: "RelatedPerson.patient", Message: "RelatedPerson.patient must reference a Patient"})
 			}
@@ -73,16 +54,7 @@ func init() {
 		},
 		// User.admin makes a super admin: a project admin may write Users,
 		// but must not be able to promote one (or itself).
-		CheckWrite: func(c *Caller, r, prev Resource) error {
-			var was *bool
-			if prev != nil {
-				was = prev.(*User).Admin
-			}
-			if !c.SuperAdmin && isTrue(r.(*User).Admin) != isTrue(was) {
-				return Forbidden("Only the super admin may change User.admin")
-			}
-			return nil
-		},
+		CheckWrite: superAdminFlag("User.admin", func(r Resource) *bool { return r.(*User).Admin }),
 		Validate: func(r Resource) []Issue {
 			u := r.(*User)
 			if u.Email != "" && !ValidEmail(u.Email) {
@@ -136,16 +108,7 @@ func init() {
 			{Code: "name", Type: ParamString, Description: "The project's name",
 				Values: func(r Resource) []IndexValue { return strs(r.(*Project).Name) }},
 		},
-		CheckWrite: func(c *Caller, r, prev Resource) error {
-			var was *bool
-			if prev != nil {
-				was = prev.(*Project).SuperAdmin
-			}
-			if !c.SuperAdmin && isTrue(r.(*Project).SuperAdmin) != isTrue(was) {
-				return Forbidden("Only the super admin may change Project.superAdmin")
-			}
-			return nil
-		},
+		CheckWrite: superAdminFlag("Project.superAdmin", func(r Resource) *bool { return r.(*Project).SuperAdmin }),
 		Validate: func(r Resource) []Issue {
 			if strings.TrimSpace(r.(*Project).Name) == "" {
 				return []Issue{{Code: "required", Expression: "Project.name", Message: "Project.name is required"}}
@@ -177,7 +140,11 @@ func init() {
 	})
 }
 
+// person is what Patient, Practitioner and RelatedPerson have in common:
+// the elements their shared search parameters index and validatePerson
+// checks.
 type person struct {
+	typ        string
 	name       []HumanName
 	telecom    []ContactPoint
 	identifier []Identifier
@@ -186,32 +153,50 @@ type person struct {
 	active     *bool
 }
 
-func personParams(get func(Resource) person) []SearchParam {
+// personal is a resource with a person's elements.
+type personal interface{ person() person }
+
+func (p *Patient) person() person {
+	return person{"Patient", p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
+}
+
+func (p *Practitioner) person() person {
+	return person{"Practitioner", p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
+}
+
+func (p *RelatedPerson) person() person {
+	return person{"RelatedPerson", p.Name, p.Telecom, p.Identifier, p.Gender, p.BirthDate, p.Active}
+}
+
+func personOf(r Resource) person { return r.(personal).person() }
+
+// personParams are the search parameters of every person type.
+func personParams() []SearchParam {
 	return []SearchParam{
 		{Code: "name", Type: ParamString, Description: "Any part of the name", Covers: []string{"family", "given"},
-			Values: func(r Resource) []IndexValue { return nameValues(get(r).name) }},
+			Values: func(r Resource) []IndexValue { return nameValues(personOf(r).name) }},
 		{Code: "family", Type: ParamString, Description: "The family name",
-			Values: func(r Resource) []IndexValue { return familyValues(get(r).name) }},
+			Values: func(r Resource) []IndexValue { return familyValues(personOf(r).name) }},
 		{Code: "given", Type: ParamString, Description: "A given name",
-			Values: func(r Resource) []IndexValue { return givenValues(get(r).name) }},
+			Values: func(r Resource) []IndexValue { return givenValues(personOf(r).name) }},
 		{Code: "email", Type: ParamToken, FoldCase: true, Description: "An email address in telecom",
 			Of: "telecom", OfSystem: "email"},
 		{Code: "phone", Type: ParamToken, Description: "A phone number in telecom",
 			Of: "telecom", OfSystem: "phone"},
 		{Code: "telecom", Type: ParamToken, FoldSystem: "email", Description: "Any telecom value, as system|value",
-			Values: func(r Resource) []IndexValue { return telecomValues(get(r).telecom) }},
+			Values: func(r Resource) []IndexValue { return telecomValues(personOf(r).telecom) }},
 		{Code: "identifier", Type: ParamToken, Description: "An identifier, as system|value",
-			Values: func(r Resource) []IndexValue { return identifierValues(get(r).identifier) }},
+			Values: func(r Resource) []IndexValue { return identifierValues(personOf(r).identifier) }},
 		{Code: "gender", Type: ParamToken, Description: "Administrative gender",
-			Values: func(r Resource) []IndexValue { return codeValue(get(r).gender) }},
+			Values: func(r Resource) []IndexValue { return codeValue(personOf(r).gender) }},
 		{Code: "birthdate", Type: ParamDate, Description: "Date of birth",
-			Values: func(r Resource) []IndexValue { return dateValue(get(r).birthDate) }},
+			Values: func(r Resource) []IndexValue { return dateValue(personOf(r).birthDate) }},
 		{Code: "active", Type: ParamToken, Description: "Whether the record is active",
 			Values: func(r Resource) []IndexValue {
-				if get(r).active == nil {
-					return nil
+				if active := personOf(r).active; active != nil {
+					return boolValue(active, true)
 				}
-				return boolValue(get(r).active, true)
+				return nil
 			}},
 	}
 }
@@ -222,20 +207,22 @@ var (
 	telecomSys  = map[string]bool{"phone": true, "fax": true, "email": true, "pager": true, "url": true, "sms": true, "other": true}
 )
 
-func validatePerson(typ string, p person) []Issue {
+// validatePerson checks the elements every person type has.
+func validatePerson(r Resource) []Issue {
+	p := personOf(r)
 	var issues []Issue
 	if p.gender != "" && !genders[p.gender] {
-		issues = append(issues, Issue{Code: "value", Expression: typ + ".gender", Message: "gender must be male, female, other or unknown"})
+		issues = append(issues, Issue{Code: "value", Expression: p.typ + ".gender", Message: "gender must be male, female, other or unknown"})
 	}
 	if p.birthDate != "" && !datePattern.MatchString(p.birthDate) {
-		issues = append(issues, Issue{Code: "value", Expression: typ + ".birthDate", Message: "birthDate must be a date (YYYY, YYYY-MM or YYYY-MM-DD)"})
+		issues = append(issues, Issue{Code: "value", Expression: p.typ + ".birthDate", Message: "birthDate must be a date (YYYY, YYYY-MM or YYYY-MM-DD)"})
 	}
 	for i, cp := range p.telecom {
 		if cp.System != "" && !telecomSys[cp.System] {
-			issues = append(issues, Issue{Code: "value", Expression: typ + ".telecom[" + itoa(i) + "].system", Message: "Unknown telecom system " + cp.System})
+			issues = append(issues, Issue{Code: "value", Expression: p.typ + ".telecom[" + itoa(i) + "].system", Message: "Unknown telecom system " + cp.System})
 		}
 		if cp.System == "email" && !ValidEmail(cp.Value) {
-			issues = append(issues, Issue{Code: "value", Expression: typ + ".telecom[" + itoa(i) + "].value", Message: "Invalid email address"})
+			issues = append(issues, Issue{Code: "value", Expression: p.typ + ".telecom[" + itoa(i) + "].value", Message: "Invalid email address"})
 		}
 	}
 	return issues
@@ -245,6 +232,21 @@ func validatePerson(typ string, p person) []Issue {
 func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && strings.Contains(s, "@") && !strings.ContainsAny(s, " <>")
+}
+
+// superAdminFlag is the CheckWrite of a type whose flag (read by get) only
+// the super admin may set or clear.
+func superAdminFlag(element string, get func(Resource) *bool) func(c *Caller, r, prev Resource) error {
+	return func(c *Caller, r, prev Resource) error {
+		var was *bool
+		if prev != nil {
+			was = get(prev)
+		}
+		if !c.SuperAdmin && isTrue(get(r)) != isTrue(was) {
+			return Forbidden("Only the super admin may change %s", element)
+		}
+		return nil
+	}
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }

@@ -13,56 +13,51 @@ package resources
 // Patient is a FHIR R4 Patient: a person receiving care.
 type Patient struct {
 	DomainResource
-	Identifier           []Identifier           `json:"identifier,omitempty"`
-	Active               *bool                  `json:"active,omitempty"`
-	Name                 []HumanName            `json:"name,omitempty"`
-	Telecom              []ContactPoint         `json:"telecom,omitempty"`
-	Gender               string                 `json:"gender,omitempty"`
-	BirthDate            string                 `json:"birthDate,omitempty"`
-	DeceasedBoolean      *bool                  `json:"deceasedBoolean,omitempty"`
-	DeceasedDateTime     string                 `json:"deceasedDateTime,omitempty"`
-	Address              []Address              `json:"address,omitempty"`
-	MaritalStatus        *CodeableConcept       `json:"maritalStatus,omitempty"`
-	MultipleBirthBoolean *bool                  `json:"multipleBirthBoolean,omitempty"`
-	MultipleBirthInteger *int                   `json:"multipleBirthInteger,omitempty"`
-	Photo                []Attachment           `json:"photo,omitempty"`
-	Contact              []PatientContact       `json:"contact,omitempty"`
-	Communication        []PatientCommunication `json:"communication,omitempty"`
-	GeneralPractitioner  []Reference            `json:"generalPractitioner,omitempty"`
-	ManagingOrganization *Reference             `json:"managingOrganization,omitempty"`
-	Link                 []PatientLink          `json:"link,omitempty"`
+	Identifier           []Identifier     `json:"identifier,omitempty"`
+	Active               *bool            `json:"active,omitempty"`
+	Name                 []HumanName      `json:"name,omitempty"`
+	Telecom              []ContactPoint   `json:"telecom,omitempty"`
+	Gender               string           `json:"gender,omitempty"`
+	BirthDate            string           `json:"birthDate,omitempty"`
+	DeceasedBoolean      *bool            `json:"deceasedBoolean,omitempty"`
+	DeceasedDateTime     string           `json:"deceasedDateTime,omitempty"`
+	Address              []Address        `json:"address,omitempty"`
+	MaritalStatus        *CodeableConcept `json:"maritalStatus,omitempty"`
+	MultipleBirthBoolean *bool            `json:"multipleBirthBoolean,omitempty"`
+	MultipleBirthInteger *int             `json:"multipleBirthInteger,omitempty"`
+	Photo                []Attachment     `json:"photo,omitempty"`
+	Contact              []PatientContact `json:"contact,omitempty"`
+	Communication        []Communication  `json:"communication,omitempty"`
+	GeneralPractitioner  []Reference      `json:"generalPractitioner,omitempty"`
+	ManagingOrganization *Reference       `json:"managingOrganization,omitempty"`
+	Link                 []PatientLink    `json:"link,omitempty"`
 }
 
 // PatientContact is Patient.contact: a guardian, partner, friend or other contact.
 type PatientContact struct {
-	ID                string            `json:"id,omitempty"`
-	Extension         []Extension       `json:"extension,omitempty"`
-	ModifierExtension []Extension       `json:"modifierExtension,omitempty"`
-	Relationship      []CodeableConcept `json:"relationship,omitempty"`
-	Name              *HumanName        `json:"name,omitempty"`
-	Telecom           []ContactPoint    `json:"telecom,omitempty"`
-	Address           *Address          `json:"address,omitempty"`
-	Gender            string            `json:"gender,omitempty"`
-	Organization      *Reference        `json:"organization,omitempty"`
-	Period            *Period           `json:"period,omitempty"`
+	BackboneElement
+	Relationship []CodeableConcept `json:"relationship,omitempty"`
+	Name         *HumanName        `json:"name,omitempty"`
+	Telecom      []ContactPoint    `json:"telecom,omitempty"`
+	Address      *Address          `json:"address,omitempty"`
+	Gender       string            `json:"gender,omitempty"`
+	Organization *Reference        `json:"organization,omitempty"`
+	Period       *Period           `json:"period,omitempty"`
 }
 
-// PatientCommunication is Patient.communication: a language the patient speaks.
-type PatientCommunication struct {
-	ID                string          `json:"id,omitempty"`
-	Extension         []Extension     `json:"extension,omitempty"`
-	ModifierExtension []Extension     `json:"modifierExtension,omitempty"`
-	Language          CodeableConcept `json:"language,omitzero"`
-	Preferred         *bool           `json:"preferred,omitempty"`
+// Communication is Patient.communication and RelatedPerson.communication,
+// which FHIR defines alike: a language the person speaks.
+type Communication struct {
+	BackboneElement
+	Language  CodeableConcept `json:"language,omitzero"`
+	Preferred *bool           `json:"preferred,omitempty"`
 }
 
 // PatientLink is Patient.link: another Patient or RelatedPerson resource about the same person.
 type PatientLink struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Other             Reference   `json:"other,omitzero"`
-	Type              string      `json:"type,omitempty"`
+	BackboneElement
+	Other Reference `json:"other,omitzero"`
+	Type  string    `json:"type,omitempty"`
 }
 
 // Practitioner is a FHIR R4 Practitioner: a person who provides care.
@@ -82,39 +77,28 @@ type Practitioner struct {
 
 // PractitionerQualification is Practitioner.qualification: a certification, license or training.
 type PractitionerQualification struct {
-	ID                string          `json:"id,omitempty"`
-	Extension         []Extension     `json:"extension,omitempty"`
-	ModifierExtension []Extension     `json:"modifierExtension,omitempty"`
-	Identifier        []Identifier    `json:"identifier,omitempty"`
-	Code              CodeableConcept `json:"code,omitzero"`
-	Period            *Period         `json:"period,omitempty"`
-	Issuer            *Reference      `json:"issuer,omitempty"`
+	BackboneElement
+	Identifier []Identifier    `json:"identifier,omitempty"`
+	Code       CodeableConcept `json:"code,omitzero"`
+	Period     *Period         `json:"period,omitempty"`
+	Issuer     *Reference      `json:"issuer,omitempty"`
 }
 
 // RelatedPerson is a FHIR R4 RelatedPerson: someone involved in a patient's care.
 type RelatedPerson struct {
 	DomainResource
-	Identifier    []Identifier                 `json:"identifier,omitempty"`
-	Active        *bool                        `json:"active,omitempty"`
-	Patient       Reference                    `json:"patient,omitzero"`
-	Relationship  []CodeableConcept            `json:"relationship,omitempty"`
-	Name          []HumanName                  `json:"name,omitempty"`
-	Telecom       []ContactPoint               `json:"telecom,omitempty"`
-	Gender        string                       `json:"gender,omitempty"`
-	BirthDate     string                       `json:"birthDate,omitempty"`
-	Address       []Address                    `json:"address,omitempty"`
-	Photo         []Attachment                 `json:"photo,omitempty"`
-	Period        *Period                      `json:"period,omitempty"`
-	Communication []RelatedPersonCommunication `json:"communication,omitempty"`
-}
-
-// RelatedPersonCommunication is RelatedPerson.communication: a language the person speaks.
-type RelatedPersonCommunication struct {
-	ID                string          `json:"id,omitempty"`
-	Extension         []Extension     `json:"extension,omitempty"`
-	ModifierExtension []Extension     `json:"modifierExtension,omitempty"`
-	Language          CodeableConcept `json:"language,omitzero"`
-	Preferred         *bool           `json:"preferred,omitempty"`
+	Identifier    []Identifier      `json:"identifier,omitempty"`
+	Active        *bool             `json:"active,omitempty"`
+	Patient       Reference         `json:"patient,omitzero"`
+	Relationship  []CodeableConcept `json:"relationship,omitempty"`
+	Name          []HumanName       `json:"name,omitempty"`
+	Telecom       []ContactPoint    `json:"telecom,omitempty"`
+	Gender        string            `json:"gender,omitempty"`
+	BirthDate     string            `json:"birthDate,omitempty"`
+	Address       []Address         `json:"address,omitempty"`
+	Photo         []Attachment      `json:"photo,omitempty"`
+	Period        *Period           `json:"period,omitempty"`
+	Communication []Communication   `json:"communication,omitempty"`
 }
 
 // Project is Medplum's Project: an isolated tenant owning its resources.
@@ -141,44 +125,36 @@ type Project struct {
 
 // ProjectSetting is Project.setting (also used by systemSetting and systemSecret): a named value.
 type ProjectSetting struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Name              string      `json:"name,omitempty"`
-	ValueString       string      `json:"valueString,omitempty"`
-	ValueBoolean      *bool       `json:"valueBoolean,omitempty"`
-	ValueDecimal      Decimal     `json:"valueDecimal,omitempty"`
-	ValueInteger      *int        `json:"valueInteger,omitempty"`
+	BackboneElement
+	Name         string  `json:"name,omitempty"`
+	ValueString  string  `json:"valueString,omitempty"`
+	ValueBoolean *bool   `json:"valueBoolean,omitempty"`
+	ValueDecimal Decimal `json:"valueDecimal,omitempty"`
+	ValueInteger *int    `json:"valueInteger,omitempty"`
 }
 
 // ProjectSite is Project.site: a web application or site associated with the project.
 type ProjectSite struct {
-	ID                 string      `json:"id,omitempty"`
-	Extension          []Extension `json:"extension,omitempty"`
-	ModifierExtension  []Extension `json:"modifierExtension,omitempty"`
-	Name               string      `json:"name,omitempty"`
-	Domain             []string    `json:"domain,omitempty"`
-	GoogleClientID     string      `json:"googleClientId,omitempty"`
-	GoogleClientSecret string      `json:"googleClientSecret,omitempty"`
-	RecaptchaSiteKey   string      `json:"recaptchaSiteKey,omitempty"`
-	RecaptchaSecretKey string      `json:"recaptchaSecretKey,omitempty"`
+	BackboneElement
+	Name               string   `json:"name,omitempty"`
+	Domain             []string `json:"domain,omitempty"`
+	GoogleClientID     string   `json:"googleClientId,omitempty"`
+	GoogleClientSecret string   `json:"googleClientSecret,omitempty"`
+	RecaptchaSiteKey   string   `json:"recaptchaSiteKey,omitempty"`
+	RecaptchaSecretKey string   `json:"recaptchaSecretKey,omitempty"`
 }
 
 // ProjectLink is Project.link: a linked project whose contents are made available to this one.
 type ProjectLink struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Project           Reference   `json:"project,omitzero"`
+	BackboneElement
+	Project Reference `json:"project,omitzero"`
 }
 
 // ProjectDefaultProfile is Project.defaultProfile: profiles applied by default to a resource type.
 type ProjectDefaultProfile struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	ResourceType      string      `json:"resourceType,omitempty"`
-	Profile           []string    `json:"profile,omitempty"`
+	BackboneElement
+	ResourceType string   `json:"resourceType,omitempty"`
+	Profile      []string `json:"profile,omitempty"`
 }
 
 // User is Medplum's User: a human account. Its password hash and MFA secret
@@ -220,21 +196,17 @@ func (m *ProjectMembership) IsActive() bool { return m.Active == nil || *m.Activ
 
 // ProjectMembershipAccess is ProjectMembership.access: a parameterized access policy.
 type ProjectMembershipAccess struct {
-	ID                string                             `json:"id,omitempty"`
-	Extension         []Extension                        `json:"extension,omitempty"`
-	ModifierExtension []Extension                        `json:"modifierExtension,omitempty"`
-	Policy            Reference                          `json:"policy,omitzero"`
-	Parameter         []ProjectMembershipAccessParameter `json:"parameter,omitempty"`
+	BackboneElement
+	Policy    Reference                          `json:"policy,omitzero"`
+	Parameter []ProjectMembershipAccessParameter `json:"parameter,omitempty"`
 }
 
 // ProjectMembershipAccessParameter is ProjectMembership.access.parameter: a value substituted into the policy.
 type ProjectMembershipAccessParameter struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Name              string      `json:"name,omitempty"`
-	ValueString       string      `json:"valueString,omitempty"`
-	ValueReference    *Reference  `json:"valueReference,omitempty"`
+	BackboneElement
+	Name           string     `json:"name,omitempty"`
+	ValueString    string     `json:"valueString,omitempty"`
+	ValueReference *Reference `json:"valueReference,omitempty"`
 }
 
 // ClientApplication is Medplum's ClientApplication: an OAuth client. Its
@@ -259,11 +231,9 @@ type ClientApplication struct {
 
 // ClientApplicationSignInForm is ClientApplication.signInForm: custom values for the log-in form.
 type ClientApplicationSignInForm struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	WelcomeString     string      `json:"welcomeString,omitempty"`
-	Logo              *Attachment `json:"logo,omitempty"`
+	BackboneElement
+	WelcomeString string      `json:"welcomeString,omitempty"`
+	Logo          *Attachment `json:"logo,omitempty"`
 }
 
 // AccessPolicy is Medplum's AccessPolicy: which resources and fields a member may read or write.
@@ -278,25 +248,21 @@ type AccessPolicy struct {
 
 // AccessPolicyResource is AccessPolicy.resource: access details for one resource type.
 type AccessPolicyResource struct {
-	ID                string       `json:"id,omitempty"`
-	Extension         []Extension  `json:"extension,omitempty"`
-	ModifierExtension []Extension  `json:"modifierExtension,omitempty"`
-	ResourceType      string       `json:"resourceType,omitempty"`
-	Compartment       *Reference   `json:"compartment,omitempty"`
-	Criteria          string       `json:"criteria,omitempty"`
-	Readonly          *bool        `json:"readonly,omitempty"`
-	Interaction       []string     `json:"interaction,omitempty"`
-	HiddenFields      []string     `json:"hiddenFields,omitempty"`
-	ReadonlyFields    []string     `json:"readonlyFields,omitempty"`
-	WriteConstraint   []Expression `json:"writeConstraint,omitempty"`
+	BackboneElement
+	ResourceType    string       `json:"resourceType,omitempty"`
+	Compartment     *Reference   `json:"compartment,omitempty"`
+	Criteria        string       `json:"criteria,omitempty"`
+	Readonly        *bool        `json:"readonly,omitempty"`
+	Interaction     []string     `json:"interaction,omitempty"`
+	HiddenFields    []string     `json:"hiddenFields,omitempty"`
+	ReadonlyFields  []string     `json:"readonlyFields,omitempty"`
+	WriteConstraint []Expression `json:"writeConstraint,omitempty"`
 }
 
 // AccessPolicyIPAccessRule is AccessPolicy.ipAccessRule: allow or block traffic by client IP address.
 type AccessPolicyIPAccessRule struct {
-	ID                string      `json:"id,omitempty"`
-	Extension         []Extension `json:"extension,omitempty"`
-	ModifierExtension []Extension `json:"modifierExtension,omitempty"`
-	Name              string      `json:"name,omitempty"`
-	Value             string      `json:"value,omitempty"`
-	Action            string      `json:"action,omitempty"`
+	BackboneElement
+	Name   string `json:"name,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Action string `json:"action,omitempty"`
 }

@@ -25,9 +25,7 @@ func fromMicro(v int64) time.Time {
 
 // PasswordHash returns a user's password hash ("" and NotFound when unset).
 func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error) {
-	var h string
-	err := s.queryRow(ctx, "SELECT hash FROM passwords WHERE user_id = ?", userID).Scan(&h)
-	return h, translate(err)
+	return s.queryString(ctx, "SELECT hash FROM passwords WHERE user_id = ?", userID)
 }
 
 // SetPasswordHash stores a user's password hash.
@@ -69,12 +67,7 @@ func (s *Store) LoginByCode(ctx context.Context, codeHash string) (*Login, error
 
 // UseCode marks a login's code used, once.
 func (s *Store) UseCode(ctx context.Context, loginID string) (bool, error) {
-	res, err := s.exec(ctx, "UPDATE logins SET code_used = ?, granted_at = ? WHERE id = ? AND code_used = ?", true, nowMicro(), loginID, false)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return s.claim(ctx, "UPDATE logins SET code_used = ?, granted_at = ? WHERE id = ? AND code_used = ?", true, nowMicro(), loginID, false)
 }
 
 // RotateCode gives a login a fresh, unused code.
@@ -93,12 +86,7 @@ func (s *Store) LoginByRefresh(ctx context.Context, hash string) (*Login, error)
 
 // RotateRefresh swaps a login's refresh hash if it is still oldHash.
 func (s *Store) RotateRefresh(ctx context.Context, loginID, oldHash, newHash string) (bool, error) {
-	res, err := s.exec(ctx, "UPDATE logins SET refresh_hash = ? WHERE id = ? AND refresh_hash = ?", newHash, loginID, oldHash)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return s.claim(ctx, "UPDATE logins SET refresh_hash = ? WHERE id = ? AND refresh_hash = ?", newHash, loginID, oldHash)
 }
 
 // SetLoginMembership records the membership a login acts through.
@@ -224,26 +212,17 @@ func (s *Store) AddSigningKey(ctx context.Context, k SigningKey) error {
 
 // RetireSigningKey marks an unretired key retired.
 func (s *Store) RetireSigningKey(ctx context.Context, kid string, at time.Time) (bool, error) {
-	res, err := s.exec(ctx, "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at = 0", micro(at), kid)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return s.claim(ctx, "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at = 0", micro(at), kid)
 }
 
 // ClientBySecretHash returns the ClientApplication id owning a secret hash.
 func (s *Store) ClientBySecretHash(ctx context.Context, hash string) (string, error) {
-	var id string
-	err := s.queryRow(ctx, "SELECT client_id FROM client_secrets WHERE lookup = ?", hash).Scan(&id)
-	return id, translate(err)
+	return s.queryString(ctx, "SELECT client_id FROM client_secrets WHERE lookup = ?", hash)
 }
 
 // ClientSecretHash returns a ClientApplication's secret hash.
 func (s *Store) ClientSecretHash(ctx context.Context, clientID string) (string, error) {
-	var h string
-	err := s.queryRow(ctx, "SELECT hash FROM client_secrets WHERE client_id = ?", clientID).Scan(&h)
-	return h, translate(err)
+	return s.queryString(ctx, "SELECT hash FROM client_secrets WHERE client_id = ?", clientID)
 }
 
 // SetClientSecretHash stores (or replaces) a ClientApplication's secret hash.

@@ -42,12 +42,7 @@ func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
 // have changed since the caller looked: revocation, failures, expiry.
 func (s *Store) UseLink(ctx context.Context, id string, maxFailures int) (bool, error) {
 	now := nowMicro()
-	res, err := s.exec(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ? AND expires_at > ?", now, id, maxFailures, now)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return s.claim(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ? AND expires_at > ?", now, id, maxFailures, now)
 }
 
 // FailLink counts one wrong secret.

@@ -54,13 +54,8 @@ func (s *Store) UseMedableLocationCode(ctx context.Context, id, codeHash string,
 		args = append(args, micro(now))
 	}
 	args = append(args, id, codeHash, micro(now), maxFailures)
-	res, err := s.exec(ctx, `UPDATE medable_locations SET `+set+`
+	return s.claim(ctx, `UPDATE medable_locations SET `+set+`
 WHERE id = ? AND code_hash <> '' AND code_hash = ? AND code_expires_at > ? AND code_failures < ?`, args...)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
 }
 
 // FailMedableLocationCode counts one wrong code.

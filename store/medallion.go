@@ -76,11 +76,6 @@ func (s *Store) MedallionInvites(ctx context.Context, q MedallionInviteQuery) ([
 // UpdateMedallionInvite writes inv only while its stored status is still
 // from, so of two concurrent changes one wins.
 func (s *Store) UpdateMedallionInvite(ctx context.Context, inv *MedallionInvite, from string) (bool, error) {
-	res, err := s.exec(ctx, "UPDATE medallion_invites SET link_id = ?, status = ?, email = ?, sent_count = ?, updated_at = ?, expires_at = ? WHERE id = ? AND status = ?",
+	return s.claim(ctx, "UPDATE medallion_invites SET link_id = ?, status = ?, email = ?, sent_count = ?, updated_at = ?, expires_at = ? WHERE id = ? AND status = ?",
 		inv.LinkID, inv.Status, inv.Email, inv.SentCount, micro(inv.UpdatedAt), micro(inv.ExpiresAt), inv.ID, from)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
 }

@@ -235,7 +235,7 @@ DROP INDEX IF EXISTS resources_project_type_updated`},
 	// 14: a string parameter's search rows carry their resource's date
 	// (rowDate; other rows 0), and the value index carries it beside the
 	// id, so a prefix search in the default order chooses its page from the
-	// matches' index entries alone (Store.rowPage): at 1 M Patients a name
+	// matches' index entries alone (rowPage): at 1 M Patients a name
 	// prefix's ~240 matches were each a primary-key lookup, mostly outside
 	// PostgreSQL's cache. The indexes go before the rows are rewritten and
 	// are built again after, which is quicker than updating them row by row.

@@ -21,7 +21,7 @@ const indexColumns = "type, id, project_id, param, system, value, num, last_upda
 // resource's date for a string parameter's row, 0 for any other. String
 // parameters are the prefix searches, which at 1 M Patients match hundreds:
 // with the date in their index entries a page is chosen from those entries
-// alone (Store.rowPage, migration 14). Exact searches match a few, and
+// alone (rowPage, migration 14). Exact searches match a few, and
 // keeping their rows undated spares an update from rewriting them.
 func rowDate(rec *resources.Record, param string) int64 {
 	if p, ok := lookupParam(rec.Type, param); ok && dated(p) {
@@ -36,6 +36,20 @@ func dated(p *resources.SearchParam) bool { return p.Type == resources.ParamStri
 // Versions: resources holds each resource's current version, the history
 // table the versions it superseded, so a resource never changed (most of
 // them) is stored once. A version is in exactly one of the two tables.
+
+// The statements at the heart of Insert, Get, GetVersion, Search and
+// History are exported as functions of what they are asked (GetSQL, …),
+// each giving the text, with "?" placeholders (Rebind), and the arguments:
+// the benchmark's baseline sends them alone, measuring the limit of what
+// Roster's store does.
+
+// InsertSQL is the statement that stores rec as a new current row: what
+// Insert sends on SQLite (on PostgreSQL it groups creates into one
+// sqlInsertMany).
+func InsertSQL(rec *resources.Record) (string, []any) {
+	return "INSERT INTO resources (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		[]any{rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)}
+}
 
 // Insert stores a new resource: current row, search index and unique keys,
 // in one transaction.
@@ -59,8 +73,8 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 		if err := s.claimUnique(ctx, rec); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, "INSERT INTO resources ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-			rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)); err != nil {
+		insert, args := InsertSQL(rec)
+		if _, err := s.exec(ctx, insert, args...); err != nil {
 			if errors.Is(err, errUnique) {
 				return resources.Conflict("%s/%s already exists", rec.Type, rec.ID)
 			}
@@ -192,22 +206,33 @@ func fillRecord(rec *resources.Record, lastUpdated int64, content sql.NullString
 	}
 }
 
+// GetSQL is the statement Get sends for typ/id.
+func GetSQL(typ, id string) (string, []any) {
+	return "SELECT " + recordColumns + " FROM resources WHERE type = ? AND id = ?", []any{typ, id}
+}
+
 // Get returns the current row of typ/id, deleted or not.
 func (s *Store) Get(ctx context.Context, typ, id string) (*resources.Record, error) {
-	rec, err := scanRecord(s.queryRow(ctx, "SELECT "+recordColumns+" FROM resources WHERE type = ? AND id = ?", typ, id))
+	get, args := GetSQL(typ, id)
+	rec, err := scanRecord(s.queryRow(ctx, get, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, resources.NotFound("%s/%s not found", typ, id)
 	}
 	return rec, translate(err)
 }
 
-// sqlVersion reads one version, current or superseded.
-const sqlVersion = "SELECT " + recordColumns + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
-	" UNION ALL SELECT " + recordColumns + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
+// GetVersionSQL is the statement GetVersion sends: the version is in one
+// of the two tables.
+func GetVersionSQL(typ, id string, version int64) (string, []any) {
+	return "SELECT " + recordColumns + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
+			" UNION ALL SELECT " + recordColumns + " FROM resource_history WHERE type = ? AND id = ? AND version = ?",
+		[]any{typ, id, version, typ, id, version}
+}
 
 // GetVersion returns one version of a resource.
 func (s *Store) GetVersion(ctx context.Context, typ, id string, version int64) (*resources.Record, error) {
-	rec, err := scanRecord(s.queryRow(ctx, sqlVersion, typ, id, version, typ, id, version))
+	get, args := GetVersionSQL(typ, id, version)
+	rec, err := scanRecord(s.queryRow(ctx, get, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, resources.NotFound("%s/%s version %d not found", typ, id, version)
 	}
@@ -249,6 +274,34 @@ const maxRune = "\U0010FFFF"
 // Search runs a parsed query from the indexed columns: each filter is a
 // semi-join on search_index served by its (project, type, param, value) index.
 func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Record, int, error) {
+	where, args := searchWhere(q)
+	var recs []*resources.Record
+	if q.Count > 0 {
+		page, pageArgs := pageSQL(q, s.postgres, where, args)
+		var err error
+		if recs, err = s.collect(s.query(ctx, page, pageArgs...)); err != nil {
+			return nil, 0, err
+		}
+	}
+	total := -1
+	if q.Total || q.Count == 0 {
+		if err := s.queryRow(ctx, "SELECT COUNT(*) FROM resources r"+where, args...).Scan(&total); err != nil {
+			return nil, 0, translate(err)
+		}
+	}
+	return recs, total, nil
+}
+
+// SearchSQL is the statement Search sends for a page of q's matches, on
+// PostgreSQL or on SQLite.
+func SearchSQL(q *resources.Query, postgres bool) (string, []any) {
+	where, args := searchWhere(q)
+	return pageSQL(q, postgres, where, args)
+}
+
+// searchWhere is the condition on a resource row (alias "r") that q's
+// matches meet, and its arguments.
+func searchWhere(q *resources.Query) (string, []any) {
 	var (
 		where strings.Builder
 		args  []any
@@ -270,37 +323,29 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 		args = append(args, q.Type, false, q.Project)
 	}
 	for _, f := range q.Filters {
-		clause, fargs := s.filterSQL(q, f)
+		clause, fargs := filterSQL(q, f)
 		where.WriteString(" AND " + clause)
 		args = append(args, fargs...)
 	}
-	var recs []*resources.Record
-	if q.Count > 0 {
-		sqlText := "SELECT " + pageColumns + " FROM resources r" + where.String() + s.orderSQL(q) + " LIMIT ? OFFSET ?"
-		pageArgs := append(append([]any{}, args...), q.Count, q.Offset)
-		if page, pageArgs2, ok := s.rowPage(q); ok {
-			sqlText, pageArgs = page, pageArgs2
-		} else if s.postgres && len(q.Filters) > 0 && len(q.Sort) == 0 {
-			// Other filtered searches in the default order choose their
-			// page from the primary key's entries, which carry each
-			// resource's project, date and deleted flag (migration 13), and
-			// read only the page's rows (pageRows).
-			sqlText = "SELECT " + pageColumns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where.String() + s.orderSQL(q) +
-				" LIMIT ? OFFSET ?)" + pageRows
-			pageArgs = append(pageArgs, q.Type)
-		}
-		var err error
-		if recs, err = s.collect(s.query(ctx, sqlText, pageArgs...)); err != nil {
-			return nil, 0, err
-		}
+	return where.String(), args
+}
+
+// pageSQL is the statement of a page of q's matches, the rows meeting
+// where (searchWhere), and its arguments.
+func pageSQL(q *resources.Query, postgres bool, where string, args []any) (string, []any) {
+	if page, pageArgs, ok := rowPage(q, postgres); ok {
+		return page, pageArgs
 	}
-	total := -1
-	if q.Total || q.Count == 0 {
-		if err := s.queryRow(ctx, "SELECT COUNT(*) FROM resources r"+where.String(), args...).Scan(&total); err != nil {
-			return nil, 0, translate(err)
-		}
+	pageArgs := append(append([]any{}, args...), q.Count, q.Offset)
+	if postgres && len(q.Filters) > 0 && len(q.Sort) == 0 {
+		// Other filtered searches in the default order choose their
+		// page from the primary key's entries, which carry each
+		// resource's project, date and deleted flag (migration 13), and
+		// read only the page's rows (pageRows).
+		return "SELECT " + pageColumns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where + orderSQL(q) +
+			" LIMIT ? OFFSET ?)" + pageRows, append(pageArgs, q.Type)
 	}
-	return recs, total, nil
+	return "SELECT " + pageColumns + " FROM resources r" + where + orderSQL(q) + " LIMIT ? OFFSET ?", pageArgs
 }
 
 // rowPage is the page statement of a search in the default order on
@@ -312,8 +357,8 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 // _id and _lastUpdated, which have no rows of their own, narrow the other
 // filters' rows. Any other search, and one with a filter that can match
 // nothing, is Search's.
-func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
-	if !s.postgres || len(q.Sort) > 0 {
+func rowPage(q *resources.Query, postgres bool) (string, []any, bool) {
+	if !postgres || len(q.Sort) > 0 {
 		return "", nil, false
 	}
 	var (
@@ -340,7 +385,7 @@ func (s *Store) rowPage(q *resources.Query) (string, []any, bool) {
 		args []any
 	)
 	for _, f := range rowFilters {
-		branches, bargs := s.filterBranches(q, f, "s.id, s.last_updated", strings.Join(narrow, ""), narrowArgs)
+		branches, bargs := filterBranches(q, f, "s.id, s.last_updated", strings.Join(narrow, ""), narrowArgs)
 		if len(branches) == 0 {
 			return "", nil, false
 		}
@@ -369,11 +414,11 @@ func datedRows(typ string, f resources.Filter) bool {
 	return true
 }
 
-func (s *Store) filterSQL(q *resources.Query, f resources.Filter) (string, []any) {
+func filterSQL(q *resources.Query, f resources.Filter) (string, []any) {
 	if c, a, ok := ownFilterSQL(f, "r"); ok {
 		return c, a
 	}
-	branches, args := s.filterBranches(q, f, "s.id", "", nil)
+	branches, args := filterBranches(q, f, "s.id", "", nil)
 	if len(branches) == 0 {
 		return "1 = 0", nil
 	}
@@ -410,7 +455,7 @@ func ownFilterSQL(f resources.Filter, alias string) (string, []any, bool) {
 // rows match: each is a plain range on the (project, type, param, value)
 // index, which "param IN (…)" before a range is not. None when f can match
 // nothing.
-func (s *Store) filterBranches(q *resources.Query, f resources.Filter, cols, narrow string, narrowArgs []any) ([]string, []any) {
+func filterBranches(q *resources.Query, f resources.Filter, cols, narrow string, narrowArgs []any) ([]string, []any) {
 	// The parameters whose rows match: the parameter and those it covers,
 	// or the one whose rows answer it.
 	codes := append([]string{f.Code}, f.Param.Covers...)
@@ -514,7 +559,7 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func (s *Store) orderSQL(q *resources.Query) string {
+func orderSQL(q *resources.Query) string {
 	if len(q.Sort) == 0 {
 		return " ORDER BY r.last_updated DESC, r.id"
 	}
@@ -566,6 +611,12 @@ func lookupParam(typ, code string) (*resources.SearchParam, bool) {
 // the current versions and the superseded ones, each side already limited
 // to the page's end before they are merged.
 func (s *Store) History(ctx context.Context, q *resources.HistoryQuery) ([]*resources.Record, error) {
+	history, args := HistorySQL(q)
+	return s.collect(s.query(ctx, history, args...))
+}
+
+// HistorySQL is the statement History sends for q, and its arguments.
+func HistorySQL(q *resources.HistoryQuery) (string, []any) {
 	where := " WHERE type = ?"
 	args := []any{q.Type}
 	if q.ID != "" {
@@ -585,6 +636,5 @@ func (s *Store) History(ctx context.Context, q *resources.HistoryQuery) ([]*reso
 	}
 	sqlText := side("resources", "cur") + " UNION ALL " + side("resource_history", "old") + order + " LIMIT ? OFFSET ?"
 	end := q.Count + q.Offset
-	all := append(append(append(append([]any{}, args...), end), args...), end, q.Count, q.Offset)
-	return s.collect(s.query(ctx, sqlText, all...))
+	return sqlText, append(append(append(append([]any{}, args...), end), args...), end, q.Count, q.Offset)
 }

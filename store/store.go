@@ -277,6 +277,17 @@ func (s *Store) q(query string) string {
 	if ok {
 		return out
 	}
+	out = Rebind(query)
+	s.mu.Lock()
+	if len(s.rebinds) < 10000 {
+		s.rebinds[query] = out
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// Rebind rewrites a statement's ? placeholders to PostgreSQL's $1, $2, ….
+func Rebind(query string) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range query {
@@ -287,13 +298,7 @@ func (s *Store) q(query string) string {
 		}
 		b.WriteRune(r)
 	}
-	out = b.String()
-	s.mu.Lock()
-	if len(s.rebinds) < 10000 {
-		s.rebinds[query] = out
-	}
-	s.mu.Unlock()
-	return out
+	return b.String()
 }
 
 // exec, query and queryRow first write a bulk transaction's held-back
@@ -304,6 +309,26 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	}
 	res, err := s.conn(ctx).ExecContext(ctx, s.q(query), args...)
 	return res, translate(err)
+}
+
+// queryString reads the one string column of the one row query selects;
+// no row is NotFound.
+func (s *Store) queryString(ctx context.Context, query string, args ...any) (string, error) {
+	var v string
+	err := s.queryRow(ctx, query, args...).Scan(&v)
+	return v, translate(err)
+}
+
+// claim runs an UPDATE whose WHERE clause only one of any number of
+// concurrent writers can meet, and tells whether this one did: whether it
+// changed exactly one row.
+func (s *Store) claim(ctx context.Context, query string, args ...any) (bool, error) {
+	res, err := s.exec(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

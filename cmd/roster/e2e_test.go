@@ -429,15 +429,7 @@ type rosterProcess struct {
 func startRoster(env []string) *rosterProcess {
 	GinkgoHelper()
 	rosterBinary() // built first, so that the address is still free when roster binds it
-	return startRosterAt(env, freeAddr())
-}
-
-// freeAddr is a loopback address nobody listens on right now.
-func freeAddr() string {
-	GinkgoHelper()
-	addr, err := fixtures.FreeAddr()
-	Expect(err).NotTo(HaveOccurred())
-	return addr
+	return startRosterAt(env, fixtures.FreeAddr(GinkgoT()))
 }
 
 // startRosterAt is startRoster on a fixed address, so a restarted server

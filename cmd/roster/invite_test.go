@@ -61,9 +61,7 @@ var _ = Describe("roster invite (bulk CSV)", Label("invite-cli"), func() {
 		r, err := srv.Do("GET", "fhir/R4/ProjectMembership?"+url.Values{"project": {"Project/" + pid}, "_count": {"1000"}}.Encode(), srv.AdminToken, nil)
 		Expect(err).NotTo(HaveOccurred())
 		ids := map[string]string{}
-		entries, _ := r.JSON()["entry"].([]any)
-		for _, e := range entries {
-			res := e.(map[string]any)["resource"].(map[string]any)
+		for _, res := range r.Resources() {
 			ids[res["id"].(string)] = res["meta"].(map[string]any)["versionId"].(string)
 		}
 		mails, err := srv.App.Store.ListMail(context.Background(), pid, 1000)

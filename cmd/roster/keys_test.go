@@ -7,6 +7,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/fixtures"
 )
 
 // tokenKID is the kid in an access token's header.
@@ -41,7 +43,7 @@ var _ = Describe("roster keys", func() {
 	It("rotates, lists and retires signing keys: old tokens work until their key is retired", func() {
 		db := newTestDatabase()
 		env := db.env(adminEnv()...)
-		addr := freeAddr()
+		addr := fixtures.FreeAddr(GinkgoT())
 
 		p := startRosterAt(env, addr)
 		old := p.login(e2eAdminEmail, e2eAdminPassword)

@@ -41,11 +41,7 @@ func statuses(b map[string]any) []string {
 }
 
 var _ = Describe("FHIR batch and transaction Bundles", func() {
-	var t tenant
-
-	BeforeEach(func() {
-		t = newTenant()
-	})
+	t := freshTenant()
 
 	postBundle := func(b map[string]any) *fixtures.Response {
 		GinkgoHelper()

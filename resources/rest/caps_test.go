@@ -24,8 +24,7 @@ func batchOf(n int, family string) map[string]any {
 
 var _ = Describe("Request caps", func() {
 	Describe("with the defaults", func() {
-		var t tenant
-		BeforeEach(func() { t = newTenant() })
+		t := freshTenant()
 
 		It("refuses a Bundle of more than 1000 entries with 413, writing nothing", func() {
 			o := outcome(call("POST", "fhir/R4/", t.Token, batchOf(1001, "Capped")), http.StatusRequestEntityTooLarge)

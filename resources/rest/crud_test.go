@@ -15,11 +15,7 @@ import (
 )
 
 var _ = Describe("FHIR instance interactions", func() {
-	var t tenant
-
-	BeforeEach(func() {
-		t = newTenant()
-	})
+	t := freshTenant()
 
 	Describe("create", func() {
 		var r *fixtures.Response

@@ -13,11 +13,7 @@ import (
 )
 
 var _ = Describe("Errors", func() {
-	var t tenant
-
-	BeforeEach(func() {
-		t = newTenant()
-	})
+	t := freshTenant()
 
 	DescribeTable("are OperationOutcomes with the right status",
 		func(method, path string, withToken bool, reqBody any, status int, mentions string) {

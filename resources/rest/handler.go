@@ -142,30 +142,39 @@ func writtenOutcome(status int) *OperationOutcome {
 	return AllOK("Updated")
 }
 
-func (h *Handler) create(c echo.Context) error {
+// decodeBody reads the request body and strictly decodes it as a resource
+// of the path's type.
+func (h *Handler) decodeBody(c echo.Context) (*resources.Type, resources.Resource, error) {
 	t, err := h.typeOf(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	body, err := ReadBody(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	r, err := resources.DecodeAs(t.Name, body)
 	if err != nil {
+		return nil, nil, err
+	}
+	return t, r, nil
+}
+
+func (h *Handler) create(c echo.Context) error {
+	t, r, err := h.decodeBody(c)
+	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	if cond := c.Request().Header.Get("If-None-Exist"); cond != "" {
 		match, err := h.conditionalMatch(c, t, cond)
-		if err != nil || match != nil {
-			if match != nil {
-				return h.writeResult(c, http.StatusOK, match, preferReturn(c))
-			}
+		if err != nil {
 			return err
 		}
+		if match != nil {
+			return h.writeResult(c, http.StatusOK, match, preferReturn(c))
+		}
 	}
-	rec, err := h.svc.Create(ctx, r)
+	rec, err := h.svc.Create(c.Request().Context(), r)
 	if err != nil {
 		return err
 	}
@@ -214,15 +223,7 @@ func (h *Handler) vread(c echo.Context) error {
 }
 
 func (h *Handler) update(c echo.Context) error {
-	t, err := h.typeOf(c)
-	if err != nil {
-		return err
-	}
-	body, err := ReadBody(c)
-	if err != nil {
-		return err
-	}
-	r, err := resources.DecodeAs(t.Name, body)
+	_, r, err := h.decodeBody(c)
 	if err != nil {
 		return err
 	}
@@ -233,15 +234,21 @@ func (h *Handler) update(c echo.Context) error {
 	return h.writeResult(c, http.StatusOK, rec, preferReturn(c))
 }
 
-func (h *Handler) patch(c echo.Context) error {
+// patchBody reads the request body of a PATCH to a known type: a JSON
+// Patch, the only kind of patch Roster applies.
+func (h *Handler) patchBody(c echo.Context) ([]byte, error) {
 	if _, err := h.typeOf(c); err != nil {
-		return err
+		return nil, err
 	}
 	ct := c.Request().Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
-		return &resources.Error{Kind: resources.KindInvalid, Code: "not-supported", Message: "PATCH needs Content-Type application/json-patch+json"}
+		return nil, &resources.Error{Kind: resources.KindInvalid, Code: "not-supported", Message: "PATCH needs Content-Type application/json-patch+json"}
 	}
-	body, err := ReadBody(c)
+	return ReadBody(c)
+}
+
+func (h *Handler) patch(c echo.Context) error {
+	body, err := h.patchBody(c)
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,7 @@ import (
 // Prefer: return= (FHIR http.html#ops) chooses what a write answers with;
 // the headers and what is stored are the same whatever it asks.
 var _ = Describe("Prefer: return= on writes", func() {
-	var t tenant
-
-	BeforeEach(func() {
-		t = newTenant()
-	})
+	t := freshTenant()
 
 	type write struct {
 		status int

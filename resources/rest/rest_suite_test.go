@@ -47,6 +47,14 @@ func newTenant() tenant {
 	return tenant{Project: id, Token: token, Email: email}
 }
 
+// freshTenant gives each spec of the container it is called in a tenant
+// of its own, made before the spec.
+func freshTenant() *tenant {
+	t := &tenant{}
+	BeforeEach(func() { *t = newTenant() })
+	return t
+}
+
 // call sends a request to srv; a transport error fails the spec.
 func call(method, path, token string, body any, headers ...string) *fixtures.Response {
 	GinkgoHelper()

@@ -47,11 +47,10 @@ func sleepTick() { time.Sleep(3 * time.Millisecond) } // distinct lastUpdated va
 
 var _ = Describe("FHIR search", func() {
 	Describe("the searchset Bundle", func() {
-		var t tenant
+		t := freshTenant()
 		var ids []string
 
 		BeforeEach(func() {
-			t = newTenant()
 			ids = nil
 			for i := range 3 {
 				ids = append(ids, create(t.Token, patient("Bundled", "N"+strconv.Itoa(i)))["id"].(string))
@@ -104,7 +103,7 @@ var _ = Describe("FHIR search", func() {
 	})
 
 	Describe("paging", func() {
-		var t tenant
+		t := freshTenant()
 		var newestFirst []string
 
 		createPages := func(n int) {
@@ -127,10 +126,6 @@ var _ = Describe("FHIR search", func() {
 		offsetOf := func(u *url.URL) string {
 			return u.Query().Get("_offset")
 		}
-
-		BeforeEach(func() {
-			t = newTenant()
-		})
 
 		It("links self, first, next and previous through every page", func() {
 			createPages(5)
@@ -200,11 +195,10 @@ var _ = Describe("FHIR search", func() {
 	})
 
 	Describe("_sort", func() {
-		var t tenant
+		t := freshTenant()
 		var f fixture
 
 		BeforeEach(func() {
-			t = newTenant()
 			f = fixture{}
 			for _, p := range []struct{ label, family, birth string }{
 				{"baker", "Baker", "1980-01-01"},
@@ -423,12 +417,11 @@ var _ = Describe("FHIR search", func() {
 	})
 
 	Describe("_lastUpdated", func() {
-		var t tenant
+		t := freshTenant()
 		var f fixture
 		var first, second string
 
 		BeforeEach(func() {
-			t = newTenant()
 			f = fixture{}
 			a := create(t.Token, patient("Timed", "A"))
 			sleepTick()

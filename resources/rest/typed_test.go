@@ -25,11 +25,7 @@ func rawElement(doc []byte, name string) string {
 }
 
 var _ = Describe("Typed resources", func() {
-	var t tenant
-
-	BeforeEach(func() {
-		t = newTenant()
-	})
+	t := freshTenant()
 
 	DescribeTable("reject an unknown element with 400 naming it, creating nothing",
 		func(typ, doc, element string) {

@@ -43,6 +43,47 @@ func startWithDatabase() (*fixtures.Server, *sql.DB) {
 	return srv, db
 }
 
+// dbServer is a Roster on a fresh database with that database open, to see
+// what requests left there.
+type dbServer struct {
+	*fixtures.Server
+	DB *sql.DB
+}
+
+// freshDBServer gives each spec of the container it is called in a
+// dbServer of its own, started before the spec.
+func freshDBServer() *dbServer {
+	s := &dbServer{}
+	BeforeEach(func() { s.Server, s.DB = startWithDatabase() })
+	return s
+}
+
+// request makes a FHIR request as the super admin and expects the status
+// want.
+func (s *dbServer) request(method, path string, body any, want int, headers ...string) *fixtures.Response {
+	GinkgoHelper()
+	r, err := s.Do(method, "fhir/R4/"+path, s.AdminToken, body, headers...)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.Status).To(Equal(want), string(r.Body))
+	return r
+}
+
+// send is request, returning the JSON answer (nil when it has no body).
+func (s *dbServer) send(method, path string, body any, want int, headers ...string) map[string]any {
+	GinkgoHelper()
+	r := s.request(method, path, body, want, headers...)
+	if len(r.Body) == 0 {
+		return nil
+	}
+	return r.JSON()
+}
+
+// bundle reads the Bundle at path and returns its entries' resources.
+func (s *dbServer) bundle(path string) []map[string]any {
+	GinkgoHelper()
+	return s.request("GET", path, nil, 200).Resources()
+}
+
 // patientIDs runs a Patient search as srv's super admin and lists the ids
 // of the page it answers, in order.
 func patientIDs(srv *fixtures.Server, query string) []string {

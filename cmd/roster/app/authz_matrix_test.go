@@ -3,10 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -166,11 +163,12 @@ func newAuthzWorld() *authzWorld {
 	Expect(r.Status).To(Equal(201), string(r.Body))
 	clientID, secret := r.JSON()["id"].(string), r.JSON()["secret"].(string)
 	w.roles[rBasic] = creds{basicID: clientID, key: secret}
-	tr, err := http.PostForm(w.srv.URL+"oauth2/token", url.Values{"grant_type": {"client_credentials"},
-		"client_id": {clientID}, "client_secret": {secret}})
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret}}
+	r, err = w.srv.Do("POST", "oauth2/token", "", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 	Expect(err).NotTo(HaveOccurred())
+	Expect(r.Status).To(Equal(200), string(r.Body))
 	var tok auth.TokenResponse
-	Expect(jsonBody(tr, &tok)).To(Equal(200))
+	Expect(r.Decode(&tok)).To(Succeed())
 	w.roles[rClient] = creds{bearer: tok.AccessToken}
 
 	// The auditor: a Medallion member (made with an admin client's key)
@@ -197,17 +195,10 @@ func newAuthzWorld() *authzWorld {
 	w.medallionID = w.targetMem
 	r, err = w.srv.Do("GET", "fhir/R4/AuditEvent?_count=1", adminToken, nil)
 	Expect(err).NotTo(HaveOccurred())
-	entries, _ := r.JSON()["entry"].([]any)
-	Expect(entries).NotTo(BeEmpty())
-	w.auditEvent = entries[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+	events := r.Resources()
+	Expect(events).NotTo(BeEmpty())
+	w.auditEvent = events[0]["id"].(string)
 	return w
-}
-
-func jsonBody(r *http.Response, v any) int {
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	_ = json.Unmarshal(b, v)
-	return r.StatusCode
 }
 
 // route is one row of the matrix: a request made with a role's credentials.

@@ -40,8 +40,7 @@ var _ = Describe("Concurrent writes", func() {
 					res.id, _ = r.JSON()["id"].(string)
 					s, err := srv.Do("GET", "fhir/R4/Patient?identifier="+url.QueryEscape("http://example.org/mrn|"+mrn), srv.AdminToken, nil)
 					Expect(err).NotTo(HaveOccurred())
-					entries, _ := s.JSON()["entry"].([]any)
-					res.found = len(entries)
+					res.found = len(s.Resources())
 				}
 				results[i] = res
 			})

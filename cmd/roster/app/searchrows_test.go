@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"database/sql"
 	"net/url"
 	"sort"
 	"strings"
@@ -9,8 +8,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures"
 )
 
 // An update rewrites the search rows that changed and a delete removes them all: what is
@@ -19,26 +16,12 @@ import (
 // parameter's rows carry the resource's current date, from which prefix
 // searches choose their page on PostgreSQL.
 var _ = Describe("A resource's search rows", func() {
-	var (
-		srv *fixtures.Server
-		db  *sql.DB
-	)
-	BeforeEach(func() { srv, db = startWithDatabase() })
+	srv := freshDBServer()
 
-	send := func(method, path string, body any, want int, headers ...string) map[string]any {
-		GinkgoHelper()
-		r, err := srv.Do(method, "fhir/R4/"+path, srv.AdminToken, body, headers...)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Status).To(Equal(want), string(r.Body))
-		if len(r.Body) == 0 {
-			return nil
-		}
-		return r.JSON()
-	}
 	// rowsOf lists what search_index holds for Patient/id.
 	rowsOf := func(id string) []string {
 		GinkgoHelper()
-		rows, err := db.Query("SELECT param, system, value FROM search_index WHERE type = 'Patient' AND id = '" + id + "'")
+		rows, err := srv.DB.Query("SELECT param, system, value FROM search_index WHERE type = 'Patient' AND id = '" + id + "'")
 		Expect(err).NotTo(HaveOccurred())
 		defer rows.Close()
 		var out []string
@@ -60,11 +43,11 @@ var _ = Describe("A resource's search rows", func() {
 				twin[k] = v
 			}
 		}
-		return rowsOf(send("POST", "Patient", twin, 201)["id"].(string))
+		return rowsOf(srv.send("POST", "Patient", twin, 201)["id"].(string))
 	}
 	found := func(query string) []string {
 		GinkgoHelper()
-		return patientIDs(srv, query)
+		return patientIDs(srv.Server, query)
 	}
 	patient := func(family, given, email, birth string, ids ...map[string]any) map[string]any {
 		return map[string]any{"resourceType": "Patient",
@@ -79,7 +62,7 @@ var _ = Describe("A resource's search rows", func() {
 	other := map[string]any{"system": "http://example.org/other", "value": "RW-1"}
 
 	It("are exactly what the current content writes after an update, a patch and a delete", func() {
-		created := send("POST", "Patient", patient("Before", "Ann", "ann@before.example", "1970-01-01", mrn, other), 201)
+		created := srv.send("POST", "Patient", patient("Before", "Ann", "ann@before.example", "1970-01-01", mrn, other), 201)
 		id := created["id"].(string)
 		Expect(rowsOf(id)).To(HaveLen(9))
 		Expect(found("identifier=" + url.QueryEscape("http://example.org/other|RW-1"))).To(ConsistOf(id))
@@ -87,7 +70,7 @@ var _ = Describe("A resource's search rows", func() {
 		By("an update that changes some values and keeps the rest")
 		updated := patient("After", "Ann", "ann@after.example", "1980-02-02", mrn)
 		updated["id"] = id
-		updated = send("PUT", "Patient/"+id, updated, 200)
+		updated = srv.send("PUT", "Patient/"+id, updated, 200)
 		Expect(rowsOf(id)).To(Equal(written(updated)))
 		Expect(found("family=before")).To(BeEmpty())
 		Expect(found("email=ann@before.example")).To(BeEmpty())
@@ -97,35 +80,35 @@ var _ = Describe("A resource's search rows", func() {
 		Expect(found("family=after&email=ann@after.example&birthdate=1980-02-02&_id=" + id)).To(ConsistOf(id))
 
 		By("a JSON Patch")
-		patched := send("PATCH", "Patient/"+id, []map[string]any{{"op": "replace", "path": "/name/0/given/0", "value": "Bea"}}, 200,
+		patched := srv.send("PATCH", "Patient/"+id, []map[string]any{{"op": "replace", "path": "/name/0/given/0", "value": "Bea"}}, 200,
 			"Content-Type", "application/json-patch+json")
 		Expect(rowsOf(id)).To(Equal(written(patched)))
 		Expect(found("given=ann&_id=" + id)).To(BeEmpty())
 		Expect(found("given=bea&_id=" + id)).To(ConsistOf(id))
 
 		By("a delete")
-		send("DELETE", "Patient/"+id, nil, 200)
+		srv.send("DELETE", "Patient/"+id, nil, 200)
 		Expect(rowsOf(id)).To(BeEmpty())
 		Expect(found("family=after")).NotTo(ContainElement(id))
 	})
 
 	It("sort by a parameter as it is now, not as it was", func() {
-		a := send("POST", "Patient", patient("Adams", "A", "a@sort.example", "1990-01-01"), 201)
-		b := send("POST", "Patient", patient("Baker", "B", "b@sort.example", "1980-01-01"), 201)
+		a := srv.send("POST", "Patient", patient("Adams", "A", "a@sort.example", "1990-01-01"), 201)
+		b := srv.send("POST", "Patient", patient("Baker", "B", "b@sort.example", "1980-01-01"), 201)
 		ids := []string{a["id"].(string), b["id"].(string)}
 		Expect(found("_sort=family")).To(Equal(ids))
 		Expect(found("_sort=birthdate")).To(Equal([]string{ids[1], ids[0]}))
 
 		moved := patient("Zimmer", "A", "z@sort.example", "1970-01-01")
 		moved["id"] = ids[0]
-		send("PUT", "Patient/"+ids[0], moved, 200)
+		srv.send("PUT", "Patient/"+ids[0], moved, 200)
 		Expect(found("_sort=family")).To(Equal([]string{ids[1], ids[0]}))
 		Expect(found("_sort=-birthdate")).To(Equal([]string{ids[1], ids[0]}))
 	})
 	It("of string parameters carry the resource's current date, so searches list the latest change first", func() {
 		var ids []string
 		for _, given := range []string{"One", "Two", "Datedine"} {
-			ids = append(ids, send("POST", "Patient", patient("Dated", given, strings.ToLower(given)+"@dated.example", "1990-01-01"), 201)["id"].(string))
+			ids = append(ids, srv.send("POST", "Patient", patient("Dated", given, strings.ToLower(given)+"@dated.example", "1990-01-01"), 201)["id"].(string))
 			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
 		}
 		Expect(found("family=dated")).To(Equal([]string{ids[2], ids[1], ids[0]}))
@@ -133,7 +116,7 @@ var _ = Describe("A resource's search rows", func() {
 		// resource's own for a string parameter's row, 0 for any other.
 		rowDates := func(id string) map[string]int64 {
 			GinkgoHelper()
-			rows, err := db.Query("SELECT param, system, value, last_updated FROM search_index WHERE type = 'Patient' AND id = '" + id + "'")
+			rows, err := srv.DB.Query("SELECT param, system, value, last_updated FROM search_index WHERE type = 'Patient' AND id = '" + id + "'")
 			Expect(err).NotTo(HaveOccurred())
 			defer rows.Close()
 			out := map[string]int64{}
@@ -149,7 +132,7 @@ var _ = Describe("A resource's search rows", func() {
 		ownDate := func(id string) int64 {
 			GinkgoHelper()
 			var own int64
-			Expect(db.QueryRow("SELECT last_updated FROM resources WHERE type = 'Patient' AND id = '" + id + "'").Scan(&own)).To(Succeed())
+			Expect(srv.DB.QueryRow("SELECT last_updated FROM resources WHERE type = 'Patient' AND id = '" + id + "'").Scan(&own)).To(Succeed())
 			return own
 		}
 		expectDated := func(id string) {
@@ -170,7 +153,7 @@ var _ = Describe("A resource's search rows", func() {
 		before := rowDates(ids[0])
 		oldest := patient("Dated", "One", "one@dated.example", "1990-01-02")
 		oldest["id"] = ids[0]
-		updated := send("PUT", "Patient/"+ids[0], oldest, 200)
+		updated := srv.send("PUT", "Patient/"+ids[0], oldest, 200)
 		expectDated(ids[0])
 		after := rowDates(ids[0])
 		byParam := func(rows map[string]int64, param string) int64 {
@@ -201,7 +184,7 @@ var _ = Describe("A resource's search rows", func() {
 		Expect(found("family=dated&_lastUpdated=" + url.QueryEscape("lt"+lastUpdated))).To(Equal([]string{ids[2], ids[1]}))
 
 		By("deleting the newest")
-		send("DELETE", "Patient/"+ids[0], nil, 200)
+		srv.send("DELETE", "Patient/"+ids[0], nil, 200)
 		Expect(found("family=dated")).To(Equal([]string{ids[2], ids[1]}))
 		Expect(found("name=dated&gender=female")).To(Equal([]string{ids[2], ids[1]}))
 	})

@@ -9,19 +9,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures"
 )
 
 // Migrations that rewrite search rows: a database written before them must
 // search as before. Migration 9 moves date rows to resources.DateKey and
 // drops the num index.
 var _ = Describe("Upgrading a database written by an earlier Roster", func() {
-	var (
-		srv *fixtures.Server
-		db  *sql.DB
-	)
-	BeforeEach(func() { srv, db = startWithDatabase() })
+	srv := freshDBServer()
 
 	// perDatabase is the SQLite or the PostgreSQL form of a statement.
 	perDatabase := func(sqlite, postgres string) string {
@@ -35,37 +29,24 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 	putBack := func(stmts ...string) {
 		GinkgoHelper()
 		for _, stmt := range stmts {
-			_, err := db.ExecContext(context.Background(), stmt)
+			_, err := srv.DB.ExecContext(context.Background(), stmt)
 			Expect(err).NotTo(HaveOccurred(), stmt)
 		}
 	}
 
 	born := func(query string) []string {
 		GinkgoHelper()
-		r, err := srv.Do("GET", "fhir/R4/Patient?"+query+"&_sort=birthdate", srv.AdminToken, nil)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Status).To(Equal(200), string(r.Body))
-		var b struct {
-			Entry []struct {
-				Resource struct {
-					BirthDate string `json:"birthDate"`
-				} `json:"resource"`
-			} `json:"entry"`
-		}
-		Expect(r.Decode(&b)).To(Succeed())
 		var out []string
-		for _, e := range b.Entry {
-			out = append(out, e.Resource.BirthDate)
+		for _, p := range srv.bundle("Patient?" + query + "&_sort=birthdate") {
+			out = append(out, p["birthDate"].(string))
 		}
 		return out
 	}
 
 	It("rewrites the old date rows, so date searches find them again", func() {
 		for _, d := range []string{"1931-07-02", "1969-12-31", "1970-01-01", "1985-03-04", "2001"} {
-			r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
-				"resourceType": "Patient", "name": []map[string]any{{"family": "Upgrade"}}, "birthDate": d})
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(201), string(r.Body))
+			srv.send("POST", "Patient", map[string]any{
+				"resourceType": "Patient", "name": []map[string]any{{"family": "Upgrade"}}, "birthDate": d}, 201)
 		}
 		Expect(born("birthdate=ge1969-12-31&birthdate=lt1986")).To(Equal([]string{"1969-12-31", "1970-01-01", "1985-03-04"}))
 
@@ -92,28 +73,24 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		if srv.Config.DatabaseURL != "" {
 			q = "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'search_index_num' AND schemaname = current_schema()"
 		}
-		Expect(db.QueryRowContext(ctx, q).Scan(&indexes)).To(Succeed())
+		Expect(srv.DB.QueryRowContext(ctx, q).Scan(&indexes)).To(Succeed())
 		Expect(indexes).To(Equal(0))
 	})
 
 	// Migration 11: email and phone are answered from telecom's rows; the
 	// rows that repeated them go, and searches by them still find people.
 	It("drops the email and phone rows that repeated telecom's, and still finds people by them", func() {
-		r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
+		id := srv.send("POST", "Patient", map[string]any{
 			"resourceType": "Patient", "name": []map[string]any{{"family": "Telecom"}},
-			"telecom": []map[string]any{{"system": "email", "value": "Tele.Com@Example.org"}, {"system": "phone", "value": "+1-555-0142"}}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Status).To(Equal(201), string(r.Body))
-		var created struct{ ID string }
-		Expect(r.Decode(&created)).To(Succeed())
+			"telecom": []map[string]any{{"system": "email", "value": "Tele.Com@Example.org"}, {"system": "phone", "value": "+1-555-0142"}}}, 201)["id"].(string)
 		found := func(query string) int {
 			GinkgoHelper()
-			return len(patientIDs(srv, query))
+			return len(patientIDs(srv.Server, query))
 		}
 		rows := func(param string) int {
 			GinkgoHelper()
 			var n int
-			Expect(db.QueryRow("SELECT COUNT(*) FROM search_index WHERE type = 'Patient' AND id = '" + created.ID + "' AND param = '" + param + "'").Scan(&n)).To(Succeed())
+			Expect(srv.DB.QueryRow("SELECT COUNT(*) FROM search_index WHERE type = 'Patient' AND id = '" + id + "' AND param = '" + param + "'").Scan(&n)).To(Succeed())
 			return n
 		}
 		Expect(rows("email")+rows("phone")).To(BeZero(), "new writes index telecom only")
@@ -122,8 +99,8 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		By("putting back the rows migration 10 left")
 		ctx := context.Background()
 		putBack(
-			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'email', '', value, 0 FROM search_index WHERE id = '"+created.ID+"' AND param = 'telecom' AND system = 'email'",
-			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'phone', '', value, 0 FROM search_index WHERE id = '"+created.ID+"' AND param = 'telecom' AND system = 'phone'",
+			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'email', '', value, 0 FROM search_index WHERE id = '"+id+"' AND param = 'telecom' AND system = 'email'",
+			"INSERT INTO search_index (type, id, project_id, param, system, value, num) SELECT type, id, project_id, 'phone', '', value, 0 FROM search_index WHERE id = '"+id+"' AND param = 'telecom' AND system = 'phone'",
 			"DELETE FROM schema_migrations WHERE version = 11",
 		)
 		Expect(rows("email") + rows("phone")).To(Equal(2))
@@ -139,36 +116,21 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 
 	// Migration 12: the history table keeps superseded versions only.
 	It("drops the history rows that repeated current versions, and still serves every version", func() {
-		r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
-			"resourceType": "Patient", "name": []map[string]any{{"family": "Versions"}}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Status).To(Equal(201), string(r.Body))
-		var created struct{ ID string }
-		Expect(r.Decode(&created)).To(Succeed())
-		r, err = srv.Do("PUT", "fhir/R4/Patient/"+created.ID, srv.AdminToken, map[string]any{
-			"resourceType": "Patient", "id": created.ID, "name": []map[string]any{{"family": "Versions", "given": []string{"Two"}}}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Status).To(Equal(200), string(r.Body))
+		id := srv.send("POST", "Patient", map[string]any{
+			"resourceType": "Patient", "name": []map[string]any{{"family": "Versions"}}}, 201)["id"].(string)
+		srv.send("PUT", "Patient/"+id, map[string]any{
+			"resourceType": "Patient", "id": id, "name": []map[string]any{{"family": "Versions", "given": []string{"Two"}}}}, 200)
 		historyRows := func() int {
 			GinkgoHelper()
 			var n int
-			Expect(db.QueryRow("SELECT COUNT(*) FROM resource_history WHERE type = 'Patient' AND id = '" + created.ID + "'").Scan(&n)).To(Succeed())
+			Expect(srv.DB.QueryRow("SELECT COUNT(*) FROM resource_history WHERE type = 'Patient' AND id = '" + id + "'").Scan(&n)).To(Succeed())
 			return n
 		}
 		versions := func() []string {
 			GinkgoHelper()
-			r, err := srv.Do("GET", "fhir/R4/Patient/"+created.ID+"/_history", srv.AdminToken, nil)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(200), string(r.Body))
-			var b struct {
-				Entry []struct {
-					Resource struct{ Meta struct{ VersionID string } } `json:"resource"`
-				} `json:"entry"`
-			}
-			Expect(r.Decode(&b)).To(Succeed())
 			var out []string
-			for _, e := range b.Entry {
-				out = append(out, e.Resource.Meta.VersionID)
+			for _, v := range srv.bundle("Patient/" + id + "/_history") {
+				out = append(out, v["meta"].(map[string]any)["versionId"].(string))
 			}
 			return out
 		}
@@ -178,7 +140,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		By("putting back the copy of the current version Roster wrote before migration 12")
 		ctx := context.Background()
 		putBack(
-			"INSERT INTO resource_history (type, id, project_id, version, last_updated, deleted, content) SELECT type, id, project_id, version, last_updated, deleted, content FROM resources WHERE id = '"+created.ID+"'",
+			"INSERT INTO resource_history (type, id, project_id, version, last_updated, deleted, content) SELECT type, id, project_id, version, last_updated, deleted, content FROM resources WHERE id = '"+id+"'",
 			"DELETE FROM schema_migrations WHERE version = 12",
 		)
 		Expect(versions()).To(Equal([]string{"2", "2", "1"}), "the copy shows twice before migrating")
@@ -188,9 +150,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		Expect(historyRows()).To(Equal(1))
 		Expect(versions()).To(Equal([]string{"2", "1"}))
 		for _, v := range []string{"1", "2"} {
-			r, err := srv.Do("GET", "fhir/R4/Patient/"+created.ID+"/_history/"+v, srv.AdminToken, nil)
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(200), string(r.Body))
+			srv.send("GET", "Patient/"+id+"/_history/"+v, nil, 200)
 		}
 	})
 
@@ -200,18 +160,14 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 	It("widens the primary key, and filtered searches page as before", func() {
 		var newestFirst []string
 		for _, given := range []string{"One", "Two", "Three", "Four", "Five"} {
-			r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
-				"resourceType": "Patient", "name": []map[string]any{{"family": "Pagekey", "given": []string{given}}}})
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(201), string(r.Body))
-			var created struct{ ID string }
-			Expect(r.Decode(&created)).To(Succeed())
-			newestFirst = append([]string{created.ID}, newestFirst...)
+			id := srv.send("POST", "Patient", map[string]any{
+				"resourceType": "Patient", "name": []map[string]any{{"family": "Pagekey", "given": []string{given}}}}, 201)["id"].(string)
+			newestFirst = append([]string{id}, newestFirst...)
 			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
 		}
 		page := func(offset int) []string {
 			GinkgoHelper()
-			return patientIDs(srv, fmt.Sprintf("family=pagekey&_count=2&_offset=%d", offset))
+			return patientIDs(srv.Server, fmt.Sprintf("family=pagekey&_count=2&_offset=%d", offset))
 		}
 		pages := func() []string {
 			GinkgoHelper()
@@ -222,7 +178,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		primaryKey := func() string {
 			GinkgoHelper()
 			var def string
-			Expect(db.QueryRow("SELECT indexdef FROM pg_indexes WHERE indexname = 'resources_pkey' AND schemaname = current_schema()").Scan(&def)).To(Succeed())
+			Expect(srv.DB.QueryRow("SELECT indexdef FROM pg_indexes WHERE indexname = 'resources_pkey' AND schemaname = current_schema()").Scan(&def)).To(Succeed())
 			return def
 		}
 
@@ -250,21 +206,14 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 	It("dates the search rows, and filtered searches list the latest change first as before", func() {
 		var ids []string
 		for _, given := range []string{"One", "Two", "Three"} {
-			r, err := srv.Do("POST", "fhir/R4/Patient", srv.AdminToken, map[string]any{
-				"resourceType": "Patient", "name": []map[string]any{{"family": "Rowdate", "given": []string{given}}}})
-			Expect(err).NotTo(HaveOccurred())
-			Expect(r.Status).To(Equal(201), string(r.Body))
-			var created struct{ ID string }
-			Expect(r.Decode(&created)).To(Succeed())
-			ids = append(ids, created.ID)
+			ids = append(ids, srv.send("POST", "Patient", map[string]any{
+				"resourceType": "Patient", "name": []map[string]any{{"family": "Rowdate", "given": []string{given}}}}, 201)["id"].(string))
 			time.Sleep(3 * time.Millisecond) // distinct lastUpdated values
 		}
-		r, err := srv.Do("PUT", "fhir/R4/Patient/"+ids[0], srv.AdminToken, map[string]any{
-			"resourceType": "Patient", "id": ids[0], "name": []map[string]any{{"family": "Rowdate", "given": []string{"Uno"}}}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Status).To(Equal(200), string(r.Body))
+		srv.send("PUT", "Patient/"+ids[0], map[string]any{
+			"resourceType": "Patient", "id": ids[0], "name": []map[string]any{{"family": "Rowdate", "given": []string{"Uno"}}}}, 200)
 		latest := []string{ids[0], ids[2], ids[1]}
-		Expect(patientIDs(srv, "family=rowdate")).To(Equal(latest))
+		Expect(patientIDs(srv.Server, "family=rowdate")).To(Equal(latest))
 
 		By("putting the search rows and their index back as migration 13 left them")
 		ctx := context.Background()
@@ -280,12 +229,12 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		By("migrating")
 		Expect(srv.App.Store.Migrate(ctx)).To(Succeed())
 		var undated int
-		Expect(db.QueryRowContext(ctx, `SELECT COUNT(*) FROM search_index s JOIN resources r ON r.type = s.type AND r.id = s.id
+		Expect(srv.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM search_index s JOIN resources r ON r.type = s.type AND r.id = s.id
 			WHERE s.type = 'Patient' AND CASE WHEN s.param IN ('name', 'family', 'given') THEN s.last_updated <> r.last_updated
 			ELSE s.last_updated <> 0 END`).Scan(&undated)).To(Succeed())
 		Expect(undated).To(BeZero(), "a string parameter's rows carry their resource's date, the others 0")
-		Expect(patientIDs(srv, "family=rowdate")).To(Equal(latest))
-		Expect(patientIDs(srv, "name=rowdate&_count=1&_offset=1")).To(Equal(latest[1:2]))
+		Expect(patientIDs(srv.Server, "family=rowdate")).To(Equal(latest))
+		Expect(patientIDs(srv.Server, "name=rowdate&_count=1&_offset=1")).To(Equal(latest[1:2]))
 	})
 
 	// Migration 15 (PostgreSQL): the tables every search reads are vacuumed
@@ -297,7 +246,7 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		options := func(table string) []string {
 			GinkgoHelper()
 			var opts sql.NullString
-			Expect(db.QueryRow("SELECT array_to_string(reloptions, ' ') FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace", table).Scan(&opts)).To(Succeed())
+			Expect(srv.DB.QueryRow("SELECT array_to_string(reloptions, ' ') FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace", table).Scan(&opts)).To(Succeed())
 			return strings.Fields(opts.String)
 		}
 		tuned := ConsistOf("autovacuum_vacuum_scale_factor=0.01", "autovacuum_vacuum_insert_scale_factor=0.01", "autovacuum_analyze_scale_factor=0.02")

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/store"
 
 	_ "github.com/glebarez/go-sqlite" // the embedded database's driver, as Roster's store uses it
@@ -27,84 +27,12 @@ import (
 // server that answers each workload with the one SQL statement at the heart
 // of Roster's own handling of it, in one round trip, on the same database
 // and tables — no authentication, no validation, no history, no search
-// index writes. Its statements are the text Roster's store sends.
-
-// Baseline statements. "?" placeholders; PostgreSQL gets them as $n.
-const (
-	baseCols = "type, id, project_id, version, last_updated, deleted, content"
-
-	sqlRead = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?"
-	// A version is current (resources) or superseded (resource_history).
-	sqlVRead = "SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ? AND version = ?" +
-		" UNION ALL SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ? AND version = ?"
-	sqlInsert = "INSERT INTO resources (" + baseCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-	// Roster's Search for one filter (searchSQL): one branch per parameter
-	// whose search rows match, a condition on the row's value each.
-	branchFrom = " FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ? AND "
-	prefixCond = "((s.value >= ? AND s.value < ?))"
-	tokenCond  = "(s.value = ?)"
-	systemCond = "((s.system = ? AND s.value = ?))"
-	searchCols = "r.type, r.id, r.project_id, r.version, r.last_updated, r.deleted, r.content"
-	sqlPage    = "SELECT " + searchCols + " FROM resources r" +
-		" WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
-	sqlHistory = "SELECT * FROM (SELECT " + baseCols + " FROM resources WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) cur" +
-		" UNION ALL SELECT * FROM (SELECT " + baseCols + " FROM resource_history WHERE type = ? AND id = ?" + historyOrder + " LIMIT ?) old" +
-		historyOrder + " LIMIT ? OFFSET ?"
-	historyOrder = " ORDER BY last_updated DESC, version DESC"
-)
+// index writes. Its statements are the ones Roster's store sends, taken
+// from the store (store.GetSQL, …).
 
 // BaselineType is the resource type the baseline's inserts use, so they sit
 // in Roster's table beside the Patients without ever being seen by it.
 const BaselineType = "BenchBaseline"
-
-const maxRune = "\U0010FFFF"
-
-// searchSQL is the statement Roster's store sends for a filtered search in
-// the default order, given each branch's condition. On SQLite its
-// arguments are the type, false (not deleted) and the project, each
-// branch's, then the count and offset. On PostgreSQL a prefix search
-// (dated: its rows carry their resource's date) chooses the page from the
-// search rows' index entries (Store.rowPage) and takes each branch's
-// arguments, the count and offset, then the type; any other chooses it
-// from the primary key's entries and takes the SQLite arguments, then the
-// type.
-func searchSQL(conds []string, postgres, dated bool) string {
-	branches := make([]string, len(conds))
-	cols := "s.id"
-	if postgres && dated {
-		cols = "s.id, s.last_updated"
-	}
-	for i, c := range conds {
-		branches[i] = "SELECT " + cols + branchFrom + c
-	}
-	union := strings.Join(branches, " UNION ALL ")
-	filtered := " FROM resources r WHERE r.type = ? AND r.deleted = ? AND r.project_id = ? AND r.id IN (" + union + ")"
-	lateral := " p CROSS JOIN LATERAL (SELECT " + searchCols +
-		" FROM resources r WHERE r.type = ? AND r.id = p.id OFFSET 0) r ORDER BY p.last_updated DESC, p.id"
-	switch {
-	case !postgres:
-		return "SELECT " + searchCols + filtered + " ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?"
-	case dated:
-		return "SELECT " + searchCols + " FROM (SELECT DISTINCT m.id, m.last_updated FROM ((" + union +
-			")) m ORDER BY m.last_updated DESC, m.id LIMIT ? OFFSET ?)" + lateral
-	}
-	return "SELECT " + searchCols + " FROM (SELECT r.id, r.last_updated" + filtered +
-		" ORDER BY r.last_updated DESC, r.id LIMIT ? OFFSET ?)" + lateral
-}
-
-func dollar(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
 
 // baseDB is the one thing the baseline needs of a database: run a query and
 // hand back the content column of its rows, or run an insert.
@@ -117,29 +45,16 @@ type baseDB interface {
 type pgBase struct{ pool *pgxpool.Pool }
 
 func (p pgBase) contents(ctx context.Context, query string, args ...any) ([][]byte, error) {
-	rows, err := p.pool.Query(ctx, dollar(query), args...)
+	rows, err := p.pool.Query(ctx, store.Rebind(query), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var (
-			typ, id, project string
-			version, lu      int64
-			deleted          bool
-			content          []byte
-		)
-		if err := rows.Scan(&typ, &id, &project, &version, &lu, &deleted, &content); err != nil {
-			return nil, err
-		}
-		out = append(out, content)
-	}
-	return out, rows.Err()
+	return contentsOf(rows)
 }
 
 func (p pgBase) exec(ctx context.Context, query string, args ...any) error {
-	_, err := p.pool.Exec(ctx, dollar(query), args...)
+	_, err := p.pool.Exec(ctx, store.Rebind(query), args...)
 	return err
 }
 
@@ -153,20 +68,7 @@ func (s sqlBase) contents(ctx context.Context, query string, args ...any) ([][]b
 		return nil, err
 	}
 	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var (
-			typ, id, project string
-			version, lu      int64
-			deleted          bool
-			content          sql.NullString
-		)
-		if err := rows.Scan(&typ, &id, &project, &version, &lu, &deleted, &content); err != nil {
-			return nil, err
-		}
-		out = append(out, []byte(content.String))
-	}
-	return out, rows.Err()
+	return contentsOf(rows)
 }
 
 func (s sqlBase) exec(ctx context.Context, query string, args ...any) error {
@@ -175,6 +77,31 @@ func (s sqlBase) exec(ctx context.Context, query string, args ...any) error {
 }
 
 func (s sqlBase) close() { _ = s.db.Close() }
+
+// rows is what pgx's rows and database/sql's have in common.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// contentsOf reads the content column of rows of Roster's record columns.
+func contentsOf(rs rows) ([][]byte, error) {
+	var out [][]byte
+	for rs.Next() {
+		var (
+			typ, id, project string
+			version, lu      int64
+			deleted          bool
+			content          []byte
+		)
+		if err := rs.Scan(&typ, &id, &project, &version, &lu, &deleted, &content); err != nil {
+			return nil, err
+		}
+		out = append(out, content)
+	}
+	return out, rs.Err()
+}
 
 func openBaseDB(ctx context.Context, databaseURL, dataDir string) (baseDB, error) {
 	if databaseURL != "" {
@@ -245,13 +172,14 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 		return c.Blob(http.StatusOK, "application/fhir+json", out)
 	}
 	e.GET("/read/:type/:id", func(c echo.Context) error {
-		rows, err := db.contents(c.Request().Context(), sqlRead, c.Param("type"), c.Param("id"))
+		query, args := store.GetSQL(c.Param("type"), c.Param("id"))
+		rows, err := db.contents(c.Request().Context(), query, args...)
 		return one(c, rows, err)
 	})
 	e.GET("/vread/:type/:id/:vid", func(c echo.Context) error {
 		v, _ := strconv.ParseInt(c.Param("vid"), 10, 64)
-		typ, id := c.Param("type"), c.Param("id")
-		rows, err := db.contents(c.Request().Context(), sqlVRead, typ, id, v, typ, id, v)
+		query, args := store.GetVersionSQL(c.Param("type"), c.Param("id"), v)
+		rows, err := db.contents(c.Request().Context(), query, args...)
 		return one(c, rows, err)
 	})
 	e.POST("/insert/:project", func(c echo.Context) error {
@@ -259,61 +187,33 @@ func ServeBaseline(ctx context.Context, addr, databaseURL, dataDir string) error
 		if err != nil {
 			return c.String(http.StatusBadRequest, err.Error())
 		}
-		id := uuid.NewString()
-		err = db.exec(c.Request().Context(), sqlInsert, BaselineType, id, c.Param("project"), int64(1), time.Now().UnixMicro(), false, string(body))
-		if err != nil {
+		query, args := store.InsertSQL(&resources.Record{Type: BaselineType, ID: uuid.NewString(), Project: c.Param("project"),
+			Version: 1, LastUpdated: time.Now(), Content: body})
+		if err := db.exec(c.Request().Context(), query, args...); err != nil {
 			return c.String(http.StatusInternalServerError, err.Error())
 		}
 		return c.Blob(http.StatusCreated, "application/fhir+json", body)
 	})
-	// /search/:project/:type/:param?prefix=… | value=… [&system=…] [&count=]
-	e.GET("/search/:project/:type/:param", func(c echo.Context) error {
-		typ, project, param := c.Param("type"), c.Param("project"), c.Param("param")
-		count := 21 // Roster asks for one more than the page
-		if n, err := strconv.Atoi(c.QueryParam("count")); err == nil {
-			count = n
+	// /search/:project/:type?{FHIR search}: the page statement Roster's
+	// store sends for the search, in the project.
+	e.GET("/search/:project/:type", func(c echo.Context) error {
+		t, ok := resources.Lookup(c.Param("type"))
+		if !ok {
+			return c.String(http.StatusNotFound, "unknown type")
 		}
-		var (
-			conds []string
-			args  []any
-		)
-		// Prefix searches are by name, a string parameter: on PostgreSQL
-		// their rows carry the date (searchSQL).
-		dated := postgres && c.QueryParam("prefix") != ""
-		if !dated {
-			args = []any{typ, false, project}
+		q, err := resources.ParseQuery(t, c.QueryParams())
+		if err != nil {
+			return c.String(http.StatusBadRequest, err.Error())
 		}
-		switch {
-		case c.QueryParam("prefix") != "":
-			if param != "name" {
-				return c.String(http.StatusBadRequest, "prefix searches are by name")
-			}
-			// name matches its own rows and those of family and given,
-			// which it covers: one branch each.
-			p := c.QueryParam("prefix")
-			for _, code := range []string{"name", "family", "given"} {
-				conds = append(conds, prefixCond)
-				args = append(args, typ, code, project, p, p+maxRune)
-			}
-		case c.QueryParam("system") != "":
-			conds, args = []string{systemCond}, append(args, typ, param, project, c.QueryParam("system"), c.QueryParam("value"))
-		default:
-			conds, args = []string{tokenCond}, append(args, typ, param, project, c.QueryParam("value"))
-		}
-		args = append(args, count, 0)
-		if postgres {
-			args = append(args, typ)
-		}
-		rows, err := db.contents(c.Request().Context(), searchSQL(conds, postgres, dated), args...)
-		return many(c, rows, err)
-	})
-	e.GET("/page/:project/:type", func(c echo.Context) error {
-		rows, err := db.contents(c.Request().Context(), sqlPage, c.Param("type"), false, c.Param("project"), 101, 0)
+		q.Project = c.Param("project")
+		q.Count++ // Roster asks for one more than the page
+		query, args := store.SearchSQL(q, postgres)
+		rows, err := db.contents(c.Request().Context(), query, args...)
 		return many(c, rows, err)
 	})
 	e.GET("/history/:type/:id", func(c echo.Context) error {
-		typ, id := c.Param("type"), c.Param("id")
-		rows, err := db.contents(c.Request().Context(), sqlHistory, typ, id, 20, typ, id, 20, 20, 0)
+		query, args := store.HistorySQL(&resources.HistoryQuery{Type: c.Param("type"), ID: c.Param("id"), Count: 20})
+		rows, err := db.contents(c.Request().Context(), query, args...)
 		return many(c, rows, err)
 	})
 	srv := &http.Server{Addr: addr, Handler: e, ReadHeaderTimeout: 10 * time.Second}

@@ -168,6 +168,22 @@ func (t *tally) add(status int, err error) {
 	t.mu.Unlock()
 }
 
+// startWorkers starts n workers, each with a client of its own (returned,
+// for the caller to close) and running loop with the task mk builds on it;
+// wg waits for them.
+func startWorkers(wg *sync.WaitGroup, base, token string, n int, mk worker, loop func(w int, run task)) []*client {
+	clients := make([]*client, n)
+	for w := range n {
+		clients[w] = newClient(base, token, w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(w, mk(clients[w], w, n))
+		}()
+	}
+	return clients
+}
+
 // closedLoop runs c workers, each sending its next request as soon as the
 // previous one answered, for warmup+dur; only the last dur is measured.
 func closedLoop(ctx context.Context, base, token string, c int, warmup, dur time.Duration, mk worker, meter cpuMeter) *measured {
@@ -193,30 +209,23 @@ func closedLoop(ctx context.Context, base, token string, c int, warmup, dur time
 		cpu0, db0 = meter.read()
 		close(cpuRead)
 	}()
-	clients := make([]*client, c)
-	for w := range c {
-		clients[w] = newClient(base, token, w)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run := mk(clients[w], w, c)
-			for {
-				s := time.Now()
-				if !s.Before(until) || ctx.Err() != nil {
-					return
-				}
-				status, err := run(ctx)
-				e := time.Now()
-				t.add(status, err)
-				// Throughput counts what completed in the window, whenever it
-				// was sent, so slow operations (a login) are not lost.
-				if !e.Before(from) && e.Before(until) {
-					lats[w] = append(lats[w], e.Sub(s))
-					counts[w]++
-				}
+	clients := startWorkers(&wg, base, token, c, mk, func(w int, run task) {
+		for {
+			s := time.Now()
+			if !s.Before(until) || ctx.Err() != nil {
+				return
 			}
-		}()
-	}
+			status, err := run(ctx)
+			e := time.Now()
+			t.add(status, err)
+			// Throughput counts what completed in the window, whenever it
+			// was sent, so slow operations (a login) are not lost.
+			if !e.Before(from) && e.Before(until) {
+				lats[w] = append(lats[w], e.Sub(s))
+				counts[w]++
+			}
+		}
+	})
 	wg.Wait()
 	<-cpuRead
 	cpu1, db1 := meter.read()
@@ -253,23 +262,16 @@ func openLoop(ctx context.Context, base, token string, rate float64, dur time.Du
 		start = time.Now()
 	)
 	cpu0, db0 := meter.read()
-	clients := make([]*client, pool)
-	for w := range pool {
-		clients[w] = newClient(base, token, w)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run := mk(clients[w], w, pool)
-			for at := range due {
-				if ctx.Err() != nil {
-					return
-				}
-				status, err := run(ctx)
-				t.add(status, err)
-				lats[w] = append(lats[w], time.Since(at))
+	clients := startWorkers(&wg, base, token, pool, mk, func(w int, run task) {
+		for at := range due {
+			if ctx.Err() != nil {
+				return
 			}
-		}()
-	}
+			status, err := run(ctx)
+			t.add(status, err)
+			lats[w] = append(lats[w], time.Since(at))
+		}
+	})
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(dur.Seconds() * rate)
 	for i := range n {

@@ -62,6 +62,20 @@ func get(cl *client, path string) task {
 	}
 }
 
+// getPatient is a workload GETting, for each request, the path made from a
+// Patient picked at random.
+func getPatient(path func(w *world, p patientRef) string) func(w *world) worker {
+	return func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", path(w, w.anyPatient(r)), "", nil)
+				return s, err
+			}
+		}
+	}
+}
+
 func jsonBody(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
@@ -71,24 +85,8 @@ const fhirJSON = "application/fhir+json"
 
 // ops lists every workload in the order the report shows them.
 var ops = []op{
-	{name: "read", baseline: "b-read", roster: func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID, "", nil)
-				return s, err
-			}
-		}
-	}},
-	{name: "vread", baseline: "b-vread", roster: func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID+"/_history/1", "", nil)
-				return s, err
-			}
-		}
-	}},
+	{name: "read", baseline: "b-read", roster: getPatient(func(w *world, p patientRef) string { return "fhir/R4/Patient/" + p.ID })},
+	{name: "vread", baseline: "b-vread", roster: getPatient(func(w *world, p patientRef) string { return "fhir/R4/Patient/" + p.ID + "/_history/1" })},
 	{name: "create", baseline: "b-insert", roster: func(w *world) worker {
 		return func(cl *client, i, _ int) task {
 			g := newGenerator(uint64(1000+i), w.run+"c"+strconv.FormatInt(w.seq.Add(1), 36))
@@ -110,45 +108,17 @@ var ops = []op{
 			}
 		}
 	}},
-	{name: "search-name", baseline: "b-search-name", roster: func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?name="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
-				return s, err
-			}
-		}
-	}},
-	{name: "search-email", baseline: "b-search-email", roster: func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?email="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
-				return s, err
-			}
-		}
-	}},
-	{name: "search-identifier", baseline: "b-search-identifier", roster: func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient?identifier="+url.QueryEscape(MRNSystem+"|"+w.anyPatient(r).Person.MRN), "", nil)
-				return s, err
-			}
-		}
-	}},
+	{name: "search-name", baseline: "b-search-name", roster: getPatient(func(w *world, p patientRef) string {
+		return "fhir/R4/Patient?name=" + url.QueryEscape(p.Person.namePrefix())
+	})},
+	{name: "search-email", baseline: "b-search-email", roster: getPatient(func(w *world, p patientRef) string { return "fhir/R4/Patient?email=" + url.QueryEscape(p.Person.Email) })},
+	{name: "search-identifier", baseline: "b-search-identifier", roster: getPatient(func(w *world, p patientRef) string {
+		return "fhir/R4/Patient?identifier=" + url.QueryEscape(MRNSystem+"|"+p.Person.MRN)
+	})},
 	{name: "page-100", baseline: "b-page-100", roster: func(w *world) worker {
 		return func(cl *client, _, _ int) task { return get(cl, "fhir/R4/Patient?_count=100") }
 	}},
-	{name: "history", baseline: "b-history", roster: func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "fhir/R4/Patient/"+w.anyPatient(r).ID+"/_history", "", nil)
-				return s, err
-			}
-		}
-	}},
+	{name: "history", baseline: "b-history", roster: getPatient(func(w *world, p patientRef) string { return "fhir/R4/Patient/" + p.ID + "/_history" })},
 	{name: "invite", roster: func(w *world) worker {
 		return func(cl *client, i, _ int) task {
 			g := newGenerator(uint64(2000+i), w.run)
@@ -260,24 +230,8 @@ func idFromLocation(loc string) string {
 
 // baselineOps are the baseline's workloads, sent to the baseline server.
 var baselineOps = map[string]func(w *world) worker{
-	"b-read": func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "read/Patient/"+w.anyPatient(r).ID, "", nil)
-				return s, err
-			}
-		}
-	},
-	"b-vread": func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "vread/Patient/"+w.anyPatient(r).ID+"/1", "", nil)
-				return s, err
-			}
-		}
-	},
+	"b-read":  getPatient(func(w *world, p patientRef) string { return "read/Patient/" + p.ID }),
+	"b-vread": getPatient(func(w *world, p patientRef) string { return "vread/Patient/" + p.ID + "/1" }),
 	"b-insert": func(w *world) worker {
 		return func(cl *client, i, _ int) task {
 			g := newGenerator(uint64(5000+i), w.run)
@@ -287,46 +241,19 @@ var baselineOps = map[string]func(w *world) worker{
 			}
 		}
 	},
-	"b-search-name": func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/name?prefix="+url.QueryEscape(w.anyPatient(r).Person.namePrefix()), "", nil)
-				return s, err
-			}
-		}
-	},
-	"b-search-email": func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/telecom?system=email&value="+url.QueryEscape(w.anyPatient(r).Person.Email), "", nil)
-				return s, err
-			}
-		}
-	},
-	"b-search-identifier": func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/Patient/identifier?system="+url.QueryEscape(MRNSystem)+
-					"&value="+url.QueryEscape(w.anyPatient(r).Person.MRN), "", nil)
-				return s, err
-			}
-		}
-	},
+	"b-search-name": getPatient(func(w *world, p patientRef) string {
+		return "search/" + w.project + "/Patient?name=" + url.QueryEscape(p.Person.namePrefix())
+	}),
+	"b-search-email": getPatient(func(w *world, p patientRef) string {
+		return "search/" + w.project + "/Patient?email=" + url.QueryEscape(p.Person.Email)
+	}),
+	"b-search-identifier": getPatient(func(w *world, p patientRef) string {
+		return "search/" + w.project + "/Patient?identifier=" + url.QueryEscape(MRNSystem+"|"+p.Person.MRN)
+	}),
 	"b-page-100": func(w *world) worker {
-		return func(cl *client, _, _ int) task { return get(cl, "page/"+w.project+"/Patient") }
+		return func(cl *client, _, _ int) task { return get(cl, "search/"+w.project+"/Patient?_count=100") }
 	},
-	"b-history": func(w *world) worker {
-		return func(cl *client, i, _ int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				s, _, err := cl.do(ctx, "GET", "history/Patient/"+w.anyPatient(r).ID, "", nil)
-				return s, err
-			}
-		}
-	},
+	"b-history": getPatient(func(w *world, p patientRef) string { return "history/Patient/" + p.ID }),
 }
 
 // statusError is an answer that was not the expected one.
@@ -344,26 +271,26 @@ func login(ctx context.Context, cl *client, email, password, project string) (st
 	sum := sha256.Sum256([]byte(verifier))
 	body := jsonBody(map[string]string{"email": email, "password": password, "projectId": project,
 		"codeChallenge": base64.RawURLEncoding.EncodeToString(sum[:]), "codeChallengeMethod": "S256"})
-	s, _, err := cl.do(ctx, "POST", "auth/login", "application/json", body)
+	code, err := postFor(ctx, cl, "auth/login", "application/json", body, "code")
 	if err != nil {
 		return "", err
 	}
-	var lr struct {
-		Code string `json:"code"`
-	}
-	if s != 200 || json.Unmarshal(cl.buf.Bytes(), &lr) != nil || lr.Code == "" {
-		return "", &statusError{s, cl.buf.String()}
-	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {lr.Code}, "code_verifier": {verifier}}
-	s, _, err = cl.do(ctx, "POST", "oauth2/token", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}}
+	return postFor(ctx, cl, "oauth2/token", "application/x-www-form-urlencoded", []byte(form.Encode()), "access_token")
+}
+
+// postFor posts body to path and returns the string member key of the
+// JSON answer; an answer other than 200, or without key, is a statusError.
+func postFor(ctx context.Context, cl *client, path, contentType string, body []byte, key string) (string, error) {
+	s, _, err := cl.do(ctx, "POST", path, contentType, body)
 	if err != nil {
 		return "", err
 	}
-	var tr struct {
-		AccessToken string `json:"access_token"`
-	}
-	if s != 200 || json.Unmarshal(cl.buf.Bytes(), &tr) != nil || tr.AccessToken == "" {
+	var answer map[string]any
+	err = json.Unmarshal(cl.buf.Bytes(), &answer)
+	v, _ := answer[key].(string)
+	if s != 200 || err != nil || v == "" {
 		return "", &statusError{s, cl.buf.String()}
 	}
-	return tr.AccessToken, nil
+	return v, nil
 }
