@@ -15,15 +15,12 @@ import (
 	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestAudit(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Audit trail")
+	suite.Run(t, "Audit trail")
 }
-
-var _ = skips.Report()
 
 // srv is the suite's server; specs work in projects of their own.
 var srv *fixtures.Server

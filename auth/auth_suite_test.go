@@ -3,15 +3,9 @@ package auth_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestAuth(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Auth Suite")
+	suite.Run(t, "Auth Suite")
 }
-
-var _ = skips.Report()

@@ -3,15 +3,9 @@ package mail_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestMail(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Mail Suite")
+	suite.Run(t, "Mail Suite")
 }
-
-var _ = skips.Report()

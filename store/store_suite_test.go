@@ -3,18 +3,12 @@ package store
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 // The store is tested through HTTP in the packages above it; the specs here
 // cover what requests cannot arrange on demand, such as which creates share
 // a statement.
 func TestStore(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Store Suite")
+	suite.Run(t, "Store Suite")
 }
-
-var _ = skips.Report()

@@ -12,16 +12,13 @@ import (
 
 	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/fixtures"
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 	"github.com/rosterhq/roster/resources"
 )
 
 func TestHospital(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Hospital memberships dialect")
+	suite.Run(t, "Hospital memberships dialect")
 }
-
-var _ = skips.Report()
 
 var srv *fixtures.Server
 

@@ -3,15 +3,9 @@ package medable_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestMedable(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Medable Suite")
+	suite.Run(t, "Medable Suite")
 }
-
-var _ = skips.Report()

@@ -13,15 +13,12 @@ import (
 
 	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestMedallion(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Medallion dialect")
+	suite.Run(t, "Medallion dialect")
 }
-
-var _ = skips.Report()
 
 var (
 	srv     *fixtures.Server

@@ -3,15 +3,9 @@ package mediumone_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestMediumOne(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Medium One Suite")
+	suite.Run(t, "Medium One Suite")
 }
-
-var _ = skips.Report()

@@ -3,10 +3,7 @@ package main_test
 import (
 	"testing"
 
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 // suiteDir is a scratch directory that lives as long as the suite (the
@@ -18,8 +15,5 @@ var suiteDir string
 // Keep this the package's only suite file (one RunSpecs, no suite nodes here).
 func TestRoster(t *testing.T) {
 	suiteDir = t.TempDir()
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Roster Command Suite")
+	suite.Run(t, "Roster Command Suite")
 }
-
-var _ = skips.Report()

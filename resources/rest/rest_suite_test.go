@@ -13,16 +13,13 @@ import (
 
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 	"github.com/rosterhq/roster/resources"
 )
 
 func TestRest(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "FHIR REST Suite")
+	suite.Run(t, "FHIR REST Suite")
 }
-
-var _ = skips.Report()
 
 // srv is the Roster every spec of this suite talks to. Specs stay out of each
 // other's way by working in a project of their own (newTenant).

@@ -9,15 +9,12 @@ import (
 
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/fixtures"
-	"github.com/rosterhq/roster/fixtures/skips"
+	"github.com/rosterhq/roster/fixtures/suite"
 )
 
 func TestApp(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "App Suite")
+	suite.Run(t, "App Suite")
 }
-
-var _ = skips.Report()
 
 var _ = BeforeSuite(func() {
 	auth.BcryptCost = 4 // these specs hash passwords at every start; production keeps its cost
