@@ -19,10 +19,7 @@ import (
 // in projects and with emails of their own.
 var srv *fixtures.Server
 
-var _ = BeforeSuite(func() {
-	srv = fixtures.Start(GinkgoT(), fixtures.Options{})
-	DeferCleanup(srv.Close)
-})
+var _ = fixtures.StartForSuite(&srv, fixtures.Options{})
 
 // uniq is a short random suffix for names and emails.
 func uniq() string {

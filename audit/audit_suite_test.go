@@ -25,10 +25,7 @@ func TestAudit(t *testing.T) {
 // srv is the suite's server; specs work in projects of their own.
 var srv *fixtures.Server
 
-var _ = BeforeSuite(func() {
-	srv = fixtures.Start(GinkgoT(), fixtures.Options{})
-	DeferCleanup(srv.Close)
-})
+var _ = fixtures.StartForSuite(&srv, fixtures.Options{})
 
 // memberPassword is the password of every member the specs invite (strong
 // enough for the password rules).

@@ -22,10 +22,7 @@ func TestHospital(t *testing.T) {
 
 var srv *fixtures.Server
 
-var _ = BeforeSuite(func() {
-	srv = fixtures.Start(GinkgoT(), fixtures.Options{})
-	DeferCleanup(srv.Close)
-})
+var _ = fixtures.StartForSuite(&srv, fixtures.Options{})
 
 const password = "hospital-medic-pw-1"
 

@@ -25,10 +25,7 @@ func TestRest(t *testing.T) {
 // other's way by working in a project of their own (newTenant).
 var srv *fixtures.Server
 
-var _ = BeforeSuite(func() {
-	srv = fixtures.Start(GinkgoT(), fixtures.Options{})
-	DeferCleanup(srv.Close)
-})
+var _ = fixtures.StartForSuite(&srv, fixtures.Options{})
 
 // tenant is a fresh project with an admin signed in to it.
 type tenant struct {
