@@ -46,7 +46,8 @@ func NewService(res *resources.Service, authSvc *auth.Service) *Service {
 	return &Service{res: res, auth: authSvc}
 }
 
-// Register mounts /admin routes behind authentication.
+// Register mounts /admin routes, and the FHIR operations that are admin use
+// cases (User/$update-email), behind authentication.
 func (s *Service) Register(e *echo.Echo) {
 	g := e.Group("/admin", s.auth.Required())
 	g.POST("/projects", s.handleCreateProject)
@@ -56,6 +57,7 @@ func (s *Service) Register(e *echo.Echo) {
 	g.GET("/projects/:projectId/members/:membershipId", s.handleGetMember)
 	g.POST("/projects/:projectId/members/:membershipId", s.handleUpdateMember)
 	g.DELETE("/projects/:projectId/members/:membershipId", s.handleDeleteMember)
+	e.POST("/fhir/R4/:type/:id/"+UpdateEmailOperation, s.handleUpdateEmail, s.auth.Required())
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -231,9 +231,10 @@ func (s *Service) UpdateMember(ctx context.Context, projectID, membershipID stri
 	return out, nil
 }
 
-// DeleteMember removes a membership of projectID; the User stays, and its
-// tokens for this membership stop working at once. The project owner's
-// membership cannot be deleted.
+// DeleteMember removes a membership of projectID; its tokens stop working
+// at once. A project-scoped User loses its account with its last
+// membership (deleteMembership); a server-scoped one stays. The project
+// owner's membership cannot be deleted.
 func (s *Service) DeleteMember(ctx context.Context, projectID, membershipID string) error {
 	project, err := s.RequireProjectAdmin(ctx, projectID)
 	if err != nil {
@@ -246,7 +247,7 @@ func (s *Service) DeleteMember(ctx context.Context, projectID, membershipID stri
 	if project.Owner != nil && project.Owner.Reference != "" && project.Owner.Reference == m.User.Reference {
 		return resources.Invalid("", "Cannot delete the owner of the project")
 	}
-	return s.res.Delete(resources.AsSystem(ctx, projectID), "ProjectMembership", m.ID)
+	return s.deleteMembership(ctx, projectID, m)
 }
 
 func (s *Service) handleProjectDetails(c echo.Context) error {

@@ -1,9 +1,10 @@
 // Package audit writes Roster's audit trail: every security-relevant act —
 // sign-ins and their failures, sign-outs, token refreshes, invites,
-// membership and email changes, password sets and resets, one-time link use
-// and refusal, client secrets, signing-key rotation — becomes a FHIR R4
-// AuditEvent, written as Roster itself in the transaction of the act, so an
-// act that rolls back leaves no trace and one that commits always leaves one.
+// membership and email changes, deleted accounts, password sets and resets,
+// one-time link use and refusal, client secrets, signing-key rotation —
+// becomes a FHIR R4 AuditEvent, written as Roster itself in the transaction
+// of the act, so an act that rolls back leaves no trace and one that
+// commits always leaves one.
 //
 // Record writes one event; Install hooks the resource pipeline so that every
 // write of a ProjectMembership (through FHIR, the admin API, an invite or a
@@ -88,6 +89,7 @@ var (
 	MemberUpdate   = Act{"membership-update", "Membership changed", TypeSecurityAlert, ActionUpdate, dcm("110136", "Security Roles Changed")}
 	MemberDelete   = Act{"membership-delete", "Membership deleted", TypeSecurityAlert, ActionDelete, dcm("110136", "Security Roles Changed")}
 	EmailChange    = Act{"email-change", "Login email changed", TypeSecurityAlert, ActionUpdate, dcm("110137", "User Security Attributes Changed")}
+	UserDelete     = Act{"user-delete", "Account deleted", TypeSecurityAlert, ActionDelete, dcm("110137", "User Security Attributes Changed")}
 	PasswordSet    = Act{"password-set", "Password set", TypeSecurityAlert, ActionUpdate, dcm("110137", "User Security Attributes Changed")}
 	PasswordReset  = Act{"password-reset", "Password reset with a link", TypeSecurityAlert, ActionUpdate, dcm("110137", "User Security Attributes Changed")}
 	PasswordChange = Act{"password-change", "Password changed by its user", TypeSecurityAlert, ActionUpdate,

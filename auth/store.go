@@ -25,6 +25,8 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	PasswordHash(ctx context.Context, userID string) (string, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// DeletePasswordHash forgets a user's password.
+	DeletePasswordHash(ctx context.Context, userID string) error
 	CreateLogin(ctx context.Context, l *Login) error
 	// LoginByCode finds the login of an authorization code, even a used one
 	// (UseCode decides whether this exchange may take it).

@@ -35,6 +35,12 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 	return err
 }
 
+// DeletePasswordHash forgets a user's password (nothing when it has none).
+func (s *Store) DeletePasswordHash(ctx context.Context, userID string) error {
+	_, err := s.exec(ctx, "DELETE FROM passwords WHERE user_id = ?", userID)
+	return err
+}
+
 const loginColumns = "id, user_id, client_id, membership_id, project_id, code_hash, code_challenge, code_method, refresh_hash, created_at, expires_at, revoked_at, remote_addr, user_agent"
 
 func scanLogin(sc interface{ Scan(...any) error }) (*Login, error) {

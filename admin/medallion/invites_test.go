@@ -1,6 +1,8 @@
 package medallion_test
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -178,6 +180,39 @@ var _ = Describe("Medallion member lifecycle", func() {
 		Expect(setPassword(nid, nsecret, memberPassword).Status).To(Equal(200))
 		_, err := srv.Login(next, memberPassword)
 		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("leaves the old address nowhere: a member made without names shows the new one as the hospital API's medic", func() {
+		addr, next := email("bare"), email("moved")
+		m := o.createMember("admin", addr, nil)
+		id := m["id"].(string)
+		userID := m["user"].(map[string]any)["id"].(string)
+		Expect(srv.App.Auth.SetPassword(context.Background(), userID, memberPassword, "")).To(Succeed())
+		token, err := srv.Login(addr, memberPassword)
+		Expect(err).NotTo(HaveOccurred())
+		medics := func() []any {
+			GinkgoHelper()
+			r, err := srv.Do("GET", "api/v2/management/memberships/", "", nil, "Authorization", "Token "+token)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+			return r.JSON()["results"].([]any)
+		}
+		// The member has no names: its Practitioner is named by its address.
+		Expect(medics()).To(ConsistOf(HaveKeyWithValue("medic", And(HaveKeyWithValue("name", addr), HaveKeyWithValue("email", addr)))))
+
+		r := o.call("POST", "members/"+id+"/change-email/", map[string]any{"new_email": next})
+		Expect(r.Status).To(Equal(200), string(r.Body))
+		Expect(obj(r)["user"]).To(HaveKeyWithValue("email", next))
+
+		Expect(medics()).To(ConsistOf(HaveKeyWithValue("medic", And(HaveKeyWithValue("name", next), HaveKeyWithValue("email", next)))))
+		pm := membership(id)
+		prac := practitioner(strings.TrimPrefix(pm.Profile.Reference, "Practitioner/"))
+		for _, v := range []any{prac, pm, obj(o.call("GET", "members/"+id+"/", nil))} {
+			b, err := json.Marshal(v)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(b)).NotTo(ContainSubstring(addr))
+		}
+		Expect(usersWithEmail(addr)).To(BeZero())
 	})
 
 	It("refuses an address taken by another account, changing nothing", func() {

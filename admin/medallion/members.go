@@ -14,8 +14,6 @@ import (
 
 	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/admin/dialect"
-	"github.com/rosterhq/roster/auth"
-	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
 )
 
@@ -406,56 +404,20 @@ func (s *Service) handleChangeEmail(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// ChangeEmail changes a member's login email (the User) and the email of
-// their profile, kills the password links mailed to the old address, and
-// tells both addresses — in one transaction. An address another account
-// uses is refused; so is an account shared with other organizations, whose
-// login only its owner may change.
+// ChangeEmail changes a member's login email through the core
+// (admin.Service.UpdateEmail: the User, its profiles, the links mailed to
+// the old address, both addresses told, in one transaction) and answers the
+// member. Only the vendor's words are Medallion's: the field is new_email,
+// a taken address and a bad one are DRF field errors, and an account that
+// other organizations share (which the organization's admins do not all
+// administer) is refused with 403.
 func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembership, newEmail string) (*MemberJSON, error) {
-	email := resources.Fold(newEmail)
-	switch {
-	case email == "":
-		return nil, fieldError("new_email", msgRequired)
-	case !resources.ValidEmail(email):
-		return nil, fieldError("new_email", msgInvalidEmail)
-	}
 	org := strings.TrimPrefix(m.Project.Reference, "Project/")
 	userID := strings.TrimPrefix(m.User.Reference, "User/")
 	var out *MemberJSON
 	err := s.res.InTx(ctx, func(ctx context.Context) error {
-		if err := s.res.Store().Lock(ctx, "medallion|email|"+email); err != nil {
-			return err
-		}
-		u, _, err := resources.ReadTyped[*resources.User](admin.AsAuthor(ctx, ""), s.res, "User", userID)
-		if err != nil {
-			return err
-		}
-		old := u.Email
-		if old != email {
-			if err := s.checkEmailChange(ctx, org, u, email); err != nil {
-				return err
-			}
-			next := *u
-			next.Meta, next.Email = nil, email
-			if _, err := s.res.Update(admin.AsAuthor(ctx, ""), &next, u.ID, u.Meta.VersionID); err != nil {
-				if resources.IsKind(err, resources.KindConflict) {
-					return fieldError("new_email", msgEmailTaken)
-				}
-				return err
-			}
-			if err := s.updateProfileEmail(ctx, org, m, old, email); err != nil {
-				return err
-			}
-			if ls, ok := s.res.Store().(auth.LinkStore); ok {
-				for _, kind := range []string{auth.LinkSetPassword, auth.LinkReset} {
-					if err := ls.RevokeLinks(ctx, u.ID, kind); err != nil {
-						return err
-					}
-				}
-			}
-			if err := s.mailEmailChange(ctx, org, old, email); err != nil {
-				return err
-			}
+		if _, err := s.admin.UpdateEmail(ctx, userID, newEmail); err != nil {
+			return changeEmailError(err)
 		}
 		cur, _, err := resources.ReadTyped[*resources.ProjectMembership](admin.AsAuthor(ctx, org), s.res, "ProjectMembership", m.ID)
 		if err != nil {
@@ -467,104 +429,29 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 	return out, err
 }
 
-// checkEmailChange refuses an address in use and an account other
-// organizations share.
-func (s *Service) checkEmailChange(ctx context.Context, org string, u *resources.User, email string) error {
-	users, err := admin.Search[*resources.User](ctx, s.res, "", "User", url.Values{"email": {email}})
-	if err != nil {
+// changeEmailError words the core's refusals of an email change as
+// Medallion does.
+func changeEmailError(err error) error {
+	e, ok := resources.AsError(err)
+	if !ok {
 		return err
 	}
-	for _, other := range users {
-		if other.ID != u.ID && (other.Project == nil || u.Project == nil || other.Project.Reference == u.Project.Reference) {
-			return fieldError("new_email", msgEmailTaken)
-		}
-	}
-	if u.Project == nil {
-		all, err := admin.Search[*resources.ProjectMembership](ctx, s.res, "", "ProjectMembership", url.Values{"user": {"User/" + u.ID}})
-		if err != nil {
-			return err
-		}
-		for _, other := range all {
-			if other.Project.Reference != "Project/"+org {
-				return resources.Forbidden("This user is a member of other organizations; only they can change their login email.")
+	switch e.Kind {
+	case resources.KindInvalid:
+		for _, is := range e.Issues {
+			if is.Expression == "email" && is.Code == "required" {
+				return fieldError("new_email", msgRequired)
+			}
+			if is.Expression == "email" {
+				return fieldError("new_email", msgInvalidEmail)
 			}
 		}
+	case resources.KindConflict:
+		return fieldError("new_email", msgEmailTaken)
+	case resources.KindForbidden:
+		return resources.Forbidden("This user is a member of other organizations; only they can change their login email.")
 	}
-	return nil
-}
-
-// updateProfileEmail moves the profile's email telecom (and the
-// membership's user display) to the new address.
-func (s *Service) updateProfileEmail(ctx context.Context, org string, m *resources.ProjectMembership, old, email string) error {
-	sys := admin.AsAuthor(ctx, org)
-	if id, ok := strings.CutPrefix(m.Profile.Reference, "Practitioner/"); ok {
-		pr, _, err := resources.ReadTyped[*resources.Practitioner](sys, s.res, "Practitioner", id)
-		if err != nil {
-			return err
-		}
-		next := *pr
-		next.Meta = nil
-		next.Telecom = replaceEmail(pr.Telecom, old, email)
-		if _, err := s.res.Update(sys, &next, pr.ID, pr.Meta.VersionID); err != nil {
-			return err
-		}
-	}
-	if m.User.Display != "" && strings.EqualFold(m.User.Display, old) {
-		cur, _, err := resources.ReadTyped[*resources.ProjectMembership](sys, s.res, "ProjectMembership", m.ID)
-		if err != nil {
-			return err
-		}
-		next := *cur
-		next.Meta = nil
-		next.User.Display = email
-		if _, err := s.res.Update(sys, &next, cur.ID, cur.Meta.VersionID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func replaceEmail(cps []resources.ContactPoint, old, email string) []resources.ContactPoint {
-	out := make([]resources.ContactPoint, 0, len(cps)+1)
-	replaced := false
-	for _, cp := range cps {
-		if cp.System == "email" && (strings.EqualFold(cp.Value, old) || !replaced) {
-			if replaced {
-				continue
-			}
-			cp.Value, replaced = email, true
-		}
-		out = append(out, cp)
-	}
-	if !replaced {
-		out = append(out, resources.ContactPoint{System: "email", Use: "work", Value: email})
-	}
-	return out
-}
-
-// mailEmailChange tells the old and the new address.
-func (s *Service) mailEmailChange(ctx context.Context, org, old, email string) error {
-	if s.admin.Mail == nil {
-		return nil
-	}
-	name := s.orgName(ctx, org)
-	msgs := []mail.Message{
-		{To: old, Subject: "Your " + name + " login email was changed",
-			Text: "The login email of your account in " + name + " was changed from " + old + " to " + email +
-				".\n\nFrom now on, sign in with " + email + ". Links sent to this address no longer work.\n\nIf you did not expect this, contact your organization's administrator.\n"},
-		{To: email, Subject: "Your " + name + " login email is now " + email,
-			Text: "The login email of your account in " + name + " is now " + email + " (it was " + old + ").\n\nSign in with this address from now on.\n"},
-	}
-	for _, msg := range msgs {
-		if msg.To == "" {
-			continue
-		}
-		msg.ProjectID, msg.Kind = org, "email-changed"
-		if err := s.admin.Mail.Enqueue(ctx, msg); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // orgName is the organization's (project's) name, or its id.
