@@ -168,7 +168,8 @@ CREATE INDEX IF NOT EXISTS medallion_invites_link ON medallion_invites (link_id)
   WHERE type = 'User' OR type = 'ProjectMembership' OR type = 'ClientApplication' OR type = 'Project'`},
 	// 7: Medable's login locations (admin/medable): the devices an account
 	// verified with a mailed code, the pending codes, and the wrong-password
-	// counts that throttle its login.
+	// counts that throttle its login. (17 moves both into the core and drops
+	// them.)
 	{7, `
 CREATE TABLE IF NOT EXISTS medable_locations (
   id TEXT PRIMARY KEY,
