@@ -115,7 +115,8 @@ func (s *Service) VerifiesNewDevices(p *resources.Project) bool {
 
 // deviceAttempt is the device part of one sign-in into a project.
 type deviceAttempt struct {
-	user    *resources.User
+	userID  string
+	user    *resources.User // read when needed, if nil
 	project string
 	req     *LoginRequest
 }
@@ -135,6 +136,11 @@ func (s *Service) checkDevice(ctx context.Context, d deviceAttempt) (*LoginRespo
 	}
 	if !s.VerifiesNewDevices(p) {
 		return nil, nil
+	}
+	if d.user == nil {
+		if d.user, _, err = resources.ReadTyped[*resources.User](resources.AsSystem(ctx, ""), s.res, "User", d.userID); err != nil {
+			return nil, err
+		}
 	}
 	ds, ok := s.store.(DeviceStore)
 	if !ok || d.req.Device == nil {

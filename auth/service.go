@@ -266,7 +266,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		into = strings.TrimPrefix(mems[0].Project.Reference, "Project/")
 	}
 	if into != "" {
-		if ask, err := s.checkDevice(ctx, deviceAttempt{user: user, project: into, req: &req}); err != nil || ask != nil {
+		if ask, err := s.checkDevice(ctx, deviceAttempt{userID: user.ID, user: user, project: into, req: &req}); err != nil || ask != nil {
 			return ask, err
 		}
 	}
@@ -343,12 +343,8 @@ func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID strin
 		}
 		if m.ID == membershipID || m.Profile.Reference == membershipID {
 			if l.ProjectID == "" {
-				user, _, err := resources.ReadTyped[*resources.User](resources.AsSystem(ctx, ""), s.res, "User", l.UserID)
-				if err != nil {
-					return nil, err
-				}
 				into := strings.TrimPrefix(m.Project.Reference, "Project/")
-				if ask, err := s.checkDevice(ctx, deviceAttempt{user: user, project: into, req: &LoginRequest{Device: device}}); err != nil || ask != nil {
+				if ask, err := s.checkDevice(ctx, deviceAttempt{userID: l.UserID, project: into, req: &LoginRequest{Device: device}}); err != nil || ask != nil {
 					return ask, err
 				}
 			}
