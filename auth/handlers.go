@@ -57,8 +57,15 @@ func answer[Req, Resp any](c echo.Context, fn func(ctx context.Context, req Req)
 
 func (s *Service) handleLogin(c echo.Context) error {
 	return answer(c, func(ctx context.Context, req LoginRequest) (*LoginResponse, error) {
+		req.Device, req.TrustDevice, req.Lockout = s.deviceCookie(c), false, Lockout{}
 		return s.Login(ctx, req, c.RealIP(), c.Request().UserAgent())
 	})
+}
+
+// deviceCookie reads (or gives the browser) the device secret of the core
+// sign-in, when a project asks for it.
+func (s *Service) deviceCookie(c echo.Context) func() string {
+	return func() string { return DeviceSecret(c, DeviceCookie, "/auth/", s.SecureCookies) }
 }
 
 // profileRequest is the body of POST /auth/profile.
@@ -69,7 +76,7 @@ type profileRequest struct {
 
 func (s *Service) handleProfile(c echo.Context) error {
 	return answer(c, func(ctx context.Context, req profileRequest) (*LoginResponse, error) {
-		return s.ChooseProfile(ctx, req.Login, req.Profile)
+		return s.ChooseProfile(ctx, req.Login, req.Profile, s.deviceCookie(c))
 	})
 }
 

@@ -49,6 +49,15 @@ type Service struct {
 	// (DefaultLimits unless the app configures others).
 	Limits Limits
 
+	// Verification tunes new-device verification (DefaultVerification
+	// where zero).
+	Verification Verification
+	// SecureCookies marks the cookies auth sets Secure (Roster is served
+	// over https).
+	SecureCookies bool
+
+	verificationAliases []string
+
 	dummyOnce sync.Once
 	dummy     string
 
@@ -142,19 +151,43 @@ type LoginRequest struct {
 	LaunchID            string `json:"launch"`
 	RedirectURI         string `json:"redirectUri"`
 	GoogleClientID      string `json:"googleClientId"`
+
+	// New-device verification, in a project that turns it on: the code
+	// mailed for this device, whether a right code remembers the device
+	// (default true; false lets this one sign-in in), and a name for it.
+	VerificationCode string `json:"verificationCode"`
+	RememberDevice   *bool  `json:"rememberDevice"`
+	DeviceName       string `json:"deviceName"`
+
+	// What only the surface sets, never the body. Device returns the
+	// device's secret (a cookie it may have to set), asked for only when
+	// the project verifies new devices. TrustDevice remembers the device
+	// without a code (the user just registered from it). Lockout is the
+	// dialect's account lock in the project, if its vendor documents one.
+	Device      func() string `json:"-"`
+	TrustDevice bool          `json:"-"`
+	Lockout     Lockout       `json:"-"`
 }
 
-// LoginResponse is {login, code} or {login, memberships}.
+// LoginResponse is {login, code} or {login, memberships}; or, when the
+// project verifies new devices and this one is not known yet,
+// {verificationRequired: true, verificationSent}: sign in again with the
+// code mailed (verificationSent says whether this answer mailed a new one;
+// false, an earlier one is still pending).
 type LoginResponse struct {
-	Login       string            `json:"login"`
-	Code        string            `json:"code,omitempty"`
-	Memberships []json.RawMessage `json:"memberships,omitempty"`
+	Login                string            `json:"login,omitempty"`
+	Code                 string            `json:"code,omitempty"`
+	Memberships          []json.RawMessage `json:"memberships,omitempty"`
+	VerificationRequired bool              `json:"verificationRequired,omitempty"`
+	VerificationSent     bool              `json:"verificationSent,omitempty"`
 }
 
 var errBadLogin = &resources.Error{Kind: resources.KindInvalid, Code: "invalid", Message: "Email or password is invalid",
 	Issues: []resources.Issue{{Code: "invalid", Expression: "password", Message: "Email or password is invalid"}}}
 
-// Login checks an email and password and starts a login.
+// Login checks an email and password and starts a login. In a project that
+// verifies new devices the device must be known, or the request carry the
+// code mailed for it: else the answer asks for one (see LoginResponse).
 func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userAgent string) (*LoginResponse, error) {
 	var issues []resources.Issue
 	if strings.TrimSpace(req.Email) == "" {
@@ -185,6 +218,12 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 	if remoteAddr == "" {
 		remoteAddr = audit.Address(ctx)
 	}
+	// A dialect's documented lock is checked first: its refusal is the one
+	// its clients know.
+	lock, err := s.beginLockout(ctx, req.Lockout, projectID, req.Email)
+	if err != nil {
+		return nil, err
+	}
 	att, err := s.beginAttempt(ctx, throttleLogin, req.Email, remoteAddr)
 	if err != nil {
 		return nil, err
@@ -202,6 +241,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 	}
 	if !s.comparePassword(hash, req.Password) || user == nil {
 		att.fail(ctx)
+		lock.fail(ctx)
 		s.auditLoginFailure(ctx, req.Email, projectID, user, errBadLogin.Message)
 		return nil, errBadLogin
 	}
@@ -214,15 +254,33 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		mems = filter(mems, func(m *resources.ProjectMembership) bool { return m.Project.Reference == "Project/"+projectID })
 	}
 	if len(mems) == 0 {
+		lock.fail(ctx)
 		s.auditLoginFailure(ctx, req.Email, projectID, user, "User has no active membership in this project")
 		return nil, resources.Invalid("projectId", "User has no active membership in this project")
+	}
+	lock.succeed(ctx)
+	// The device is checked for the project the login is for; a login that
+	// named none and matched several has it checked when one is chosen.
+	into := projectID
+	if into == "" && len(mems) == 1 {
+		into = strings.TrimPrefix(mems[0].Project.Reference, "Project/")
+	}
+	if into != "" {
+		if ask, err := s.checkDevice(ctx, deviceAttempt{userID: user.ID, user: user, project: into, req: &req}); err != nil || ask != nil {
+			return ask, err
+		}
 	}
 	now := s.now().UTC()
 	l := &Login{ID: uuid.NewString(), UserID: user.ID, ClientID: req.ClientID, CodeChallenge: req.CodeChallenge,
 		CodeMethod: req.CodeChallengeMethod, CreatedAt: now, ExpiresAt: now.Add(LoginTTL),
 		RemoteAddr: remoteAddr, UserAgent: truncate(userAgent, 250)}
-	if len(mems) == 1 {
+	switch {
+	case len(mems) == 1:
 		l.MembershipID, l.ProjectID = mems[0].ID, strings.TrimPrefix(mems[0].Project.Reference, "Project/")
+	case projectID != "":
+		// Several memberships in the project named: the choice stays in it
+		// (and its device was checked above).
+		l.ProjectID = projectID
 	}
 	code := Secret()
 	l.CodeHash = HashSecret(code)
@@ -261,8 +319,12 @@ func (s *Service) clientMemberships(ctx context.Context, id string) ([]*resource
 	return filter(mems, func(m *resources.ProjectMembership) bool { return m.Project.Reference == home }), nil
 }
 
-// ChooseProfile completes a login that matched several memberships.
-func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID string) (*LoginResponse, error) {
+// ChooseProfile completes a login that matched several memberships. When
+// the login named no project, the chosen one's new-device verification
+// applies here: device gives the device's secret (as LoginRequest.Device),
+// and an unknown device is asked to sign in again naming the project, with
+// the code mailed.
+func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID string, device func() string) (*LoginResponse, error) {
 	var l *Login
 	sess, err := s.store.Session(ctx, loginID)
 	if err == nil {
@@ -276,7 +338,16 @@ func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID strin
 		return nil, err
 	}
 	for _, m := range mems {
+		if l.ProjectID != "" && m.Project.Reference != "Project/"+l.ProjectID {
+			continue
+		}
 		if m.ID == membershipID || m.Profile.Reference == membershipID {
+			if l.ProjectID == "" {
+				into := strings.TrimPrefix(m.Project.Reference, "Project/")
+				if ask, err := s.checkDevice(ctx, deviceAttempt{userID: l.UserID, project: into, req: &LoginRequest{Device: device}}); err != nil || ask != nil {
+					return ask, err
+				}
+			}
 			code := Secret()
 			if err := s.store.InTx(ctx, func(ctx context.Context) error {
 				if err := s.store.SetLoginMembership(ctx, l.ID, m.ID, strings.TrimPrefix(m.Project.Reference, "Project/")); err != nil {

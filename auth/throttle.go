@@ -52,12 +52,30 @@ type ThrottleStore interface {
 // ThrottleCount is one key's count in its open window.
 type ThrottleCount = store.ThrottleCount
 
+// Lockout is an account lock in one project beside the throttle's limits:
+// a dialect whose vendor documents a lock after so many failed sign-ins
+// passes it with its logins (LoginRequest.Lockout). It counts the failed
+// sign-ins into that project per email — wrong passwords, unknown emails,
+// users without an active membership there — in a window that starts at the
+// first failure; once Failures are counted every sign-in (the right password
+// too) is refused until the window ends, and a successful one forgets the
+// count. It is a throttle count like the others (kind "lockout"), so every
+// process sees it.
+type Lockout struct {
+	Failures int
+	Window   time.Duration
+	// Message is what the refusal (429) says; empty, the throttle's own
+	// words ("Too many attempts. Try again in …").
+	Message string
+}
+
 // What is being throttled: each kind counts apart.
 const (
-	throttleLogin  = "login"  // POST /auth/login and every dialect login
-	throttleClient = "client" // client_credentials at POST /oauth2/token
-	throttleReset  = "reset"  // password-reset requests
-	throttleLink   = "link"   // one-time link redemption
+	throttleLogin   = "login"   // POST /auth/login and every dialect login
+	throttleClient  = "client"  // client_credentials at POST /oauth2/token
+	throttleReset   = "reset"   // password-reset requests
+	throttleLink    = "link"    // one-time link redemption
+	throttleLockout = "lockout" // a dialect's account lock in one project (Lockout)
 )
 
 // throttlePurgeEvery is how often a process deletes ended windows.
@@ -66,14 +84,29 @@ const throttlePurgeEvery = 10 * time.Minute
 type throttleKey struct {
 	key     string
 	limit   int
+	window  time.Duration
 	account bool
-	counted bool // it had a count when the attempt began
+	counted bool   // it had a count when the attempt began
+	message string // of the refusal; "" for the usual one
 }
 
 // attempt is one throttled try at a secret.
 type attempt struct {
 	s    *Service
 	keys []throttleKey
+}
+
+// accountKey is the throttle key of kind for an account (an email, a
+// client id): its hash, so the table holds no addresses.
+func accountKey(kind, account string) string {
+	return kind + ":account:" + HashSecret(resources.Fold(account))
+}
+
+// lockoutKey is the throttle key of a Lockout: the project in clear, the
+// email hashed as accountKey hashes it. (Migration 17 wrote Medable's
+// counts under this key; keep the two in step.)
+func lockoutKey(projectID, email string) string {
+	return throttleLockout + ":" + projectID + ":" + HashSecret(resources.Fold(email))
 }
 
 // beginAttempt refuses with 429 (and when to retry) an attempt of kind
@@ -83,23 +116,40 @@ type attempt struct {
 // answers go through; concurrent wrong ones may pass the limit by at most
 // their own number before the counts catch up.
 func (s *Service) beginAttempt(ctx context.Context, kind, account, address string) (*attempt, error) {
+	lim := s.Limits
+	if lim.Window <= 0 {
+		return &attempt{s: s}, nil
+	}
+	var keys []throttleKey
+	if account != "" && lim.PerAccount > 0 {
+		keys = append(keys, throttleKey{key: accountKey(kind, account), limit: lim.PerAccount, window: lim.Window, account: true})
+	}
+	if address != "" && lim.PerAddress > 0 {
+		keys = append(keys, throttleKey{key: kind + ":address:" + addressKey(address), limit: lim.PerAddress, window: lim.Window})
+	}
+	return s.begin(ctx, keys)
+}
+
+// beginLockout is beginAttempt for a Lockout of email in projectID (no
+// lockout, or no project: an attempt that counts nothing).
+func (s *Service) beginLockout(ctx context.Context, lo Lockout, projectID, email string) (*attempt, error) {
+	if lo.Failures <= 0 || lo.Window <= 0 || projectID == "" || strings.TrimSpace(email) == "" {
+		return &attempt{s: s}, nil
+	}
+	return s.begin(ctx, []throttleKey{{key: lockoutKey(projectID, email), limit: lo.Failures, window: lo.Window,
+		account: true, message: lo.Message}})
+}
+
+// begin reads the counts of keys and refuses when one is used up.
+func (s *Service) begin(ctx context.Context, keys []throttleKey) (*attempt, error) {
 	a := &attempt{s: s}
 	ts, ok := s.store.(ThrottleStore)
-	lim := s.Limits
-	if !ok || lim.Window <= 0 {
+	if !ok || len(keys) == 0 {
 		return a, nil
 	}
 	now := s.now()
 	s.purgeThrottles(ctx, ts, now)
-	if account != "" && lim.PerAccount > 0 {
-		a.keys = append(a.keys, throttleKey{key: kind + ":account:" + HashSecret(strings.ToLower(strings.TrimSpace(account))), limit: lim.PerAccount, account: true})
-	}
-	if address != "" && lim.PerAddress > 0 {
-		a.keys = append(a.keys, throttleKey{key: kind + ":address:" + addressKey(address), limit: lim.PerAddress})
-	}
-	if len(a.keys) == 0 {
-		return a, nil
-	}
+	a.keys = keys
 	names := make([]string, len(a.keys))
 	for i, k := range a.keys {
 		names[i] = k.key
@@ -108,16 +158,22 @@ func (s *Service) beginAttempt(ctx context.Context, kind, account, address strin
 	if err != nil {
 		return nil, err
 	}
-	retry := time.Duration(0)
+	retry, message := time.Duration(0), ""
 	for i, k := range a.keys {
 		c, ok := counts[k.key]
 		a.keys[i].counted = ok
 		if ok && c.Hits >= k.limit {
-			retry = max(retry, c.Until.Sub(now))
+			if wait := c.Until.Sub(now); wait > retry {
+				retry, message = wait, k.message
+			}
 		}
 	}
 	if retry > 0 {
-		return nil, tooMany(retry)
+		e := tooMany(retry)
+		if message != "" {
+			e.Message = message
+		}
+		return nil, e
 	}
 	return a, nil
 }
@@ -130,7 +186,7 @@ func (a *attempt) fail(ctx context.Context) {
 	}
 	now := a.s.now()
 	for _, k := range a.keys {
-		_, _, _ = ts.HitThrottle(ctx, k.key, a.s.Limits.Window, now)
+		_, _, _ = ts.HitThrottle(ctx, k.key, k.window, now)
 	}
 }
 

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rosterhq/roster/resources"
 )
@@ -13,6 +16,13 @@ import (
 type migration struct {
 	version int
 	sql     string // statements separated by ";\n"; {{text_c}} and friends expand per dialect; a statement starting {{postgres}} runs on PostgreSQL only
+}
+
+// goSteps are the parts of migrations that SQL alone cannot take on both
+// databases, by version: each runs after its migration's statements, in
+// the same transaction.
+var goSteps = map[int]func(ctx context.Context, s *Store) error{
+	17: carryLockouts,
 }
 
 var migrations = []migration{
@@ -158,7 +168,8 @@ CREATE INDEX IF NOT EXISTS medallion_invites_link ON medallion_invites (link_id)
   WHERE type = 'User' OR type = 'ProjectMembership' OR type = 'ClientApplication' OR type = 'Project'`},
 	// 7: Medable's login locations (admin/medable): the devices an account
 	// verified with a mailed code, the pending codes, and the wrong-password
-	// counts that throttle its login.
+	// counts that throttle its login. (17 moves both into the core and drops
+	// them.)
 	{7, `
 CREATE TABLE IF NOT EXISTS medable_locations (
   id TEXT PRIMARY KEY,
@@ -258,6 +269,84 @@ CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type
   autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
 {{postgres}}ALTER TABLE resources SET (autovacuum_vacuum_scale_factor = 0.01,
   autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02)`},
+	// 17: new-device verification and the per-project login lockout are the
+	// core's (auth), no longer Medable's. Medable's locations become
+	// login_devices rows as they are (the fingerprint and code hashes are
+	// the ones auth computes); its wrong-password counts become throttle
+	// counts (carryLockouts, in goSteps), which then drops both tables.
+	{17, `
+CREATE TABLE IF NOT EXISTS login_devices (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  fingerprint_hash TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  code_hash TEXT NOT NULL DEFAULT '',
+  code_expires_at BIGINT NOT NULL DEFAULT 0,
+  code_failures INTEGER NOT NULL DEFAULT 0,
+  verified_at BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS login_devices_key ON login_devices (user_id, project_id, fingerprint_hash);
+INSERT INTO login_devices (id, user_id, project_id, fingerprint_hash, name, code_hash, code_expires_at, code_failures, verified_at, created_at, last_used_at)
+  SELECT id, user_id, project_id, fingerprint_hash, name, code_hash, code_expires_at, code_failures, verified_at, created_at, last_used_at
+  FROM medable_locations`},
+}
+
+// medableLockoutWindow is how long Medable's wrong-password counts lasted
+// from their first failure when migration 17 carried them.
+const medableLockoutWindow = 15 * time.Minute
+
+// carryLockouts (migration 17) turns each medable_login_failures row whose
+// window is still open into the throttle count auth's lockout reads: key
+// "lockout:{project}:{sha256 hex of the folded email}" (the row's key was
+// "{project}|{folded email}"), the same failures, ending when the row's
+// window ended. Ended windows lock nothing and are dropped. Then the two
+// Medable tables go. The hashing is why this step is Go: SQLite has no
+// SHA-256.
+func carryLockouts(ctx context.Context, s *Store) error {
+	rows, err := s.query(ctx, "SELECT key, failures, window_start FROM medable_login_failures WHERE window_start > ?",
+		time.Now().Add(-medableLockoutWindow).UnixMicro())
+	if err != nil {
+		return err
+	}
+	type count struct {
+		key     string
+		hits    int
+		expires int64
+	}
+	var counts []count
+	for rows.Next() {
+		var key string
+		var hits int
+		var start int64
+		if err := rows.Scan(&key, &hits, &start); err != nil {
+			rows.Close()
+			return err
+		}
+		project, email, ok := strings.Cut(key, "|")
+		if !ok || project == "" || email == "" || hits <= 0 {
+			continue
+		}
+		sum := sha256.Sum256([]byte(resources.Fold(email)))
+		counts = append(counts, count{"lockout:" + project + ":" + hex.EncodeToString(sum[:]), hits, start + medableLockoutWindow.Microseconds()})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range counts {
+		if _, err := s.exec(ctx, "INSERT INTO throttles (key, hits, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING", c.key, c.hits, c.expires); err != nil {
+			return err
+		}
+	}
+	for _, stmt := range []string{"DROP TABLE IF EXISTS medable_login_failures", "DROP TABLE IF EXISTS medable_locations"} {
+		if _, err := s.exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // viewRows matches the rows of every parameter now answered by another's
@@ -351,6 +440,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 					continue
 				}
 				if _, err := s.exec(ctx, s.expand(stmt)); err != nil {
+					return fmt.Errorf("migration %d: %w", m.version, err)
+				}
+			}
+			if run := goSteps[m.version]; run != nil {
+				if err := run(ctx, s); err != nil {
 					return fmt.Errorf("migration %d: %w", m.version, err)
 				}
 			}

@@ -109,12 +109,12 @@ type Mail struct {
 	LockedUntil time.Time
 }
 
-// MedableLocation is a place a Medable account signs in from: a browser or
-// device known by the fingerprint cookie Roster gives it (only the
-// fingerprint's hash is kept). It is verified once a code mailed to the
-// account holder came back from it; until then it may hold one pending code
-// (hashed).
-type MedableLocation struct {
+// LoginDevice is a browser or app a user signs in to a project from, in a
+// project that verifies new devices: known by a secret the device keeps (a
+// cookie; only its hash is kept). It is verified once a code mailed to the
+// user came back from it; until then it may hold one pending code (hashed,
+// bound to the device).
+type LoginDevice struct {
 	ID              string
 	UserID          string
 	ProjectID       string

@@ -2,16 +2,14 @@ package medable
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
-	"math"
-	"math/big"
+	"errors"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/mail"
@@ -89,34 +87,26 @@ func (h *Handler) login(c echo.Context) error {
 	return h.answer(c, a)
 }
 
-// signIn checks the password through the core login, applies the throttle
-// and location verification, and starts a session. trusted (a fresh
-// registration) remembers the location without a code.
+// signIn signs in through the core login, with Medable's account lock and
+// the location as the core's device, and starts a session. trusted (a
+// fresh registration) remembers the location without a code. The core's
+// answers come back in Medable's words: an unknown location is kNewLocation
+// (its code just mailed) or kUnverifiedLocation (one still pending), a
+// refused code a locationToken fault.
 func (h *Handler) signIn(c echo.Context, org *resources.Project, email, password string, loc location, trusted bool) (*account, error) {
 	ctx := c.Request().Context()
-	now := h.now()
-	key := org.ID + "|" + email
-	n, since, err := h.store.MedableLoginFailures(ctx, key)
+	resp, err := h.auth.Login(ctx, auth.LoginRequest{Email: email, Password: password, ProjectID: org.ID,
+		VerificationCode: loc.token, RememberDevice: lo.ToPtr(!loc.singleUse), DeviceName: loc.name,
+		Device: func() string { return h.fingerprint(c) }, TrustDevice: trusted, Lockout: AccountLock},
+		c.RealIP(), c.Request().UserAgent())
 	if err != nil {
-		return nil, err
+		return nil, loginFault(err)
 	}
-	if until := since.Add(LoginFailureWindow); n >= MaxLoginFailures && now.Before(until) {
-		e := fault(ErrThrottled, "Too many failed login attempts: try again later", "")
-		e.RetryAfter = int(math.Ceil(until.Sub(now).Seconds()))
-		return nil, e
-	}
-	resp, err := h.auth.Login(ctx, auth.LoginRequest{Email: email, Password: password, ProjectID: org.ID}, c.RealIP(), c.Request().UserAgent())
-	if err != nil {
-		if resources.IsKind(err, resources.KindInvalid) {
-			if err := h.store.AddMedableLoginFailure(ctx, key, now, LoginFailureWindow); err != nil {
-				return nil, err
-			}
-			return nil, fault(ErrInvalidCredentials, "", "")
-		}
-		return nil, err
-	}
-	if err := h.store.ClearMedableLoginFailures(ctx, key); err != nil {
-		return nil, err
+	switch {
+	case resp.VerificationSent:
+		return nil, fault(ErrNewLocation, "", "")
+	case resp.VerificationRequired:
+		return nil, fault(ErrUnverifiedLocation, "A verification code was sent: sign in again with location.verificationToken", "")
 	}
 	code := resp.Code
 	if code == "" && len(resp.Memberships) > 0 {
@@ -125,7 +115,7 @@ func (h *Handler) signIn(c echo.Context, org *resources.Project, email, password
 			ID string `json:"id"`
 		}
 		_ = json.Unmarshal(resp.Memberships[0], &m)
-		chosen, err := h.auth.ChooseProfile(ctx, resp.Login, m.ID)
+		chosen, err := h.auth.ChooseProfile(ctx, resp.Login, m.ID, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -139,103 +129,29 @@ func (h *Handler) signIn(c echo.Context, org *resources.Project, email, password
 	if err != nil {
 		return nil, err
 	}
-	if requiresVerification(org) {
-		if err := h.checkLocation(c, org, cl.UserID, email, loc, trusted); err != nil {
-			if lerr := h.auth.Logout(ctx, cl); lerr != nil {
-				return nil, lerr
-			}
-			return nil, err
-		}
-	}
 	h.setSession(c, tr.AccessToken, time.Duration(tr.ExpiresIn)*time.Second)
 	return h.load(ctx, org, cl.UserID)
 }
 
-// requiresVerification reads the org's login-verification switch.
-func requiresVerification(org *resources.Project) bool {
-	var on bool
-	return resources.ExtensionValue(org.Extension, ExtLoginVerification, "valueBoolean", &on) && on
-}
-
-// checkLocation lets a known location in, verifies a code, or mails one.
-func (h *Handler) checkLocation(c echo.Context, org *resources.Project, userID, email string, loc location, trusted bool) error {
-	ctx := c.Request().Context()
-	now := h.now()
-	fp := auth.HashSecret(h.fingerprint(c))
-	cur, err := h.store.MedableLocation(ctx, userID, org.ID, fp)
-	if err != nil {
-		if !resources.IsKind(err, resources.KindNotFound) {
-			return err
-		}
-		cur = nil
-	}
+// loginFault is a refused core login as Medable's fault: a refused
+// location code as locationToken (on location.verificationToken), any
+// other refusal of the credentials as invalidCredentials. The account lock
+// and the throttle (429) pass as they are.
+func loginFault(err error) error {
 	const tokenPath = "location.verificationToken"
 	switch {
-	case cur != nil && !cur.VerifiedAt.IsZero():
-		return h.store.TouchMedableLocation(ctx, cur.ID, now)
-	case trusted:
-		return h.store.PutMedableLocation(ctx, &Location{UserID: userID, ProjectID: org.ID, FingerprintHash: fp,
-			Name: loc.name, CreatedAt: now, VerifiedAt: now, LastUsedAt: now})
-	case loc.token != "":
-		switch {
-		case cur == nil || cur.CodeHash == "":
-			return fault(ErrLocationToken, "No verification code is pending for this location: sign in without one to get a code", tokenPath)
-		case cur.CodeFailures >= MaxCodeFailures:
-			return fault(ErrLocationToken, "Too many wrong codes: sign in without one to get a new code", tokenPath)
-		case !now.Before(cur.CodeExpiresAt):
-			return fault(ErrLocationTokenExpired, "", tokenPath)
-		}
-		won, err := h.store.UseMedableLocationCode(ctx, cur.ID, codeHash(fp, loc.token), now, MaxCodeFailures, !loc.singleUse)
-		if err != nil {
-			return err
-		}
-		if !won {
-			if err := h.store.FailMedableLocationCode(ctx, cur.ID); err != nil {
-				return err
-			}
-			return fault(ErrLocationToken, "", tokenPath)
-		}
-		return nil
-	case cur != nil && cur.CodeHash != "" && now.Before(cur.CodeExpiresAt) && cur.CodeFailures < MaxCodeFailures:
-		return fault(ErrUnverifiedLocation, "A verification code was sent: sign in again with location.verificationToken", "")
+	case errors.Is(err, auth.ErrNoPendingCode):
+		return fault(ErrLocationToken, "No verification code is pending for this location: sign in without one to get a code", tokenPath)
+	case errors.Is(err, auth.ErrCodeExhausted):
+		return fault(ErrLocationToken, "Too many wrong codes: sign in without one to get a new code", tokenPath)
+	case errors.Is(err, auth.ErrCodeExpired):
+		return fault(ErrLocationTokenExpired, "", tokenPath)
+	case errors.Is(err, auth.ErrWrongCode):
+		return fault(ErrLocationToken, "", tokenPath)
+	case resources.IsKind(err, resources.KindInvalid):
+		return fault(ErrInvalidCredentials, "", "")
 	}
-	code, err := sixDigits()
-	if err != nil {
-		return err
-	}
-	err = h.res.InTx(ctx, func(ctx context.Context) error {
-		if err := h.store.PutMedableLocation(ctx, &Location{UserID: userID, ProjectID: org.ID, FingerprintHash: fp,
-			Name: loc.name, CodeHash: codeHash(fp, code), CodeExpiresAt: now.Add(LocationCodeTTL), CreatedAt: now}); err != nil {
-			return err
-		}
-		where := ""
-		if loc.name != "" {
-			where = " (" + loc.name + ")"
-		}
-		return h.mail(ctx, org, mail.Message{Kind: "medable-location", To: email,
-			Subject: "Your " + org.Name + " verification code",
-			Text: fmt.Sprintf("Your %s verification code is %s. It expires in %d minutes.\n\n"+
-				"Someone signed in to your account from a new location%s. Enter this code to let it in.\n"+
-				"If it was not you, change your password now.\n", org.Name, code, int(LocationCodeTTL.Minutes()), where)})
-	})
-	if err != nil {
-		return err
-	}
-	return fault(ErrNewLocation, "", "")
-}
-
-// codeHash binds a location code to its location.
-func codeHash(fingerprintHash, code string) string {
-	return auth.HashSecret(fingerprintHash + ":" + code)
-}
-
-// sixDigits is a uniformly random 6-digit code.
-func sixDigits() (string, error) {
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%06d", n.Int64()), nil
+	return err
 }
 
 // logout: POST /accounts/me/logout ends the session's login at once.

@@ -34,36 +34,33 @@ const (
 	// ExtTZ is the account's IANA time zone, on its profile (valueString).
 	ExtTZ = "https://roster.dev/fhir/StructureDefinition/medable-tz"
 	// ExtLoginVerification on a Project (valueBoolean true) makes a login
-	// from an unknown location wait for a code mailed to the account holder.
+	// from an unknown location wait for a code mailed to the account
+	// holder: Medable's name for the core's new-device verification
+	// (auth.ExtLoginVerification), which either turns on.
 	ExtLoginVerification = "https://roster.dev/fhir/StructureDefinition/medable-login-verification"
 )
 
-// Cookie names: the session, and the fingerprint that tells locations apart.
+// Cookie names: the session, and the fingerprint that tells locations
+// apart (the core's device secret).
 const (
 	SessionCookie     = "md.sid"
 	FingerprintCookie = "md.fingerprint"
 )
 
-// Tunables of login verification, throttling and links.
-var (
-	// LocationCodeTTL is how long a mailed location code works.
-	LocationCodeTTL = 10 * time.Minute
-	// MaxCodeFailures wrong codes kill a pending location code.
-	MaxCodeFailures = 5
-	// MaxLoginFailures wrong passwords within LoginFailureWindow throttle
-	// an account's login until the window ends.
-	MaxLoginFailures   = 5
-	LoginFailureWindow = 15 * time.Minute
-	// VerifyTTL is how long an email verification token works.
-	VerifyTTL = 72 * time.Hour
-)
+// AccountLock is Medable's account lock, kept by the core's throttle: five
+// failed logins into the org within 15 minutes refuse that account's
+// logins (429) until the 15 minutes are over.
+var AccountLock = auth.Lockout{Failures: 5, Window: 15 * time.Minute,
+	Message: "Too many failed login attempts: try again later"}
+
+// VerifyTTL is how long an email verification token works.
+var VerifyTTL = 72 * time.Hour
 
 // Handler serves the Medable endpoints.
 type Handler struct {
 	res     *resources.Service
 	auth    *auth.Service
 	admin   *admin.Service
-	store   Store
 	baseURL string
 	secure  bool
 	now     func() time.Time
@@ -71,18 +68,21 @@ type Handler struct {
 
 // New returns the Medable dialect over the core services; baseURL is
 // Roster's public URL (cookies are Secure when it is https).
-func New(res *resources.Service, authSvc *auth.Service, adminSvc *admin.Service, store Store, baseURL string) *Handler {
+func New(res *resources.Service, authSvc *auth.Service, adminSvc *admin.Service, baseURL string) *Handler {
 	if !strings.HasSuffix(baseURL, "/") {
 		baseURL += "/"
 	}
-	return &Handler{res: res, auth: authSvc, admin: adminSvc, store: store, baseURL: baseURL,
+	return &Handler{res: res, auth: authSvc, admin: adminSvc, baseURL: baseURL,
 		secure: strings.HasPrefix(baseURL, "https://"), now: time.Now}
 }
 
 // Register mounts the routes under /medable/{org}/ and /medable/{org}/v2/:
 // Medable's document gives some routes with v2 and some without, so every
-// route is served both ways.
+// route is served both ways. It also names the org's login-verification
+// switch to the core, so an org that sets it verifies new devices on every
+// sign-in, Medable's or the core's.
 func (h *Handler) Register(e *echo.Echo) {
+	h.auth.AliasLoginVerification(ExtLoginVerification)
 	g := dialect.Mount(e, "/medable/:org", Errors, h.resolveOrg)
 	h.routes(g)
 	h.routes(g.Group("/v2"))
@@ -207,13 +207,7 @@ func (h *Handler) clearSession(c echo.Context) {
 // fingerprint is the request's location fingerprint, issuing a new one
 // (a year-long HttpOnly cookie for every org) when it has none.
 func (h *Handler) fingerprint(c echo.Context) string {
-	if ck, err := c.Cookie(FingerprintCookie); err == nil && len(ck.Value) >= 32 && len(ck.Value) <= 128 {
-		return ck.Value
-	}
-	fp := auth.Secret()
-	c.SetCookie(&http.Cookie{Name: FingerprintCookie, Value: fp, Path: "/medable/", MaxAge: 365 * 24 * 3600,
-		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
-	return fp
+	return auth.DeviceSecret(c, FingerprintCookie, "/medable/", h.secure)
 }
 
 // decodeObject reads a JSON object body into its properties; anything else

@@ -36,10 +36,10 @@ var (
 	_ auth.Store            = (*store.Store)(nil)
 	_ auth.LinkStore        = (*store.Store)(nil)
 	_ auth.ThrottleStore    = (*store.Store)(nil)
+	_ auth.DeviceStore      = (*store.Store)(nil)
 	_ mail.Store            = (*store.Store)(nil)
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
-	_ medable.Store         = (*store.Store)(nil)
 	_ medallion.Store       = (*store.Store)(nil)
 )
 
@@ -61,6 +61,9 @@ type Config struct {
 	// Throttle limits failed logins, reset requests and link redemptions
 	// (ROSTER_THROTTLE_*); the zero value is auth.DefaultLimits.
 	Throttle auth.Limits
+	// Verification tunes new-device verification, for the projects that
+	// turn it on; the zero value is auth.DefaultVerification.
+	Verification auth.Verification
 	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
 	// names the client (ROSTER_TRUSTED_PROXIES, comma-separated); with none,
 	// the client address is the socket's peer.
@@ -207,6 +210,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Auth = auth.NewService(st, a.Resources, keys)
 	a.Auth.Mail, a.Auth.AppURL = a.Mail, cfg.AppURL
 	a.Auth.Limits = cfg.Throttle
+	a.Auth.Verification = cfg.Verification
+	a.Auth.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
 	a.Admin = admin.NewService(a.Resources, a.Auth)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
 	if first != nil {
@@ -283,7 +288,7 @@ func (a *App) router() *echo.Echo {
 	}, a.Store)
 	a.Admin.Register(e)
 	mediumone.New(a.Resources, a.Auth, a.Admin, a.Store).Register(e)
-	medable.New(a.Resources, a.Auth, a.Admin, a.Store, a.Config.BaseURL).Register(e)
+	medable.New(a.Resources, a.Auth, a.Admin, a.Config.BaseURL).Register(e)
 	medallion.Register(e, a.Admin, a.Auth, a.Resources, a.Store)
 	hospital.Register(e, a.Admin, a.Auth, a.Resources)
 	return e
