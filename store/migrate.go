@@ -270,28 +270,13 @@ CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type
 {{postgres}}ALTER TABLE resources SET (autovacuum_vacuum_scale_factor = 0.01,
   autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02)`},
 	// 17: new-device verification and the per-project login lockout are the
-	// core's (auth), no longer Medable's. Medable's locations become
-	// login_devices rows as they are (the fingerprint and code hashes are
-	// the ones auth computes); its wrong-password counts become throttle
-	// counts (carryLockouts, in goSteps), which then drops both tables.
-	{17, `
-CREATE TABLE IF NOT EXISTS login_devices (
-  id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  project_id TEXT NOT NULL,
-  fingerprint_hash TEXT NOT NULL,
-  name TEXT NOT NULL DEFAULT '',
-  code_hash TEXT NOT NULL DEFAULT '',
-  code_expires_at BIGINT NOT NULL DEFAULT 0,
-  code_failures INTEGER NOT NULL DEFAULT 0,
-  verified_at BIGINT NOT NULL DEFAULT 0,
-  created_at BIGINT NOT NULL,
-  last_used_at BIGINT NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS login_devices_key ON login_devices (user_id, project_id, fingerprint_hash);
-INSERT INTO login_devices (id, user_id, project_id, fingerprint_hash, name, code_hash, code_expires_at, code_failures, verified_at, created_at, last_used_at)
-  SELECT id, user_id, project_id, fingerprint_hash, name, code_hash, code_expires_at, code_failures, verified_at, created_at, last_used_at
-  FROM medable_locations`},
+	// core's (auth), no longer Medable's. Medable's locations table becomes
+	// login_devices as it is (the fingerprint and code hashes are the ones
+	// auth computes); its wrong-password counts become throttle counts
+	// (carryLockouts, in goSteps), which then drops their table.
+	{17, `ALTER TABLE medable_locations RENAME TO login_devices;
+DROP INDEX IF EXISTS medable_locations_key;
+CREATE UNIQUE INDEX IF NOT EXISTS login_devices_key ON login_devices (user_id, project_id, fingerprint_hash)`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted
@@ -341,12 +326,8 @@ func carryLockouts(ctx context.Context, s *Store) error {
 			return err
 		}
 	}
-	for _, stmt := range []string{"DROP TABLE IF EXISTS medable_login_failures", "DROP TABLE IF EXISTS medable_locations"} {
-		if _, err := s.exec(ctx, stmt); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = s.exec(ctx, "DROP TABLE medable_login_failures")
+	return err
 }
 
 // viewRows matches the rows of every parameter now answered by another's
