@@ -136,10 +136,21 @@ func timeOrNil(t time.Time) *time.Time {
 	return &t
 }
 
-// newInvitation is the invitation of a membership an invite just created,
-// in the invite's transaction.
+// nameInvitation gives the invitation of a membership the invite created
+// its id, for the audit trail to name before it is written.
+func (inv *invitation) nameInvitation(context.Context) error {
+	if inv.out.Outcome == InviteCreated && inv.s.invitations != nil {
+		inv.out.InvitationID = uuid.NewString()
+	}
+	return nil
+}
+
+// newInvitation writes the invitation of a membership an invite just
+// created, in the invite's transaction. It comes last: the invite's
+// held-back creates (resources.DeferInserts) go out in one statement
+// before it, not split in two around it.
 func (inv *invitation) newInvitation(ctx context.Context) error {
-	if inv.out.Outcome != InviteCreated || inv.s.invitations == nil {
+	if inv.out.InvitationID == "" {
 		return nil
 	}
 	now := inv.s.stamp()
@@ -150,17 +161,13 @@ func (inv *invitation) newInvitation(ctx context.Context) error {
 	case inv.out.UserCreated:
 		kind = invitationPassword
 	}
-	row := &store.Invitation{ID: uuid.NewString(), ProjectID: inv.project.ID, MembershipID: inv.out.Membership.ID,
+	row := &store.Invitation{ID: inv.out.InvitationID, ProjectID: inv.project.ID, MembershipID: inv.out.Membership.ID,
 		UserID: inv.out.User.ID, Email: resources.Fold(inv.out.User.Email), Kind: kind, Status: store.InvitationPending,
 		InvitedBy: inv.inviter.Profile, LinkID: inv.linkID, CreatedAt: now, ExpiresAt: now.Add(SetPasswordLinkTTL)}
 	if inv.out.MailQueued {
 		row.SentCount, row.LastSentAt = 1, now
 	}
-	if err := inv.s.invitations.CreateInvitation(ctx, row); err != nil {
-		return err
-	}
-	inv.out.InvitationID = row.ID
-	return nil
+	return inv.s.invitations.CreateInvitation(ctx, row)
 }
 
 // Invitation reads an invitation of projectID; project admins only. One of

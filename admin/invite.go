@@ -298,7 +298,7 @@ func (inv *invitation) run(ctx context.Context) (*InviteResult, error) {
 		inv.scopeRef = inv.projectRef()
 	}
 	steps := []func(context.Context) error{inv.lock, inv.checkReferences, inv.findOrCreateUser,
-		inv.findOrCreateProfile, inv.upsertMembership, inv.queueMail, inv.newInvitation, inv.record}
+		inv.findOrCreateProfile, inv.upsertMembership, inv.queueMail, inv.nameInvitation, inv.record, inv.newInvitation}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err

@@ -126,7 +126,9 @@ func (s *Store) AcceptInvitationByLink(ctx context.Context, linkID string, at ti
 	if linkID == "" {
 		return false, nil
 	}
-	return s.claim(ctx, "UPDATE invitations SET status = ?, accepted_at = ? WHERE link_id = ? AND status = ?",
+	// link_id <> '' names the link index's predicate, so a generic plan
+	// may use it.
+	return s.claim(ctx, "UPDATE invitations SET status = ?, accepted_at = ? WHERE link_id = ? AND link_id <> '' AND status = ?",
 		InvitationAccepted, micro(at), linkID, InvitationPending)
 }
 

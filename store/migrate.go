@@ -261,8 +261,9 @@ CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type
 	// 16: the core's invitations (admin): one per membership an invite
 	// created, with its status, mailings and current one-time link. Lists
 	// are a project's newest first, or one email's; a used link and a
-	// sign-in find theirs by link and by membership. Memberships made
-	// before it have none.
+	// sign-in find theirs by link and by membership (only invitations with
+	// a live link are in the link index). Memberships made before it have
+	// none.
 	{16, `
 CREATE TABLE IF NOT EXISTS invitations (
   id TEXT PRIMARY KEY,
@@ -283,7 +284,7 @@ CREATE TABLE IF NOT EXISTS invitations (
 );
 CREATE INDEX IF NOT EXISTS invitations_project_created ON invitations (project_id, created_at, id);
 CREATE INDEX IF NOT EXISTS invitations_project_email ON invitations (project_id, email);
-CREATE INDEX IF NOT EXISTS invitations_link ON invitations (link_id);
+CREATE INDEX IF NOT EXISTS invitations_link ON invitations (link_id) WHERE link_id <> '';
 CREATE INDEX IF NOT EXISTS invitations_membership ON invitations (membership_id)`},
 }
 
