@@ -623,8 +623,9 @@ type InvitationStatus struct {
 	Status string `json:"status"`
 }
 
-// Members lists a page of projectID's memberships, newest first, each with
-// its invitation's status; project admins only.
+// Members lists a page of projectID's memberships, most recently changed
+// first (the order the resource index keeps), each with its invitation's
+// status; project admins only.
 func (s *Service) Members(ctx context.Context, projectID string, count, offset int) (*MemberPage, error) {
 	project, err := s.RequireProjectAdmin(ctx, projectID)
 	if err != nil {

@@ -227,6 +227,14 @@ var _ = Describe("Invitations", func() {
 			Expect(i.lastLink().page()).To(Equal(http.StatusGone))
 			return i
 		}, "expired"),
+		Entry("expired, then a sign-in through its membership: accepted all the same", func(p project) invited {
+			i := inviteInto(srv, p, with(practitioner(emailFor("tardy")), "password", invitePassword))
+			advanceClock(admin.SetPasswordLinkTTL + time.Minute)
+			Expect(i.status()).To(Equal("expired"))
+			_, err := srv.LoginFull(i.email, invitePassword, p.ID)
+			Expect(err).NotTo(HaveOccurred())
+			return i
+		}, "accepted"),
 		Entry("expired, then resent: pending again until a renewed expiry", func(p project) invited {
 			i := inviteInto(srv, p, practitioner(emailFor("renewed")))
 			advanceClock(admin.SetPasswordLinkTTL + time.Minute)
@@ -485,7 +493,7 @@ var _ = Describe("Invitations", func() {
 	})
 
 	Describe("GET …/members", func() {
-		It("lists the project's memberships newest first, each with its invitation's status", func() {
+		It("lists the project's memberships, most recently changed first, each with its invitation's status", func() {
 			a := inviteInto(srv, p, practitioner(emailFor("ma")))
 			b := inviteInto(srv, p, with(practitioner(emailFor("mb")), "password", invitePassword))
 			_, err := srv.LoginFull(b.email, invitePassword, p.ID)
