@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,8 +21,10 @@ import (
 
 // Service runs the admin use cases over the resource pipeline.
 type Service struct {
-	res  *resources.Service
-	auth *auth.Service
+	res         *resources.Service
+	auth        *auth.Service
+	invitations InvitationStore
+	now         func() time.Time
 
 	// Mail queues outgoing mail; AppURL is the base of links in mails.
 	Mail   *mail.Outbox
@@ -41,9 +44,39 @@ func (s *Service) IdempotentWrites(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.Idempotency(next)
 }
 
-// NewService returns the admin service.
-func NewService(res *resources.Service, authSvc *auth.Service) *Service {
-	return &Service{res: res, auth: authSvc}
+// NewService returns the admin service, keeping invitations in st. It
+// hooks into authSvc so that an invitation is accepted when its link is
+// used or its user signs in through its membership (dialects chain their
+// own hooks after it).
+func NewService(res *resources.Service, authSvc *auth.Service, st InvitationStore) *Service {
+	s := &Service{res: res, auth: authSvc, invitations: st, now: time.Now}
+	prevLink, prevSignIn := authSvc.OnLinkUsed, authSvc.OnSignIn
+	authSvc.OnLinkUsed = func(ctx context.Context, l *auth.Link) error {
+		if prevLink != nil {
+			if err := prevLink(ctx, l); err != nil {
+				return err
+			}
+		}
+		return s.invitationLinkUsed(ctx, l)
+	}
+	authSvc.OnSignIn = func(ctx context.Context, l *auth.Login, m *resources.ProjectMembership) error {
+		if prevSignIn != nil {
+			if err := prevSignIn(ctx, l, m); err != nil {
+				return err
+			}
+		}
+		return s.invitationSignedIn(ctx, l, m)
+	}
+	res.AddWriteHook(s.membershipWritten, "ProjectMembership")
+	return s
+}
+
+// SetClock makes now the service's clock (time.Now by default): the one
+// that dates invitations and judges their expiry. Call it before serving.
+func (s *Service) SetClock(now func() time.Time) {
+	if now != nil {
+		s.now = now
+	}
 }
 
 // Register mounts /admin routes, and the FHIR operations that are admin use
@@ -54,6 +87,12 @@ func (s *Service) Register(e *echo.Echo) {
 	g.POST("/projects/:projectId/client", s.handleCreateClient)
 	g.POST("/projects/:projectId/invite", s.handleInvite, s.IdempotentWrites)
 	g.GET("/projects/:projectId", s.handleProjectDetails)
+	g.GET("/projects/:projectId/members", s.handleListMembers)
+	g.GET("/projects/:projectId/invites", s.handleListInvitations)
+	g.GET("/projects/:projectId/invites/:inviteId", s.handleGetInvitation)
+	g.POST("/projects/:projectId/invites/:inviteId/resend", s.handleResendInvitation)
+	g.POST("/projects/:projectId/invites/:inviteId/link", s.handleInvitationLink)
+	g.DELETE("/projects/:projectId/invites/:inviteId", s.handleRevokeInvitation)
 	g.GET("/projects/:projectId/members/:membershipId", s.handleGetMember)
 	g.POST("/projects/:projectId/members/:membershipId", s.handleUpdateMember)
 	g.DELETE("/projects/:projectId/members/:membershipId", s.handleDeleteMember)

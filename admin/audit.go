@@ -39,6 +39,9 @@ func (inv *invitation) record(ctx context.Context) error {
 	if out.MailQueued {
 		m.Detail = append(m.Detail, audit.Detail("mail", out.MailKind))
 	}
+	if out.InvitationID != "" {
+		m.Detail = append(m.Detail, audit.Detail("invitation", out.InvitationID))
+	}
 	entities := []audit.Entity{m}
 	if out.User != nil {
 		u := audit.Ref("User/" + out.User.ID)

@@ -113,6 +113,31 @@ var _ = Describe("Concurrent invites", func() {
 		Expect(profiles(srv, "Practitioner", email)).To(HaveLen(1))
 	})
 
+	It("of 50 invites of one email in mixed case yield one membership and one invitation, even beside a forced one", func() {
+		var many []map[string]any
+		for i := range 50 {
+			many = append(many, practitioner(mixedCase(email, i*37+1)))
+		}
+		as := inviteAll([]*fixtures.Server{srv}, p.Token, []string{p.ID}, many)
+		Expect(statuses(as)).To(Equal(map[int]int{200: 1, 409: 49}), "%v", as)
+		exactlyOne(p.ID)
+		r := do(srv, "GET", "admin/projects/"+p.ID+"/invites?email="+email, p.Token, nil)
+		Expect(r.JSON()["total"]).To(BeNumerically("==", 1), string(r.Body))
+
+		By("a forced membership beside it leaving the guarantee in place for ordinary invites")
+		forced := invite(srv, p.Token, p.ID, with(practitioner(email), "forceNewMembership", true))
+		Expect(forced.Status).To(Equal(200), string(forced.Body))
+		as = inviteAll([]*fixtures.Server{srv}, p.Token, []string{p.ID}, many)
+		Expect(statuses(as)).To(Equal(map[int]int{409: 50}), "%v", as)
+		var mine int
+		for _, m := range memberships(srv, p.ID) {
+			if display(m, "user") == email {
+				mine++
+			}
+		}
+		Expect(mine).To(Equal(2), "the first and the forced one")
+	})
+
 	It("with upsert all answer 200 with the same membership", func() {
 		for i := range bodies {
 			bodies[i] = with(bodies[i], "upsert", true)

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/fixtures"
 	"github.com/rosterhq/roster/mail"
 )
@@ -19,7 +22,20 @@ import (
 // in projects and with emails of their own.
 var srv *fixtures.Server
 
-var _ = fixtures.StartForSuite(&srv, fixtures.Options{})
+// clock is srv's clock: the real time, moved on by a spec that needs
+// something to expire (see advanceClock).
+var clock struct{ offset atomic.Int64 }
+
+func clockNow() time.Time { return time.Now().Add(time.Duration(clock.offset.Load())) }
+
+// advanceClock moves srv's clock on by d until the spec ends. Specs run one
+// at a time, so no other spec sees it.
+func advanceClock(d time.Duration) {
+	clock.offset.Add(int64(d))
+	DeferCleanup(func() { clock.offset.Add(-int64(d)) })
+}
+
+var _ = fixtures.StartForSuite(&srv, fixtures.Options{Configure: func(c *app.Config) { c.Now = clockNow }})
 
 // uniq is a short random suffix for names and emails.
 func uniq() string {

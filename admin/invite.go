@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/mail"
@@ -108,6 +109,9 @@ type InviteResult struct {
 	// MailQueued says a mail went into the outbox (MailKindWelcome or MailKindInvite).
 	MailQueued bool
 	MailKind   string
+	// InvitationID is the invitation recorded for a created membership
+	// ("" when the invite created none).
+	InvitationID string
 }
 
 // Invite runs Medplum's invite algorithm in projectID for the caller in ctx
@@ -242,6 +246,10 @@ func (r *InviteRequest) template() resources.ProjectMembership {
 	}
 	m.ResourceType, m.ID, m.Meta = "ProjectMembership", "", nil
 	m.Project, m.User, m.InvitedBy = resources.Reference{}, resources.Reference{}, nil
+	// Only forceNewMembership makes a membership additional (upsertMembership).
+	if lo.ContainsBy(m.Extension, func(e resources.Extension) bool { return e.URL == resources.AdditionalMembershipURL }) {
+		m.Extension = resources.SetExtension(m.Extension, resources.AdditionalMembershipURL, "", nil)
+	}
 	return m
 }
 
@@ -268,6 +276,8 @@ type invitation struct {
 	profileRec *resources.Record
 	// byExternalID is the membership an email-less invite found by its externalId.
 	byExternalID *resources.ProjectMembership
+	// linkID is the set-password link the invite mailed ("" for none).
+	linkID string
 
 	out InviteResult
 }
@@ -288,7 +298,7 @@ func (inv *invitation) run(ctx context.Context) (*InviteResult, error) {
 		inv.scopeRef = inv.projectRef()
 	}
 	steps := []func(context.Context) error{inv.lock, inv.checkReferences, inv.findOrCreateUser,
-		inv.findOrCreateProfile, inv.upsertMembership, inv.queueMail, inv.record}
+		inv.findOrCreateProfile, inv.upsertMembership, inv.queueMail, inv.nameInvitation, inv.record, inv.newInvitation}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -557,22 +567,29 @@ func (inv *invitation) upsertMembership(ctx context.Context) error {
 	if req.ResourceType == "Patient" && m.AccessPolicy == nil && len(m.Access) == 0 && inv.project.DefaultPatientAccessPolicy != nil {
 		m.AccessPolicy = inv.project.DefaultPatientAccessPolicy
 	}
-	if !req.ForceNewMembership {
-		existing, err := inv.memberships(ctx, user.ID)
-		if err != nil {
-			return err
+	existing, err := inv.memberships(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.ForceNewMembership:
+		// Medplum creates another membership regardless. One of the same
+		// user and profile as an existing one is marked additional, which
+		// exempts it from the one-per-user-and-profile key that every
+		// ordinary membership keeps.
+		if lo.ContainsBy(existing, func(cur *resources.ProjectMembership) bool { return cur.Profile.Reference == profileRef.Reference }) {
+			m.Extension = resources.SetExtension(m.Extension, resources.AdditionalMembershipURL, "valueBoolean", true)
 		}
-		if len(existing) > 0 {
-			if !req.Upsert {
-				return resources.Conflict("User is already a member of this project")
-			}
-			for _, cur := range existing {
-				if cur.Profile.Reference == profileRef.Reference {
-					return inv.update(pctx, cur, m, userRef, profileRef)
-				}
-			}
-			return resources.Conflict("User is already a member of this project with a different profile")
+	case len(existing) > 0:
+		if !req.Upsert {
+			return resources.Conflict("User is already a member of this project")
 		}
+		for _, cur := range existing {
+			if cur.Profile.Reference == profileRef.Reference {
+				return inv.update(pctx, cur, m, userRef, profileRef)
+			}
+		}
+		return resources.Conflict("User is already a member of this project with a different profile")
 	}
 	m.User, m.Profile, m.InvitedBy = userRef, profileRef, inv.inviter.ProfileRef()
 	rec, err := inv.s.res.CreateIn(pctx, &m, inv.project.ID)
@@ -614,6 +631,10 @@ func (inv *invitation) update(ctx context.Context, cur *resources.ProjectMembers
 	}
 	if want.Extension != nil {
 		next.Extension = want.Extension
+		// Whether a membership is additional is the invite's to say, once.
+		if cur.Additional() {
+			next.Extension = resources.SetExtension(next.Extension, resources.AdditionalMembershipURL, "valueBoolean", true)
+		}
 	}
 	before := *cur
 	before.Meta = nil
@@ -657,6 +678,7 @@ func (inv *invitation) queueMail(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		inv.linkID = id
 		link := inv.s.AppURL + "setpassword/" + id + "/" + secret
 		msg.Kind, msg.Subject = MailKindWelcome, "Welcome to "+name
 		msg.Text, msg.HTML = mailBody(

@@ -54,24 +54,9 @@ func (s *Service) ProjectDetails(ctx context.Context, projectID string) (*Projec
 	if err != nil {
 		return nil, err
 	}
-	owner := ""
-	if project.Owner != nil {
-		owner = project.Owner.Reference
-	}
 	out := &ProjectDetails{Project: ProjectSummary{ID: project.ID, Name: project.Name}, Members: make([]MemberSummary, 0, len(mems))}
 	for _, m := range mems {
-		role := "member"
-		switch {
-		case owner != "" && m.User.Reference == owner:
-			role = "owner"
-		case m.Admin != nil && *m.Admin:
-			role = "admin"
-		}
-		out.Members = append(out.Members, MemberSummary{
-			MembershipID: m.ID, Profile: m.Profile.Reference, User: m.User.Reference, Name: m.Profile.Display,
-			AccessPolicy: m.AccessPolicy, Role: role, Admin: m.Admin != nil && *m.Admin,
-			Active: m.IsActive(), ExternalID: m.ExternalID,
-		})
+		out.Members = append(out.Members, summarize(project, m))
 	}
 	sort.SliceStable(out.Members, func(i, j int) bool {
 		a, b := strings.ToLower(out.Members[i].Name), strings.ToLower(out.Members[j].Name)
@@ -81,6 +66,22 @@ func (s *Service) ProjectDetails(ctx context.Context, projectID string) (*Projec
 		return out.Members[i].MembershipID < out.Members[j].MembershipID
 	})
 	return out, nil
+}
+
+// summarize is membership m of project as the admin lists show it.
+func summarize(project *resources.Project, m *resources.ProjectMembership) MemberSummary {
+	role := "member"
+	switch {
+	case project.Owner != nil && project.Owner.Reference != "" && m.User.Reference == project.Owner.Reference:
+		role = "owner"
+	case m.Admin != nil && *m.Admin:
+		role = "admin"
+	}
+	return MemberSummary{
+		MembershipID: m.ID, Profile: m.Profile.Reference, User: m.User.Reference, Name: m.Profile.Display,
+		AccessPolicy: m.AccessPolicy, Role: role, Admin: m.Admin != nil && *m.Admin,
+		Active: m.IsActive(), ExternalID: m.ExternalID,
+	}
 }
 
 // allMemberships pages through every membership of projectID.

@@ -85,6 +85,9 @@ var (
 	LinkUse        = Act{"link-use", "One-time link used", TypeUserAuthentication, ActionExecute, nil}
 	LinkRefusal    = Act{"link-refusal", "One-time link refused", TypeUserAuthentication, ActionExecute, nil}
 	Invite         = Act{"invite", "Invite", TypeSecurityAlert, ActionCreate, dcm("110136", "Security Roles Changed")}
+	InviteResend   = Act{"invite-resend", "Invitation mailed again", TypeSecurityAlert, ActionUpdate, nil}
+	InviteLink     = Act{"invite-link", "Invitation link handed to an admin", TypeSecurityAlert, ActionUpdate, nil}
+	InviteRevoke   = Act{"invite-revoke", "Invitation revoked", TypeSecurityAlert, ActionUpdate, dcm("110136", "Security Roles Changed")}
 	MemberCreate   = Act{"membership-create", "Membership created", TypeSecurityAlert, ActionCreate, dcm("110136", "Security Roles Changed")}
 	MemberUpdate   = Act{"membership-update", "Membership changed", TypeSecurityAlert, ActionUpdate, dcm("110136", "Security Roles Changed")}
 	MemberDelete   = Act{"membership-delete", "Membership deleted", TypeSecurityAlert, ActionDelete, dcm("110136", "Security Roles Changed")}

@@ -50,8 +50,20 @@ func (s *Service) createLogin(ctx context.Context, l *Login, m *resources.Projec
 		if m == nil {
 			return nil
 		}
-		return s.auditLogin(ctx, l, m)
+		return s.signedIn(ctx, l, m)
 	})
+}
+
+// signedIn records that login l is now bound to membership m and tells
+// OnSignIn of a User's sign-in, in the transaction that binds it.
+func (s *Service) signedIn(ctx context.Context, l *Login, m *resources.ProjectMembership) error {
+	if err := s.auditLogin(ctx, l, m); err != nil {
+		return err
+	}
+	if s.OnSignIn == nil || (l.ClientID != "" && l.ClientID == l.UserID) {
+		return nil
+	}
+	return s.OnSignIn(ctx, l, m)
 }
 
 // auditLoginFailure records a refused sign-in: in the project it asked

@@ -45,6 +45,13 @@ type Service struct {
 	// while the app is wired (e.g. to mark a vendor's invite accepted).
 	OnLinkUsed func(ctx context.Context, l *Link) error
 
+	// OnSignIn, when set, is told of every sign-in of a User once its login
+	// is bound to membership m (at /auth/login with one membership, or at
+	// the profile choice), inside the transaction that records it: an error
+	// fails the sign-in. The admin service marks the membership's
+	// invitation accepted through it. Client logins are not told.
+	OnSignIn func(ctx context.Context, l *Login, m *resources.ProjectMembership) error
+
 	// Limits throttle failed logins, reset requests and link redemptions
 	// (DefaultLimits unless the app configures others).
 	Limits Limits
@@ -70,6 +77,14 @@ type Service struct {
 // NewService returns the auth service.
 func NewService(store Store, res *resources.Service, keys *Keys) *Service {
 	return &Service{store: store, res: res, keys: keys, now: time.Now, Limits: DefaultLimits}
+}
+
+// SetClock makes now the service's clock (time.Now by default): the one
+// that issues and judges logins, codes and links. Call it before serving.
+func (s *Service) SetClock(now func() time.Time) {
+	if now != nil {
+		s.now = now
+	}
 }
 
 // Keys returns the signing keys.
@@ -356,7 +371,7 @@ func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID strin
 				if err := s.store.RotateCode(ctx, l.ID, HashSecret(code)); err != nil {
 					return err
 				}
-				return s.auditLogin(ctx, l, m)
+				return s.signedIn(ctx, l, m)
 			}); err != nil {
 				return nil, err
 			}
@@ -703,6 +718,18 @@ func (s *Service) SetNewPassword(ctx context.Context, userID string, pw *NewPass
 		}
 		return s.auditUser(ctx, audit.Event{Act: audit.PasswordSet}, userID)
 	})
+}
+
+// HasPassword reports whether userID has a password to sign in with.
+func (s *Service) HasPassword(ctx context.Context, userID string) (bool, error) {
+	_, err := s.store.PasswordHash(ctx, userID)
+	switch {
+	case err == nil:
+		return true, nil
+	case resources.IsKind(err, resources.KindNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // ChangePassword checks the old password and sets the new one; the caller's

@@ -85,7 +85,10 @@ func init() {
 		},
 		Unique: func(r Resource, project string) []string {
 			m := r.(*ProjectMembership)
-			keys := []string{"ProjectMembership|" + project + "|" + m.User.Reference + "|" + m.Profile.Reference}
+			var keys []string
+			if !m.Additional() {
+				keys = append(keys, "ProjectMembership|"+project+"|"+m.User.Reference+"|"+m.Profile.Reference)
+			}
 			if m.ExternalID != "" {
 				keys = append(keys, "ProjectMembership.externalId|"+project+"|"+m.ExternalID)
 			}

@@ -190,6 +190,19 @@ type ProjectMembership struct {
 	Admin             *bool                     `json:"admin,omitempty"`
 }
 
+// AdditionalMembershipURL is the extension (valueBoolean true) marking a
+// ProjectMembership that an invite with forceNewMembership made beside
+// one of the same user and profile, as Medplum allows. Such a membership
+// has no one-per-user-and-profile unique key; every other keeps it, so
+// ordinary invites still cannot make a second one.
+const AdditionalMembershipURL = "https://roster.dev/fhir/StructureDefinition/additional-membership"
+
+// Additional reports whether m carries AdditionalMembershipURL set true.
+func (m *ProjectMembership) Additional() bool {
+	var v bool
+	return ExtensionValue(m.Extension, AdditionalMembershipURL, "valueBoolean", &v) && v
+}
+
 // IsActive says whether the membership grants access: one that does not say
 // is active, as its "active" search parameter indexes it.
 func (m *ProjectMembership) IsActive() bool { return m.Active == nil || *m.Active }

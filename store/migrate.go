@@ -269,6 +269,34 @@ CREATE INDEX IF NOT EXISTS search_index_sorted ON search_index (project_id, type
   autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
 {{postgres}}ALTER TABLE resources SET (autovacuum_vacuum_scale_factor = 0.01,
   autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02)`},
+	// 16: the core's invitations (admin): one per membership an invite
+	// created, with its status, mailings and current one-time link. Lists
+	// are a project's newest first, or one email's; a used link and a
+	// sign-in find theirs by link and by membership (only invitations with
+	// a live link are in the link index). Memberships made before it have
+	// none.
+	{16, `
+CREATE TABLE IF NOT EXISTS invitations (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  membership_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  email TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  invited_by TEXT NOT NULL DEFAULT '',
+  link_id TEXT NOT NULL DEFAULT '',
+  sent_count INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  accepted_at BIGINT NOT NULL DEFAULT 0,
+  revoked_at BIGINT NOT NULL DEFAULT 0,
+  last_sent_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS invitations_project_created ON invitations (project_id, created_at, id);
+CREATE INDEX IF NOT EXISTS invitations_project_email ON invitations (project_id, email);
+CREATE INDEX IF NOT EXISTS invitations_link ON invitations (link_id) WHERE link_id <> '';
+CREATE INDEX IF NOT EXISTS invitations_membership ON invitations (membership_id)`},
 	// 17: new-device verification and the per-project login lockout are the
 	// core's (auth), no longer Medable's. Medable's locations table becomes
 	// login_devices as it is (the fingerprint and code hashes are the ones

@@ -152,3 +152,43 @@ type MedallionInviteQuery struct {
 	Limit        int
 	Offset       int
 }
+
+// Stored states of an invitation. "expired" is never stored: it is a
+// pending invitation past its ExpiresAt, judged by the reader's clock.
+const (
+	InvitationPending  = "pending"
+	InvitationAccepted = "accepted"
+	InvitationRevoked  = "revoked"
+	InvitationExpired  = "expired" // a query's status only
+)
+
+// Invitation is the core's record of an invite that created a membership:
+// whom it invited, how often it was mailed, its current one-time link
+// (LinkID, "" for none) and whether it was accepted or revoked.
+type Invitation struct {
+	ID           string
+	ProjectID    string
+	MembershipID string
+	UserID       string
+	Email        string // folded; "" for an invite by externalId alone
+	Kind         string // what a resend sends (admin's invitation kinds)
+	Status       string // InvitationPending, InvitationAccepted or InvitationRevoked
+	InvitedBy    string // the inviter's profile, "Practitioner/…" ("" for Roster itself)
+	LinkID       string
+	SentCount    int
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	AcceptedAt   time.Time
+	RevokedAt    time.Time
+	LastSentAt   time.Time
+}
+
+// InvitationQuery selects a page of a project's invitations, newest first.
+type InvitationQuery struct {
+	ProjectID string
+	Status    string    // "" for all, else a stored state or InvitationExpired
+	Email     string    // "" for all, else exactly this (folded) email
+	Now       time.Time // what "expired" is judged against
+	Limit     int
+	Offset    int
+}

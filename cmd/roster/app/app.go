@@ -41,6 +41,7 @@ var (
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
 	_ medallion.Store       = (*store.Store)(nil)
+	_ admin.InvitationStore = (*store.Store)(nil)
 )
 
 // Config is Roster's configuration; FromEnv reads it from ROSTER_* variables.
@@ -72,6 +73,9 @@ type Config struct {
 	Mail mail.Options
 	// SkipBootstrap leaves an empty database empty (roster migrate).
 	SkipBootstrap bool
+	// Now is the clock of logins, links and invitations (nil: time.Now);
+	// tests move it to see expiry.
+	Now func() time.Time
 }
 
 // FromEnv reads the configuration from the environment with the documented defaults.
@@ -212,8 +216,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Auth.Limits = cfg.Throttle
 	a.Auth.Verification = cfg.Verification
 	a.Auth.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
-	a.Admin = admin.NewService(a.Resources, a.Auth)
+	a.Auth.SetClock(cfg.Now)
+	a.Admin = admin.NewService(a.Resources, a.Auth, st)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
+	a.Admin.SetClock(cfg.Now)
 	if first != nil {
 		res, err := a.Admin.Bootstrap(ctx, first)
 		if err != nil {

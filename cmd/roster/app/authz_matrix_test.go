@@ -77,6 +77,7 @@ type authzWorld struct {
 	targetProf  string // its profile, "Practitioner/…"
 	auditEvent  string // an AuditEvent of P
 	medallionID string // the target membership, as Medallion's member id
+	invitation  string // the target membership's invitation
 }
 
 const matrixPassword = "granite-Orchard-velvet-5521"
@@ -193,6 +194,10 @@ func newAuthzWorld() *authzWorld {
 	w.targetUser = strings.TrimPrefix(tm["user"].(map[string]any)["reference"].(string), "User/")
 	w.targetProf = tm["profile"].(map[string]any)["reference"].(string)
 	w.medallionID = w.targetMem
+	r, err = w.srv.Do("GET", "admin/projects/"+w.p+"/invites?_count=1", adminToken, nil)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.Status).To(Equal(200), string(r.Body))
+	w.invitation = r.JSON()["invites"].([]any)[0].(map[string]any)["id"].(string)
 	r, err = w.srv.Do("GET", "fhir/R4/AuditEvent?_count=1", adminToken, nil)
 	Expect(err).NotTo(HaveOccurred())
 	events := r.Resources()
@@ -233,12 +238,28 @@ func bearer(method, path string, body func(w *authzWorld) any, headers ...string
 	}
 }
 
+// freshInvitation invites a new practitioner into P (no mail, no
+// password: one who needs a link) and returns the invitation's id.
+func (w *authzWorld) freshInvitation() string {
+	GinkgoHelper()
+	r, err := w.srv.Do("POST", "admin/projects/"+w.p+"/invite", w.srv.AdminToken, map[string]any{"resourceType": "Practitioner",
+		"firstName": "Fresh", "lastName": "Invitee", "email": uniqueEmail("fresh"), "sendEmail": false})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.Status).To(Equal(200), string(r.Body))
+	r, err = w.srv.Do("GET", "admin/projects/"+w.p+"/invites?_count=1", w.srv.AdminToken, nil)
+	Expect(err).NotTo(HaveOccurred())
+	return r.JSON()["invites"].([]any)[0].(map[string]any)["id"].(string)
+}
+
 // expand fills {P}, {Q}, {patient}, {member}, {user}, {profile}, {event},
-// {freshPatient} and {freshMember} into a path.
+// {invitation}, {freshPatient}, {freshMember} and {freshInvitation} into a path.
 func expand(w *authzWorld, path string) string {
 	r := strings.NewReplacer("{P}", w.p, "{Q}", w.q, "{patient}", w.patient, "{member}", w.targetMem,
-		"{user}", w.targetUser, "{profile}", w.targetProf, "{event}", w.auditEvent)
+		"{user}", w.targetUser, "{profile}", w.targetProf, "{event}", w.auditEvent, "{invitation}", w.invitation)
 	path = r.Replace(path)
+	if strings.Contains(path, "{freshInvitation}") {
+		path = strings.ReplaceAll(path, "{freshInvitation}", w.freshInvitation())
+	}
 	if strings.Contains(path, "{freshPatient}") {
 		path = strings.ReplaceAll(path, "{freshPatient}", w.freshPatient())
 	}
@@ -349,6 +370,18 @@ var matrix = []route{
 		return map[string]any{"name": "Another client"}
 	}), 201, 201, 403, 403, 403, 403, 403, 401, 403),
 	row("GET /admin/projects/{P}/mail", bearer("GET", "admin/projects/{P}/mail", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("GET /admin/projects/{P}/members", bearer("GET", "admin/projects/{P}/members", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("GET /admin/projects/{P}/invites", bearer("GET", "admin/projects/{P}/invites", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("GET /admin/projects/{P}/invites/{id}", bearer("GET", "admin/projects/{P}/invites/{invitation}", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("POST /admin/projects/{P}/invites/{id}/resend", bearer("POST", "admin/projects/{P}/invites/{invitation}/resend", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("POST /admin/projects/{P}/invites/{id}/link", bearer("POST", "admin/projects/{P}/invites/{freshInvitation}/link", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("DELETE /admin/projects/{P}/invites/{id}", bearer("DELETE", "admin/projects/{P}/invites/{freshInvitation}", nil),
 		200, 200, 403, 403, 403, 403, 403, 401, 403),
 	row("GET /auth/me", bearer("GET", "auth/me", nil),
 		200, 200, 200, 200, 200, 200, 200, 401, 200),

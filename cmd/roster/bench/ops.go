@@ -132,6 +132,50 @@ var ops = []op{
 			}
 		}
 	}},
+	{name: "invite-resend", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			g := newGenerator(uint64(6000+i), w.run)
+			invitation := ""
+			return func(ctx context.Context) (int, error) {
+				if invitation != "" {
+					s, _, err := cl.do(ctx, "POST", "admin/projects/"+w.project+"/invites/"+invitation+"/resend", "", nil)
+					return s, err
+				}
+				// Each worker resends an invitation of its own (resends of
+				// one invitation queue on its lock), made on its first turn.
+				p := g.person()
+				email := fmt.Sprintf("resend-%s-%d@example.org", w.run, w.seq.Add(1))
+				s, _, err := cl.do(ctx, "POST", "admin/projects/"+w.project+"/invite", "application/json", jsonBody(obj{
+					"resourceType": "Practitioner", "firstName": p.Given, "lastName": p.Family, "email": email, "sendEmail": false}))
+				if err != nil || s != 200 {
+					return s, err
+				}
+				s, _, err = cl.do(ctx, "GET", "admin/projects/"+w.project+"/invites?_count=1&email="+url.QueryEscape(email), "", nil)
+				var page struct {
+					Invites []struct {
+						ID string `json:"id"`
+					} `json:"invites"`
+				}
+				if err == nil && s == 200 && json.Unmarshal(cl.buf.Bytes(), &page) == nil && len(page.Invites) == 1 {
+					invitation = page.Invites[0].ID
+				}
+				return s, err
+			}
+		}
+	}},
+	{name: "invites-list", roster: func(w *world) worker {
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				path := "admin/projects/" + w.project + "/invites?_count=20"
+				if r.IntN(2) == 0 {
+					path += "&status=pending"
+				}
+				s, _, err := cl.do(ctx, "GET", path, "", nil)
+				return s, err
+			}
+		}
+	}},
 	{name: "login", roster: func(w *world) worker {
 		return func(cl *client, i, _ int) task {
 			email := w.users[i%len(w.users)]
