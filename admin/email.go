@@ -334,15 +334,18 @@ func (ch *emailChange) revokeLinks(ctx context.Context) error {
 }
 
 func (ch *emailChange) followInvitations(ctx context.Context) error {
-	return ch.s.invitationsFollowEmail(ctx, ch.user.ID, ch.old, ch.email)
+	return ch.s.invitationsFollowEmail(ctx, ch.user.ID, ch.email)
 }
 
-// invitationsFollowEmail is told, inside the transaction of an email
-// change, that userID's login email went from oldEmail to newEmail, so the
-// user's pending invitations can follow the new address; an error rolls the
-// change back. It does nothing until invitations are kept in the core.
-func (s *Service) invitationsFollowEmail(ctx context.Context, userID, oldEmail, newEmail string) error {
-	return nil
+// invitationsFollowEmail moves the user's pending invitations to the new
+// address inside the email change's transaction (an error rolls the change
+// back): a resend then mails the address the user now has. Their links
+// were mailed to the old one and died with the change.
+func (s *Service) invitationsFollowEmail(ctx context.Context, userID, newEmail string) error {
+	if s.invitations == nil {
+		return nil
+	}
+	return s.invitations.FollowEmail(ctx, userID, newEmail)
 }
 
 // mailNotices tells the old and the new address, in the change's

@@ -109,6 +109,13 @@ var _ = Describe("POST /fhir/R4/User/{id}/$update-email", func() {
 		Expect(mails(srv, p.ID, old)).To(ContainElement(HaveField("Kind", admin.MailKindEmailChanged)))
 		Expect(mails(srv, p.ID, next)).To(ContainElement(HaveField("Kind", admin.MailKindEmailChanged)))
 
+		By("moving its pending invitation to the new address")
+		for addr, want := range map[string]int{old: 0, next: 1} {
+			list := do(srv, "GET", "admin/projects/"+p.ID+"/invites?status=pending&email="+url.QueryEscape(addr), p.Token, nil)
+			Expect(list.Status).To(Equal(200), string(list.Body))
+			Expect(list.JSON()["invites"]).To(HaveLen(want), addr)
+		}
+
 		By("signing in with the new address only")
 		_, err := srv.Login(next, fixtures.AdminPassword)
 		Expect(err).NotTo(HaveOccurred())

@@ -66,6 +66,8 @@ type InvitationStore interface {
 	// accepted; false when there is none.
 	AcceptInvitationByLink(ctx context.Context, linkID string, at time.Time) (bool, error)
 	AcceptInvitationOfMembership(ctx context.Context, membershipID string, at time.Time) (bool, error)
+	// FollowEmail moves the user's pending invitations to a new address.
+	FollowEmail(ctx context.Context, userID, email string) error
 	// UserSignedIn reports whether a login was ever recorded for the user.
 	UserSignedIn(ctx context.Context, userID string) (bool, error)
 }

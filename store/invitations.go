@@ -139,6 +139,15 @@ func (s *Store) AcceptInvitationOfMembership(ctx context.Context, membershipID s
 		InvitationAccepted, micro(at), membershipID, InvitationPending)
 }
 
+// FollowEmail moves userID's pending invitations to email (the user's
+// address changed), in the statement's transaction.
+func (s *Store) FollowEmail(ctx context.Context, userID, email string) error {
+	// status = 'pending' names the user index's predicate, so a generic
+	// plan may use it.
+	_, err := s.exec(ctx, "UPDATE invitations SET email = ? WHERE user_id = ? AND status = 'pending'", email, userID)
+	return err
+}
+
 // UserSignedIn reports whether a login was ever recorded for userID.
 func (s *Store) UserSignedIn(ctx context.Context, userID string) (bool, error) {
 	var n int

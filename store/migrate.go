@@ -296,7 +296,8 @@ CREATE TABLE IF NOT EXISTS invitations (
 CREATE INDEX IF NOT EXISTS invitations_project_created ON invitations (project_id, created_at, id);
 CREATE INDEX IF NOT EXISTS invitations_project_email ON invitations (project_id, email);
 CREATE INDEX IF NOT EXISTS invitations_link ON invitations (link_id) WHERE link_id <> '';
-CREATE INDEX IF NOT EXISTS invitations_membership ON invitations (membership_id)`},
+CREATE INDEX IF NOT EXISTS invitations_membership ON invitations (membership_id);
+CREATE INDEX IF NOT EXISTS invitations_user ON invitations (user_id) WHERE status = 'pending'`},
 	// 17: new-device verification and the per-project login lockout are the
 	// core's (auth), no longer Medable's. Medable's locations table becomes
 	// login_devices as it is (the fingerprint and code hashes are the ones
