@@ -569,38 +569,18 @@ func (s *Service) handleListInvitations(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Service) handleGetInvitation(c echo.Context) error {
-	out, err := s.Invitation(c.Request().Context(), c.Param("projectId"), c.Param("inviteId"))
-	if err != nil {
-		return err
+// invitationAct answers one of a project's invitations, after act, as JSON.
+// Every answer is no-store: a link's answer is a secret, and the others
+// are a state a cache would outlive.
+func invitationAct[T any](act func(ctx context.Context, projectID, inviteID string) (T, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		out, err := act(c.Request().Context(), c.Param("projectId"), c.Param("inviteId"))
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(http.StatusOK, out)
 	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func (s *Service) handleResendInvitation(c echo.Context) error {
-	out, err := s.ResendInvitation(c.Request().Context(), c.Param("projectId"), c.Param("inviteId"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func (s *Service) handleInvitationLink(c echo.Context) error {
-	out, err := s.NewInvitationLink(c.Request().Context(), c.Param("projectId"), c.Param("inviteId"))
-	if err != nil {
-		return err
-	}
-	// The link is a secret: never cached.
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, out)
-}
-
-func (s *Service) handleRevokeInvitation(c echo.Context) error {
-	out, err := s.RevokeInvitation(c.Request().Context(), c.Param("projectId"), c.Param("inviteId"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, out)
 }
 
 // MemberPage is the answer of GET /admin/projects/{projectId}/members.

@@ -43,7 +43,7 @@ func (s *Store) DeletePasswordHash(ctx context.Context, userID string) error {
 
 const loginColumns = "id, user_id, client_id, membership_id, project_id, code_hash, code_challenge, code_method, refresh_hash, created_at, expires_at, revoked_at, remote_addr, user_agent"
 
-func scanLogin(sc interface{ Scan(...any) error }) (*Login, error) {
+func scanLogin(sc rowScanner) (*Login, error) {
 	var l Login
 	var created, expires, revoked int64
 	if err := sc.Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &l.CodeHash, &l.CodeChallenge, &l.CodeMethod,

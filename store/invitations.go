@@ -13,7 +13,7 @@ import (
 const invitationColumns = "id, project_id, membership_id, user_id, email, kind, status, invited_by, link_id, sent_count, " +
 	"created_at, expires_at, accepted_at, revoked_at, last_sent_at"
 
-func scanInvitation(sc interface{ Scan(...any) error }) (*Invitation, error) {
+func scanInvitation(sc rowScanner) (*Invitation, error) {
 	var (
 		inv                                       Invitation
 		created, expires, accepted, revoked, sent int64
@@ -94,19 +94,7 @@ func (s *Store) MembershipInvitations(ctx context.Context, projectID string, mem
 
 func (s *Store) invitations(ctx context.Context, query string, args ...any) ([]*Invitation, error) {
 	rows, err := s.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Invitation
-	for rows.Next() {
-		inv, err := scanInvitation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inv)
-	}
-	return out, translate(rows.Err())
+	return scanAll(rows, err, scanInvitation)
 }
 
 // UpdateInvitation writes what a resend, a new link or a revocation

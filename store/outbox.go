@@ -9,7 +9,7 @@ import (
 
 const outboxColumns = "id, project_id, kind, to_addr, subject, body_text, body_html, status, attempts, next_attempt_at, locked_until, last_error, created_at, sent_at"
 
-func scanMail(sc interface{ Scan(...any) error }) (*Mail, error) {
+func scanMail(sc rowScanner) (*Mail, error) {
 	var m Mail
 	var next, locked, created, sent int64
 	if err := sc.Scan(&m.ID, &m.ProjectID, &m.Kind, &m.To, &m.Subject, &m.Text, &m.HTML, &m.Status, &m.Attempts,

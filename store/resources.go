@@ -185,7 +185,7 @@ func (s *Store) insertIndex(ctx context.Context, rec *resources.Record) error {
 	return nil
 }
 
-func scanRecord(sc interface{ Scan(...any) error }) (*resources.Record, error) {
+func scanRecord(sc rowScanner) (*resources.Record, error) {
 	var (
 		rec     resources.Record
 		lu      int64
@@ -240,17 +240,26 @@ func (s *Store) GetVersion(ctx context.Context, typ, id string, version int64) (
 }
 
 func (s *Store) collect(rows *sql.Rows, err error) ([]*resources.Record, error) {
+	return scanAll(rows, err, scanRecord)
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// scanAll reads every row a query answered with scan, then closes them; a
+// failed query's err is returned as it is.
+func scanAll[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*resources.Record
+	var out []T
 	for rows.Next() {
-		rec, err := scanRecord(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rec)
+		out = append(out, v)
 	}
 	return out, translate(rows.Err())
 }
