@@ -106,7 +106,7 @@ func mails(s *fixtures.Server, projectID, to string) []mail.Message {
 	var out []mail.Message
 	for i := len(all) - 1; i >= 0; i-- {
 		if strings.EqualFold(all[i].To, to) {
-			out = append(out, all[i])
+			out = append(out, *all[i])
 		}
 	}
 	return out

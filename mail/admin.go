@@ -14,7 +14,7 @@ import (
 // Lister is the storage the admin listing needs.
 type Lister interface {
 	// ListMail returns a project's messages, newest first, at most limit.
-	ListMail(ctx context.Context, projectID string, limit int) ([]Message, error)
+	ListMail(ctx context.Context, projectID string, limit int) ([]*Message, error)
 }
 
 // Default and largest page of GET /admin/projects/{projectId}/mail.
@@ -78,7 +78,7 @@ func RegisterAdmin(e *echo.Echo, required echo.MiddlewareFunc, requireAdmin func
 		}
 		out := make([]Delivery, 0, len(msgs))
 		for _, m := range msgs {
-			out = append(out, DeliveryOf(m))
+			out = append(out, DeliveryOf(*m))
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, out)

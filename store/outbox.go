@@ -69,21 +69,9 @@ func (s *Store) FinishMail(ctx context.Context, m *Mail) error {
 }
 
 // ListMail returns a project's messages, newest first.
-func (s *Store) ListMail(ctx context.Context, projectID string, limit int) ([]Mail, error) {
+func (s *Store) ListMail(ctx context.Context, projectID string, limit int) ([]*Mail, error) {
 	rows, err := s.query(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE project_id = ? ORDER BY created_at DESC, id DESC LIMIT ?", projectID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Mail
-	for rows.Next() {
-		m, err := scanMail(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *m)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanMail)
 }
 
 // GetMail reads one message, body included (for Roster itself and tests,
