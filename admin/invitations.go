@@ -103,10 +103,12 @@ type InvitationLink struct {
 
 // InvitationQuery selects a page of a project's invitations.
 type InvitationQuery struct {
-	Status string // "" or one of the Invitation… statuses
-	Email  string
-	Count  int
-	Offset int
+	Status       string // "" or one of the Invitation… statuses
+	Email        string
+	MembershipID string // "" for all, else this membership's only
+	OldestFirst  bool   // oldest first instead of newest
+	Count        int
+	Offset       int
 }
 
 // stamp is the time now as invitations keep it: UTC, to the microsecond.
@@ -141,7 +143,7 @@ func timeOrNil(t time.Time) *time.Time {
 // nameInvitation gives the invitation of a membership the invite created
 // its id, for the audit trail to name before it is written.
 func (inv *invitation) nameInvitation(context.Context) error {
-	if inv.out.Outcome == InviteCreated && inv.s.invitations != nil {
+	if inv.out.Outcome == InviteCreated && inv.s.invitations != nil && !inv.req.NoInvitation {
 		inv.out.InvitationID = uuid.NewString()
 	}
 	return nil
@@ -223,7 +225,7 @@ func (s *Service) invitationPage(ctx context.Context, projectID string, q Invita
 		return nil, resources.Invalids(issues)
 	}
 	rows, total, err := s.invitations.Invitations(ctx, store.InvitationQuery{ProjectID: projectID, Status: q.Status,
-		Email: q.Email, Now: s.now(), Limit: q.Count, Offset: q.Offset})
+		Email: q.Email, MembershipID: q.MembershipID, OldestFirst: q.OldestFirst, Now: s.now(), Limit: q.Count, Offset: q.Offset})
 	if err != nil {
 		return nil, err
 	}
@@ -347,6 +349,12 @@ func (s *Service) recordInvitationAct(ctx context.Context, act audit.Act, row *s
 // once; anyone else is told again where to sign in. The invitation's
 // expiry is renewed. An accepted or revoked invitation is a conflict.
 func (s *Service) ResendInvitation(ctx context.Context, projectID, id string) (*Invitation, error) {
+	return s.ResendInvitationWith(ctx, projectID, id, InvitationOptions{})
+}
+
+// ResendInvitationWith is ResendInvitation with a set-password link's mail
+// worded by opt.Mail.
+func (s *Service) ResendInvitationWith(ctx context.Context, projectID, id string, opt InvitationOptions) (*Invitation, error) {
 	project, err := s.RequireProjectAdmin(ctx, projectID)
 	if err != nil {
 		return nil, err
@@ -371,9 +379,7 @@ func (s *Service) ResendInvitation(ctx context.Context, projectID, id string) (*
 		name, signIn := project.Name, s.AppURL+"signin"
 		switch {
 		case link != "":
-			msg.Kind, msg.Subject = MailKindWelcome, "Welcome to "+name
-			msg.Text, msg.HTML = mailBody("You were invited to "+name+".",
-				"Please follow this link to choose your password and create your account (it works once, for 7 days):", link)
+			msg = s.setPasswordMail(project, row, link, opt)
 		case row.Kind == invitationPassword:
 			msg.Kind, msg.Subject = MailKindWelcome, "Welcome to "+name
 			msg.Text, msg.HTML = mailBody("You were invited to "+name+".",
@@ -444,6 +450,12 @@ func (s *Service) NewInvitationLink(ctx context.Context, projectID, id string) (
 // anywhere. Revoking a revoked invitation changes nothing; an accepted one
 // is a conflict (deactivate the membership instead).
 func (s *Service) RevokeInvitation(ctx context.Context, projectID, id string) (*Invitation, error) {
+	return s.RevokeInvitationWith(ctx, projectID, id, InvitationOptions{})
+}
+
+// RevokeInvitationWith is RevokeInvitation; with opt.KeepMembership the
+// membership stays active, to be invited again.
+func (s *Service) RevokeInvitationWith(ctx context.Context, projectID, id string, opt InvitationOptions) (*Invitation, error) {
 	if _, err := s.RequireProjectAdmin(ctx, projectID); err != nil {
 		return nil, err
 	}
@@ -469,9 +481,11 @@ func (s *Service) RevokeInvitation(ctx context.Context, projectID, id string) (*
 		if err := s.save(ctx, row); err != nil {
 			return err
 		}
-		deactivated, err := s.deactivateUnused(ctx, row)
-		if err != nil {
-			return err
+		deactivated := false
+		if !opt.KeepMembership {
+			if deactivated, err = s.deactivateUnused(ctx, row); err != nil {
+				return err
+			}
 		}
 		out = s.invitationView(row)
 		return s.recordInvitationAct(ctx, audit.InviteRevoke, row, audit.Detail("membershipDeactivated", strconv.FormatBool(deactivated)))

@@ -70,6 +70,10 @@ type InviteRequest struct {
 	Password string `json:"password,omitempty"`
 	// SendEmail false suppresses the invite mail.
 	SendEmail *bool `json:"sendEmail,omitempty"`
+	// NoInvitation keeps the invite from recording an invitation for the
+	// membership it creates: a caller (a dialect) that invites later, with
+	// InviteMembership, sets it. Not part of the API's body.
+	NoInvitation bool `json:"-"`
 	// Membership holds fields of the resulting ProjectMembership (admin,
 	// profile, accessPolicy, access, externalId, active, …). Project, user
 	// and invitedBy are the server's.

@@ -53,6 +53,10 @@ func (s *Store) Invitations(ctx context.Context, q InvitationQuery) ([]*Invitati
 		where += " AND email = ?"
 		args = append(args, q.Email)
 	}
+	if q.MembershipID != "" {
+		where += " AND membership_id = ?"
+		args = append(args, q.MembershipID)
+	}
 	switch q.Status {
 	case "":
 	case InvitationPending:
@@ -72,8 +76,12 @@ func (s *Store) Invitations(ctx context.Context, q InvitationQuery) ([]*Invitati
 	if total <= q.Offset || q.Limit <= 0 {
 		return nil, total, nil
 	}
+	order := " ORDER BY created_at DESC, id DESC"
+	if q.OldestFirst {
+		order = " ORDER BY created_at, id"
+	}
 	out, err := s.invitations(ctx, "SELECT "+invitationColumns+" FROM invitations"+where+
-		" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", append(args, q.Limit, q.Offset)...)
+		order+" LIMIT ? OFFSET ?", append(args, q.Limit, q.Offset)...)
 	return out, total, err
 }
 

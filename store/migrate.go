@@ -306,6 +306,25 @@ CREATE INDEX IF NOT EXISTS invitations_user ON invitations (user_id) WHERE statu
 	{17, `ALTER TABLE medable_locations RENAME TO login_devices;
 DROP INDEX IF EXISTS medable_locations_key;
 CREATE UNIQUE INDEX IF NOT EXISTS login_devices_key ON login_devices (user_id, project_id, fingerprint_hash)`},
+	// 18: Medallion's invites are the core's invitations (admin/medallion
+	// translates them). Each medallion_invites row becomes the invitation
+	// of the same id, a set-password one: its updated_at is when it was
+	// last sent (pending), accepted or revoked; only a pending one keeps
+	// its link. An invitation a Medallion member's core invite left behind
+	// unsent and without a link gives way to the member's Medallion
+	// invites. The table then goes.
+	{18, `
+DELETE FROM invitations WHERE status = 'pending' AND sent_count = 0 AND link_id = ''
+  AND membership_id IN (SELECT membership_id FROM medallion_invites);
+INSERT INTO invitations (id, project_id, membership_id, user_id, email, kind, status, invited_by, link_id, sent_count,
+  created_at, expires_at, accepted_at, revoked_at, last_sent_at)
+SELECT id, project_id, membership_id, user_id, LOWER(email), 'setpassword', status, '',
+  CASE WHEN status = 'pending' THEN link_id ELSE '' END, sent_count, created_at, expires_at,
+  CASE WHEN status = 'accepted' THEN updated_at ELSE 0 END,
+  CASE WHEN status = 'revoked' THEN updated_at ELSE 0 END,
+  CASE WHEN status = 'pending' THEN updated_at WHEN sent_count > 0 THEN expires_at - 604800000000 ELSE 0 END
+FROM medallion_invites WHERE id NOT IN (SELECT id FROM invitations);
+DROP TABLE medallion_invites`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted

@@ -128,31 +128,6 @@ type LoginDevice struct {
 	LastUsedAt      time.Time
 }
 
-// MedallionInvite is one Medallion sign-up invitation of a member. Its
-// current one-time link is LinkID; a resend replaces it.
-type MedallionInvite struct {
-	ID           string
-	ProjectID    string
-	MembershipID string
-	UserID       string
-	LinkID       string
-	Status       string // pending, accepted or revoked
-	Email        string // where the last mail went
-	SentCount    int
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	ExpiresAt    time.Time // of the current link
-}
-
-// MedallionInviteQuery selects a page of an organization's invites, oldest
-// first.
-type MedallionInviteQuery struct {
-	ProjectID    string
-	MembershipID string // "" for all
-	Limit        int
-	Offset       int
-}
-
 // Stored states of an invitation. "expired" is never stored: it is a
 // pending invitation past its ExpiresAt, judged by the reader's clock.
 const (
@@ -186,9 +161,12 @@ type Invitation struct {
 // InvitationQuery selects a page of a project's invitations, newest first.
 type InvitationQuery struct {
 	ProjectID string
-	Status    string    // "" for all, else a stored state or InvitationExpired
-	Email     string    // "" for all, else exactly this (folded) email
-	Now       time.Time // what "expired" is judged against
-	Limit     int
-	Offset    int
+	Status    string // "" for all, else a stored state or InvitationExpired
+	Email     string // "" for all, else exactly this (folded) email
+	// MembershipID is "" for all, else this membership's only.
+	MembershipID string
+	OldestFirst  bool      // oldest first instead of newest
+	Now          time.Time // what "expired" is judged against
+	Limit        int
+	Offset       int
 }

@@ -171,7 +171,7 @@ func (s *Service) CreateMember(ctx context.Context, org string, req CreateMember
 		m.Extension = []resources.Extension{resources.NewExtension(RoleURL, "valueCode", role)}
 		res, err := s.admin.InviteUser(ctx, org, admin.InviteRequest{
 			ResourceType: "Practitioner", FirstName: firstNonEmpty(first, local), LastName: firstNonEmpty(last, local),
-			Email: email, SendEmail: lo.ToPtr(false), Membership: m,
+			Email: email, SendEmail: lo.ToPtr(false), NoInvitation: true, Membership: m,
 		})
 		if err != nil {
 			if resources.IsKind(err, resources.KindConflict) {

@@ -154,12 +154,17 @@ func setProfession(p *resources.Practitioner, prof string) {
 	p.Qualification = keep
 }
 
-// inviteView renders an invite; a pending one past its link's expiry shows as expired.
-func (s *Service) inviteView(inv *Invite) InviteJSON {
-	status := inv.Status
-	if status == StatusPending && !s.now().Before(inv.ExpiresAt) {
-		status = StatusExpired
+// inviteView renders a core invitation of org as Medallion's invite: its
+// status is the core's now (a pending one past its expiry is expired), and
+// it was last modified when it was last sent, accepted or revoked.
+func inviteView(org string, inv *admin.Invitation) InviteJSON {
+	modified := inv.Created
+	for _, t := range []*time.Time{inv.LastSent, inv.Accepted, inv.Revoked} {
+		if t != nil && t.After(modified) {
+			modified = *t
+		}
 	}
-	return InviteJSON{ID: inv.ID, MembershipID: inv.MembershipID, Organization: inv.ProjectID, Email: inv.Email,
-		Status: status, Created: stamp(inv.CreatedAt), Modified: stamp(inv.UpdatedAt), ExpiresAt: stamp(inv.ExpiresAt)}
+	return InviteJSON{ID: inv.ID, MembershipID: strings.TrimPrefix(inv.Membership.Reference, "ProjectMembership/"),
+		Organization: org, Email: inv.Email, Status: inv.Status, Created: stamp(inv.Created), Modified: stamp(modified),
+		ExpiresAt: stamp(inv.Expires)}
 }

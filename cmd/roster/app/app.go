@@ -40,7 +40,6 @@ var (
 	_ mail.Store            = (*store.Store)(nil)
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
-	_ medallion.Store       = (*store.Store)(nil)
 	_ admin.InvitationStore = (*store.Store)(nil)
 )
 
@@ -295,7 +294,7 @@ func (a *App) router() *echo.Echo {
 	a.Admin.Register(e)
 	mediumone.New(a.Resources, a.Auth, a.Admin, a.Store).Register(e)
 	medable.New(a.Resources, a.Auth, a.Admin, a.Config.BaseURL).Register(e)
-	medallion.Register(e, a.Admin, a.Auth, a.Resources, a.Store)
+	medallion.Register(e, a.Admin, a.Auth, a.Resources)
 	hospital.Register(e, a.Admin, a.Auth, a.Resources)
 	return e
 }
