@@ -207,11 +207,12 @@ var _ = Describe("The audit trail", func() {
 			Expect(whats(emails[0])).To(ConsistOf("User/" + created["user"].(map[string]any)["id"].(string)))
 
 			// Two invites: the core invite that made the member, and
-			// Medallion's sign-up invitation.
+			// Medallion's sign-up invitation, which is a core invitation
+			// (its id is the invitation's) mailed once.
 			invites := events(p.Token, of(audit.Invite, "entity", "ProjectMembership/"+id, "_sort", "date"))
 			Expect(invites).To(HaveLen(2))
 			Expect(details(invites[0])).To(HaveKeyWithValue("outcome", "created"))
-			Expect(details(invites[1])).To(HaveKeyWithValue("medallionInvite", invite["id"]))
+			Expect(details(invites[1])).To(And(HaveKeyWithValue("invitation", invite["id"]), HaveKeyWithValue("sent", "1")))
 		})
 	})
 
