@@ -463,12 +463,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if applied[m.version] {
 				continue
 			}
-			for _, stmt := range strings.Split(m.sql, ";\n") {
-				stmt, pgOnly := strings.CutPrefix(stmt, "{{postgres}}")
-				if strings.TrimSpace(stmt) == "" || pgOnly && !s.postgres {
-					continue
-				}
-				if _, err := s.exec(ctx, s.expand(stmt)); err != nil {
+			for _, stmt := range s.statements(m.sql) {
+				if _, err := s.exec(ctx, stmt); err != nil {
 					return fmt.Errorf("migration %d: %w", m.version, err)
 				}
 			}
@@ -483,4 +479,29 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// statements are a migration's SQL as this database runs it, in order.
+func (s *Store) statements(sql string) []string {
+	var out []string
+	for _, stmt := range strings.Split(sql, ";\n") {
+		stmt, pgOnly := strings.CutPrefix(stmt, "{{postgres}}")
+		if strings.TrimSpace(stmt) == "" || pgOnly && !s.postgres {
+			continue
+		}
+		out = append(out, s.expand(stmt))
+	}
+	return out
+}
+
+// MigrationSQL is the SQL of migration version as this database runs it
+// (nil for an unknown version), for specs that put a database back as an
+// older Roster left it. Its Go step, if any, is not included.
+func (s *Store) MigrationSQL(version int) []string {
+	for _, m := range migrations {
+		if m.version == version {
+			return s.statements(m.sql)
+		}
+	}
+	return nil
 }

@@ -50,23 +50,8 @@ var _ = Describe("Upgrading a database with Medable's own login tables", func() 
 		micros := func(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
 		By("putting back the tables migration 7 made, with the rows Roster wrote in them before migration 17")
-		for _, stmt := range []string{
-			"DROP TABLE login_devices",
-			`CREATE TABLE medable_locations (
-  id TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
-  project_id TEXT NOT NULL,
-  fingerprint_hash TEXT NOT NULL,
-  name TEXT NOT NULL DEFAULT '',
-  code_hash TEXT NOT NULL DEFAULT '',
-  code_expires_at BIGINT NOT NULL DEFAULT 0,
-  code_failures INTEGER NOT NULL DEFAULT 0,
-  verified_at BIGINT NOT NULL DEFAULT 0,
-  created_at BIGINT NOT NULL,
-  last_used_at BIGINT NOT NULL DEFAULT 0
-)`,
-			"CREATE UNIQUE INDEX medable_locations_key ON medable_locations (user_id, project_id, fingerprint_hash)",
-			"CREATE TABLE medable_login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL, window_start BIGINT NOT NULL)",
+		stmts := append([]string{"DROP TABLE login_devices"}, srv.App.Store.MigrationSQL(7)...)
+		for _, stmt := range append(stmts,
 			// A location verified a day ago.
 			fmt.Sprintf(`INSERT INTO medable_locations (id, user_id, project_id, fingerprint_hash, name, code_hash, code_expires_at, code_failures, verified_at, created_at, last_used_at)
 VALUES ('loc-verified', '%s', '%s', '%s', 'Laptop', '', 0, 0, %s, %s, %s)`,
@@ -80,7 +65,7 @@ VALUES ('loc-pending', '%s', '%s', '%s', '', '%s', %s, 1, 0, %s, 0)`,
 			fmt.Sprintf("INSERT INTO medable_login_failures (key, failures, window_start) VALUES ('%s|%s', 5, %s)", org, locked, micros(now.Add(-time.Minute))),
 			fmt.Sprintf("INSERT INTO medable_login_failures (key, failures, window_start) VALUES ('%s|%s', 5, %s)", org, unlocked, micros(now.Add(-20*time.Minute))),
 			"DELETE FROM schema_migrations WHERE version = 17",
-		} {
+		) {
 			_, err := srv.DB.ExecContext(ctx, stmt)
 			Expect(err).NotTo(HaveOccurred(), stmt)
 		}

@@ -62,24 +62,7 @@ var _ = Describe("Upgrading a database with Medallion's own invites table", func
 		}
 
 		By("putting back the table migration 4 made, with the rows Roster wrote in it before migration 18")
-		stmts := []string{
-			`CREATE TABLE medallion_invites (
-  id TEXT PRIMARY KEY,
-  project_id TEXT NOT NULL,
-  membership_id TEXT NOT NULL,
-  user_id TEXT NOT NULL,
-  link_id TEXT NOT NULL,
-  status TEXT NOT NULL,
-  email TEXT NOT NULL DEFAULT '',
-  sent_count INTEGER NOT NULL DEFAULT 0,
-  created_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL
-)`,
-			"CREATE INDEX medallion_invites_project ON medallion_invites (project_id, membership_id, created_at)",
-			"CREATE INDEX medallion_invites_link ON medallion_invites (link_id)",
-			"DELETE FROM schema_migrations WHERE version = 18",
-		}
+		stmts := append(srv.App.Store.MigrationSQL(4), "DELETE FROM schema_migrations WHERE version = 18")
 		for _, x := range rows {
 			stmts = append(stmts, fmt.Sprintf(`INSERT INTO medallion_invites (id, project_id, membership_id, user_id, link_id, status, email, sent_count, created_at, updated_at, expires_at)
 VALUES ('%s', '%s', '%s', '%s', '%s', '%s', '%s', %d, %s, %s, %s)`, x.id, org, x.membership, x.user, x.link, x.status, x.email, x.sent,
