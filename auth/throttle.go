@@ -10,7 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/store"
 )
@@ -244,14 +243,6 @@ func addressKey(addr string) string {
 		return v4.String()
 	}
 	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
-
-// ClientAddressMiddleware records every request's client address in its
-// context, for the throttles of calls (dialects included) that take no
-// address argument: it is audit.Middleware, whose address (audit.Address)
-// the audit trail records too.
-func ClientAddressMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return audit.Middleware(next)
 }
 
 // IPExtractor is how the router finds a request's client address: the

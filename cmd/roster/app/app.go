@@ -265,7 +265,9 @@ func (a *App) router() *echo.Echo {
 	// The client address is the socket's peer unless it is a trusted proxy.
 	e.IPExtractor = a.ipExtractor
 	e.Use(middleware.RequestID())
-	e.Use(auth.ClientAddressMiddleware)
+	// The client address in every request's context, for the throttles
+	// (dialects' calls take no address argument) and the audit trail.
+	e.Use(audit.Middleware)
 	e.Use(a.logRequests)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -274,7 +276,6 @@ func (a *App) router() *echo.Echo {
 		},
 	}))
 	e.Use(middleware.BodyLimit(strconv.FormatInt(a.Config.BodyLimit, 10) + "B"))
-	e.Use(audit.Middleware)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", func(c echo.Context) error {
