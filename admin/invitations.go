@@ -150,9 +150,8 @@ func (inv *invitation) nameInvitation(context.Context) error {
 }
 
 // newInvitation writes the invitation of a membership an invite just
-// created, in the invite's transaction. It comes last: the invite's
-// held-back creates (resources.DeferInserts) go out in one statement
-// before it, not split in two around it.
+// created, in the invite's transaction; on PostgreSQL it goes out with the
+// invite's held-back creates (resources.DeferInserts), in one statement.
 func (inv *invitation) newInvitation(ctx context.Context) error {
 	if inv.out.InvitationID == "" {
 		return nil

@@ -301,8 +301,10 @@ func (inv *invitation) run(ctx context.Context) (*InviteResult, error) {
 	if inv.req.projectScoped() {
 		inv.scopeRef = inv.projectRef()
 	}
-	steps := []func(context.Context) error{inv.lock, inv.checkReferences, inv.findOrCreateUser,
-		inv.findOrCreateProfile, inv.upsertMembership, inv.queueMail, inv.nameInvitation, inv.record, inv.newInvitation}
+	// Every read comes before the first create, so on PostgreSQL the held-
+	// back creates go out together in one statement.
+	steps := []func(context.Context) error{inv.lock, inv.checkReferences, inv.findUser, inv.findProfile,
+		inv.createUser, inv.createProfile, inv.upsertMembership, inv.queueMail, inv.nameInvitation, inv.record, inv.newInvitation}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -410,9 +412,9 @@ func (s *Service) readInProject(ctx context.Context, ref, projectID string) (*re
 	return rec, true
 }
 
-// findOrCreateUser finds the User by email in the invite's scope (or, with
-// no email, through the membership holding the externalId) or creates one.
-func (inv *invitation) findOrCreateUser(ctx context.Context) error {
+// findUser finds the User by email in the invite's scope (or, with no
+// email, through the membership holding the externalId).
+func (inv *invitation) findUser(ctx context.Context) error {
 	req := inv.req
 	if req.Email != "" {
 		users, err := Search[*resources.User](ctx, inv.s.res, "", "User", url.Values{"email": {tokenValue(req.Email)}})
@@ -459,6 +461,12 @@ func (inv *invitation) findOrCreateUser(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// createUser creates the User findUser did not find.
+func (inv *invitation) createUser(ctx context.Context) error {
+	req := inv.req
 	if inv.out.User != nil {
 		return nil
 	}
@@ -497,9 +505,10 @@ func (inv *invitation) memberships(ctx context.Context, userID string) ([]*resou
 		url.Values{"user": {"User/" + userID}})
 }
 
-// findOrCreateProfile uses membership.profile, else the project's profile of
-// that type with the same email (two are 412), else creates one.
-func (inv *invitation) findOrCreateProfile(ctx context.Context) error {
+// findProfile uses membership.profile, else the project's profile of that
+// type with the same email (two are 412), else the profile of the
+// externalId's membership.
+func (inv *invitation) findProfile(ctx context.Context) error {
 	req := inv.req
 	if inv.profileRec != nil {
 		r, err := resources.Unmarshal(inv.profileRec)
@@ -532,6 +541,15 @@ func (inv *invitation) findOrCreateProfile(ctx context.Context) error {
 			inv.out.Profile = r
 			return err
 		}
+	}
+	return nil
+}
+
+// createProfile creates the profile findProfile did not find.
+func (inv *invitation) createProfile(ctx context.Context) error {
+	req := inv.req
+	if inv.out.Profile != nil {
+		return nil
 	}
 	name := []resources.HumanName{{Given: []string{req.FirstName}, Family: req.LastName}}
 	var telecom []resources.ContactPoint
@@ -571,9 +589,13 @@ func (inv *invitation) upsertMembership(ctx context.Context) error {
 	if req.ResourceType == "Patient" && m.AccessPolicy == nil && len(m.Access) == 0 && inv.project.DefaultPatientAccessPolicy != nil {
 		m.AccessPolicy = inv.project.DefaultPatientAccessPolicy
 	}
-	existing, err := inv.memberships(ctx, user.ID)
-	if err != nil {
-		return err
+	// A User this invite created has no membership yet.
+	var existing []*resources.ProjectMembership
+	if !inv.out.UserCreated {
+		var err error
+		if existing, err = inv.memberships(ctx, user.ID); err != nil {
+			return err
+		}
 	}
 	switch {
 	case req.ForceNewMembership:

@@ -30,8 +30,13 @@ func scanInvitation(sc rowScanner) (*Invitation, error) {
 	return &inv, nil
 }
 
-// CreateInvitation stores a new invitation.
+// CreateInvitation stores a new invitation; in a bulk transaction (an
+// invite's) it goes out with the held-back creates.
 func (s *Store) CreateInvitation(ctx context.Context, inv *Invitation) error {
+	if p := deferred(ctx); p != nil {
+		p.invitations = append(p.invitations, inv)
+		return nil
+	}
 	_, err := s.exec(ctx, "INSERT INTO invitations ("+invitationColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		inv.ID, inv.ProjectID, inv.MembershipID, inv.UserID, inv.Email, inv.Kind, inv.Status, inv.InvitedBy, inv.LinkID,
 		inv.SentCount, micro(inv.CreatedAt), micro(inv.ExpiresAt), micro(inv.AcceptedAt), micro(inv.RevokedAt), micro(inv.LastSentAt))

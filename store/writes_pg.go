@@ -25,22 +25,31 @@ import (
 // trip and a commit (groupcommit.go).
 
 // sqlInsertMany writes any number of new records, their search rows and
-// their unique keys in one statement whose text never changes (so it is
-// prepared once per connection), from column arrays. It returns the keys it
-// claimed: a key already taken (or given twice) is skipped, and the caller,
-// inside a transaction, turns the missing key into a conflict that rolls
-// everything back.
+// their unique keys — and the invitations of the invites among them — in
+// one statement whose text never changes (so it is prepared once per
+// connection), from column arrays. It returns the keys it claimed: a key
+// already taken (or given twice) is skipped, and the caller, inside a
+// transaction, turns the missing key into a conflict that rolls everything
+// back.
 const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
  i AS (INSERT INTO search_index (` + indexColumns + `)
   SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[])),
  k AS (INSERT INTO unique_keys (key, type, id) SELECT * FROM unnest($16::text[], $17::text[], $18::text[])
-  ON CONFLICT DO NOTHING RETURNING key)
+  ON CONFLICT DO NOTHING RETURNING key),
+ n AS (INSERT INTO invitations (` + invitationColumns + `)
+  SELECT * FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
+   $27::text[], $28::integer[], $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[]))
 SELECT key FROM k`
 
 // insertMany is Insert of recs in one statement. Records with unique keys
 // must be written inside a transaction (see sqlInsertMany).
 func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error {
+	return s.insertWith(ctx, recs, nil)
+}
+
+// insertWith is insertMany, writing invs in the same statement.
+func (s *Store) insertWith(ctx context.Context, recs []*resources.Record, invs []*Invitation) error {
 	n, m, u := len(recs), 0, 0
 	for _, rec := range recs {
 		m += len(rec.Index)
@@ -63,8 +72,9 @@ func (s *Store) insertMany(ctx context.Context, recs []*resources.Record) error 
 			key, ktyp, kid = append(key, k), append(ktyp, rec.Type), append(kid, rec.ID)
 		}
 	}
-	claimed, err := claimedKeys(s.conn(ctx).QueryContext(ctx, sqlInsertMany, typ, id, project, version, updated, deleted, content,
-		ityp, iid, iproject, param, system, value, num, iupdated, key, ktyp, kid))
+	args := []any{typ, id, project, version, updated, deleted, content,
+		ityp, iid, iproject, param, system, value, num, iupdated, key, ktyp, kid}
+	claimed, err := claimedKeys(s.conn(ctx).QueryContext(ctx, sqlInsertMany, append(args, invitationArrays(invs)...)...))
 	if err = translate(err); errors.Is(err, errUnique) {
 		if n == 1 {
 			return resources.Conflict("%s/%s already exists", recs[0].Type, recs[0].ID)
@@ -102,12 +112,29 @@ func claimedKeys(rows *sql.Rows, err error) (map[string]bool, error) {
 	return out, rows.Err()
 }
 
+// invitationArrays are sqlInsertMany's invitation columns for invs.
+func invitationArrays(invs []*Invitation) []any {
+	n := len(invs)
+	id, project, membership, user, email := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	kind, status, by, link := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sent := make([]int32, n)
+	created, expires, accepted, revoked, last := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, inv := range invs {
+		id[i], project[i], membership[i], user[i], email[i] = inv.ID, inv.ProjectID, inv.MembershipID, inv.UserID, inv.Email
+		kind[i], status[i], by[i], link[i], sent[i] = inv.Kind, inv.Status, inv.InvitedBy, inv.LinkID, int32(inv.SentCount)
+		created[i], expires[i], accepted[i] = micro(inv.CreatedAt), micro(inv.ExpiresAt), micro(inv.AcceptedAt)
+		revoked[i], last[i] = micro(inv.RevokedAt), micro(inv.LastSentAt)
+	}
+	return []any{id, project, membership, user, email, kind, status, by, link, sent, created, expires, accepted, revoked, last}
+}
+
 // pendingInserts are the creates a bulk transaction holds back (see
 // resources.DeferInserts); they are written before the transaction's next
-// statement and before it commits.
+// statement and before it commits. An invite's invitation rides along.
 type pendingInserts struct {
-	recs []*resources.Record
-	err  error // the first failed flush: the transaction's real error
+	recs        []*resources.Record
+	invitations []*Invitation
+	err         error // the first failed flush: the transaction's real error
 }
 
 type pendingKey struct{}
@@ -118,22 +145,31 @@ const maxPending = 100
 // flush writes the transaction's held-back creates, if any.
 func (s *Store) flush(ctx context.Context) error {
 	p, _ := ctx.Value(pendingKey{}).(*pendingInserts)
-	if p == nil || len(p.recs) == 0 {
+	if p == nil || len(p.recs)+len(p.invitations) == 0 {
 		return nil
 	}
-	recs := p.recs
-	p.recs = nil
-	err := s.insertMany(ctx, recs)
+	recs, invs := p.recs, p.invitations
+	p.recs, p.invitations = nil, nil
+	err := s.insertWith(ctx, recs, invs)
 	if err != nil && p.err == nil {
 		p.err = err
 	}
 	return err
 }
 
-// deferInsert holds rec back when ctx is a bulk transaction.
-func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, error) {
+// deferred is ctx's held-back creates when ctx is a bulk transaction.
+func deferred(ctx context.Context) *pendingInserts {
 	p, _ := ctx.Value(pendingKey{}).(*pendingInserts)
 	if p == nil || !resources.InsertsDeferred(ctx) {
+		return nil
+	}
+	return p
+}
+
+// deferInsert holds rec back when ctx is a bulk transaction.
+func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, error) {
+	p := deferred(ctx)
+	if p == nil {
 		return false, nil
 	}
 	p.recs = append(p.recs, rec)
