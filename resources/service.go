@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,10 @@ type Record struct {
 	Content     []byte // the resource JSON with its meta; nil when deleted
 	Index       []IndexRow
 	Unique      []string
+	// Method is the interaction that wrote this version (POST, PUT, PATCH
+	// or DELETE), as history reports it; "" on versions stored before
+	// Roster recorded it.
+	Method string
 }
 
 // ETag is the record's weak entity tag.
@@ -250,6 +255,12 @@ func (s *Service) CreateIn(ctx context.Context, r Resource, project string) (*Re
 // CreateWithID is CreateIn with a server-chosen id assigned in advance (a
 // transaction Bundle resolving urn:uuid references); "" generates one.
 func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id string) (*Record, error) {
+	return s.create(ctx, r, project, id, http.MethodPost)
+}
+
+// create is CreateWithID by the interaction method (a conditional update
+// creates by PUT).
+func (s *Service) create(ctx context.Context, r Resource, project, id, method string) (*Record, error) {
 	c, t, err := callerAndType(ctx, r.Base().ResourceType)
 	if err != nil {
 		return nil, err
@@ -268,11 +279,12 @@ func (s *Service) CreateWithID(ctx context.Context, r Resource, project, id stri
 	if t.Name == "Project" {
 		project = b.ID // a Project belongs to itself, as in Medplum
 	}
-	return s.write(ctx, t, r, project, 1, c, nil)
+	return s.write(ctx, t, r, project, 1, c, nil, method)
 }
 
-// write validates r and stores it as version v, replacing prev (nil on create).
-func (s *Service) write(ctx context.Context, t *Type, r Resource, project string, v int64, c *Caller, prev Resource) (*Record, error) {
+// write validates r and stores it as version v, replacing prev (nil on
+// create); method is the interaction, as history reports it.
+func (s *Service) write(ctx context.Context, t *Type, r Resource, project string, v int64, c *Caller, prev Resource, method string) (*Record, error) {
 	if t.CheckWrite != nil && !c.System {
 		if err := t.CheckWrite(c, r, prev); err != nil {
 			return nil, err
@@ -307,7 +319,7 @@ func (s *Service) write(ctx context.Context, t *Type, r Resource, project string
 	if controlChar(content) {
 		return nil, Invalid("", "Strings must not contain control characters (U+0000 to U+001F other than tab, line feed and carriage return)")
 	}
-	rec := &Record{Type: t.Name, ID: b.ID, Project: project, Version: v, LastUpdated: now, Content: content}
+	rec := &Record{Type: t.Name, ID: b.ID, Project: project, Version: v, LastUpdated: now, Content: content, Method: method}
 	rec.Index = indexRows(t, r)
 	if t.Unique != nil {
 		rec.Unique = t.Unique(r, project)
@@ -441,20 +453,38 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 	if err != nil {
 		return nil, err
 	}
-	b := r.Base()
-	if b.ID != "" && b.ID != id {
-		return nil, Invalid("id", "Resource id %q does not match the URL id %q", b.ID, id)
+	if err := checkBodyID(r, id); err != nil {
+		return nil, err
 	}
-	b.ID = id
 	cur, early, err := s.current(ctx, t.Name, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: id, Project: cur.Project, Write: true}, false); err != nil {
+	rec, err := s.replace(ctx, c, t, cur, r, ifMatch, http.MethodPut)
+	if early && ifMatch == "" && IsKind(err, KindPrecondition) {
+		return s.Update(ctx, r, id, ifMatch) // the prefetch is taken: this reads afresh
+	}
+	return rec, err
+}
+
+// checkBodyID gives r the id its write is for; a body naming another is 400.
+func checkBodyID(r Resource, id string) error {
+	b := r.Base()
+	if b.ID != "" && b.ID != id {
+		return Invalid("id", "Resource id %q does not match the URL id %q", b.ID, id)
+	}
+	b.ID = id
+	return nil
+}
+
+// replace writes r as the version after cur, for c: the change's checks
+// and the write, which fails with 412 when cur is no longer current.
+func (s *Service) replace(ctx context.Context, c *Caller, t *Type, cur *Record, r Resource, ifMatch, method string) (*Record, error) {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: cur.ID, Project: cur.Project, Write: true}, false); err != nil {
 		return nil, err
 	}
 	if cur.Deleted {
-		return nil, Gone("%s/%s was deleted", t.Name, id)
+		return nil, Gone("%s/%s was deleted", t.Name, cur.ID)
 	}
 	if err := checkIfMatch(ifMatch, cur.Version); err != nil {
 		return nil, err
@@ -463,11 +493,7 @@ func (s *Service) Update(ctx context.Context, r Resource, id, ifMatch string) (*
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.write(ctx, t, r, cur.Project, cur.Version+1, c, prev)
-	if early && ifMatch == "" && IsKind(err, KindPrecondition) {
-		return s.Update(ctx, r, id, ifMatch) // the prefetch is taken: this reads afresh
-	}
-	return rec, err
+	return s.write(ctx, t, r, cur.Project, cur.Version+1, c, prev, method)
 }
 
 // current reads typ/id for a change to it. The request's session lookup
@@ -501,9 +527,29 @@ func checkIfMatch(ifMatch string, version int64) error {
 
 // Patch applies a JSON Patch document to typ/id.
 func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMatch string) (*Record, error) {
-	cur, early, err := s.read(ctx, typ, id)
+	c, t, err := callerAndType(ctx, typ)
 	if err != nil {
 		return nil, err
+	}
+	cur, early, err := s.current(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.patch(ctx, c, t, cur, patch, ifMatch)
+	if early && ifMatch == "" && IsKind(err, KindPrecondition) {
+		return s.Patch(ctx, typ, id, patch, ifMatch)
+	}
+	return rec, err
+}
+
+// patch applies a JSON Patch document to cur and writes the result as the
+// next version, for c.
+func (s *Service) patch(ctx context.Context, c *Caller, t *Type, cur *Record, patch []byte, ifMatch string) (*Record, error) {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: cur.ID, Project: cur.Project}, false); err != nil {
+		return nil, err
+	}
+	if cur.Deleted {
+		return nil, Gone("%s/%s was deleted", t.Name, cur.ID)
 	}
 	if err := checkIfMatch(ifMatch, cur.Version); err != nil {
 		return nil, err
@@ -521,18 +567,14 @@ func (s *Service) Patch(ctx context.Context, typ, id string, patch []byte, ifMat
 		ID           string `json:"id"`
 	}
 	_ = json.Unmarshal(out, &head)
-	if head.ResourceType != typ || head.ID != id {
+	if head.ResourceType != t.Name || head.ID != cur.ID {
 		return nil, Invalid("", "JSON Patch must not change resourceType or id")
 	}
-	r, err := DecodeAs(typ, out)
+	r, err := DecodeAs(t.Name, out)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.Update(ctx, r, id, strconv.FormatInt(cur.Version, 10))
-	if early && ifMatch == "" && IsKind(err, KindPrecondition) {
-		return s.Patch(ctx, typ, id, patch, ifMatch)
-	}
-	return rec, err
+	return s.replace(ctx, c, t, cur, r, "", http.MethodPatch)
 }
 
 func patchReason(err error) string {
@@ -556,25 +598,32 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: typ, ID: id, Project: cur.Project, Write: true}, false); err != nil {
+	err = s.remove(ctx, c, t, cur)
+	if early && IsKind(err, KindPrecondition) {
+		return s.Delete(ctx, typ, id) // read afresh (current)
+	}
+	return err
+}
+
+// remove writes the deletion of cur as its next version, for c; deleting a
+// deleted resource changes nothing.
+func (s *Service) remove(ctx context.Context, c *Caller, t *Type, cur *Record) error {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: cur.ID, Project: cur.Project, Write: true}, false); err != nil {
 		return err
 	}
 	if cur.Deleted {
 		return nil
 	}
-	rec := &Record{Type: typ, ID: id, Project: cur.Project, Version: cur.Version + 1,
-		LastUpdated: s.now().UTC().Truncate(time.Microsecond), Deleted: true}
+	rec := &Record{Type: t.Name, ID: cur.ID, Project: cur.Project, Version: cur.Version + 1,
+		LastUpdated: s.now().UTC().Truncate(time.Microsecond), Deleted: true, Method: http.MethodDelete}
 	ch := &Change{Type: t, Record: rec}
 	if s.hooksFor(t.Name) {
+		var err error
 		if ch.Prev, err = Unmarshal(cur); err != nil {
 			return err
 		}
 	}
-	err = s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
-	if early && IsKind(err, KindPrecondition) {
-		return s.Delete(ctx, typ, id) // read afresh (current)
-	}
-	return err
+	return s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
 }
 
 // Search runs q in the caller's project (every project for the super admin).

@@ -325,6 +325,13 @@ SELECT id, project_id, membership_id, user_id, LOWER(email), 'setpassword', stat
   CASE WHEN status = 'pending' THEN updated_at WHEN sent_count > 0 THEN expires_at - 604800000000 ELSE 0 END
 FROM medallion_invites WHERE id NOT IN (SELECT id FROM invitations);
 DROP TABLE medallion_invites`},
+	// 19: each version records the interaction that wrote it (POST, PUT,
+	// PATCH, DELETE), so history tells a PATCH from a PUT and a
+	// conditional update's create from a POST. Versions written before
+	// keep '' and history infers their method as it did. A constant
+	// default adds the column without rewriting either table.
+	{19, `ALTER TABLE resources ADD COLUMN method TEXT NOT NULL DEFAULT '';
+ALTER TABLE resource_history ADD COLUMN method TEXT NOT NULL DEFAULT ''`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted

@@ -14,6 +14,11 @@ func nowMicro() int64 { return time.Now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 
+// versionColumns are a version's columns as written and as history reads
+// them: its record's and the method that wrote it (migration 19). Reads of
+// current versions need no method and leave it out.
+const versionColumns = recordColumns + ", method"
+
 // indexColumns are a search row's; see rowDate for its last_updated.
 const indexColumns = "type, id, project_id, param, system, value, num, last_updated"
 
@@ -47,8 +52,8 @@ func dated(p *resources.SearchParam) bool { return p.Type == resources.ParamStri
 // Insert sends on SQLite (on PostgreSQL it groups creates into one
 // sqlInsertMany).
 func InsertSQL(rec *resources.Record) (string, []any) {
-	return "INSERT INTO resources (" + recordColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		[]any{rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content)}
+	return "INSERT INTO resources (" + versionColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		[]any{rec.Type, rec.ID, rec.Project, rec.Version, rec.LastUpdated.UnixMicro(), false, string(rec.Content), rec.Method}
 }
 
 // Insert stores a new resource: current row, search index and unique keys,
@@ -102,12 +107,12 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 		}
 		// Copies nothing when the version moved on; the UPDATE then fails
 		// and the transaction rolls back.
-		if _, err := s.exec(ctx, "INSERT INTO resource_history ("+recordColumns+") SELECT "+recordColumns+
+		if _, err := s.exec(ctx, "INSERT INTO resource_history ("+versionColumns+") SELECT "+versionColumns+
 			" FROM resources WHERE type = ? AND id = ? AND version = ?", rec.Type, rec.ID, rec.Version-1); err != nil {
 			return err
 		}
-		res, err := s.exec(ctx, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ? WHERE type = ? AND id = ? AND version = ?",
-			rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Type, rec.ID, rec.Version-1)
+		res, err := s.exec(ctx, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, content = ?, method = ? WHERE type = ? AND id = ? AND version = ?",
+			rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content, rec.Method, rec.Type, rec.ID, rec.Version-1)
 		if err != nil {
 			return err
 		}
@@ -621,7 +626,22 @@ func lookupParam(typ, code string) (*resources.SearchParam, bool) {
 // to the page's end before they are merged.
 func (s *Store) History(ctx context.Context, q *resources.HistoryQuery) ([]*resources.Record, error) {
 	history, args := HistorySQL(q)
-	return s.collect(s.query(ctx, history, args...))
+	rows, err := s.query(ctx, history, args...)
+	return scanAll(rows, err, scanVersion)
+}
+
+// scanVersion reads a row of versionColumns.
+func scanVersion(sc rowScanner) (*resources.Record, error) {
+	var (
+		rec     resources.Record
+		lu      int64
+		content sql.NullString
+	)
+	if err := sc.Scan(&rec.Type, &rec.ID, &rec.Project, &rec.Version, &lu, &rec.Deleted, &content, &rec.Method); err != nil {
+		return nil, err
+	}
+	fillRecord(&rec, lu, content)
+	return &rec, nil
 }
 
 // HistorySQL is the statement History sends for q, and its arguments.
@@ -641,7 +661,7 @@ func HistorySQL(q *resources.HistoryQuery) (string, []any) {
 	}
 	const order = " ORDER BY last_updated DESC, version DESC"
 	side := func(table, alias string) string {
-		return "SELECT * FROM (SELECT " + recordColumns + " FROM " + table + where + order + " LIMIT ?) " + alias
+		return "SELECT * FROM (SELECT " + versionColumns + " FROM " + table + where + order + " LIMIT ?) " + alias
 	}
 	sqlText := side("resources", "cur") + " UNION ALL " + side("resource_history", "old") + order + " LIMIT ? OFFSET ?"
 	end := q.Count + q.Offset

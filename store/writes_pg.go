@@ -31,15 +31,15 @@ import (
 // already taken (or given twice) is skipped, and the caller, inside a
 // transaction, turns the missing key into a conflict that rolls everything
 // back.
-const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + recordColumns + `)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[])),
+const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + versionColumns + `)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::boolean[], $7::text[], $19::text[])),
  i AS (INSERT INTO search_index (` + indexColumns + `)
   SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[])),
  k AS (INSERT INTO unique_keys (key, type, id) SELECT * FROM unnest($16::text[], $17::text[], $18::text[])
   ON CONFLICT DO NOTHING RETURNING key),
  n AS (INSERT INTO invitations (` + invitationColumns + `)
-  SELECT * FROM unnest($19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-   $27::text[], $28::integer[], $29::bigint[], $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[]))
+  SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
+   $28::text[], $29::integer[], $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[]))
 SELECT key FROM k`
 
 // insertMany is Insert of recs in one statement. Records with unique keys
@@ -55,13 +55,13 @@ func (s *Store) insertWith(ctx context.Context, recs []*resources.Record, invs [
 		m += len(rec.Index)
 		u += len(rec.Unique)
 	}
-	typ, id, project, content := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	typ, id, project, content, method := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	version, updated, deleted := make([]int64, n), make([]int64, n), make([]bool, n)
 	ityp, iid, iproject := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m)
 	param, system, value, num, iupdated := make([]string, 0, m), make([]string, 0, m), make([]string, 0, m), make([]int64, 0, m), make([]int64, 0, m)
 	key, ktyp, kid := make([]string, 0, u), make([]string, 0, u), make([]string, 0, u)
 	for i, rec := range recs {
-		typ[i], id[i], project[i], content[i] = rec.Type, rec.ID, rec.Project, string(rec.Content)
+		typ[i], id[i], project[i], content[i], method[i] = rec.Type, rec.ID, rec.Project, string(rec.Content), rec.Method
 		version[i], updated[i] = rec.Version, rec.LastUpdated.UnixMicro()
 		for _, row := range rec.Index {
 			ityp, iid, iproject = append(ityp, rec.Type), append(iid, rec.ID), append(iproject, rec.Project)
@@ -73,7 +73,7 @@ func (s *Store) insertWith(ctx context.Context, recs []*resources.Record, invs [
 		}
 	}
 	args := []any{typ, id, project, version, updated, deleted, content,
-		ityp, iid, iproject, param, system, value, num, iupdated, key, ktyp, kid}
+		ityp, iid, iproject, param, system, value, num, iupdated, key, ktyp, kid, method}
 	claimed, err := claimedKeys(s.conn(ctx).QueryContext(ctx, sqlInsertMany, append(args, invitationArrays(invs)...)...))
 	if err = translate(err); errors.Is(err, errUnique) {
 		if n == 1 {
@@ -182,21 +182,21 @@ func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, e
 // sqlReplace writes the next version of a record in one statement: $1
 // version, $2 last_updated, $3 deleted, $4 content, $5 type, $6 id, $7 the
 // version replaced, $8–$12 the new search rows' param, system, value, num
-// and last_updated. Search rows that stay as they were are left alone (an
+// and last_updated, $13 the method. Search rows that stay as they were are left alone (an
 // update mostly changes a field or two of the dozen a person is searched
 // by); a string parameter's row carries the resource's date (rowDate), so
 // it is always rewritten. The version check is the UPDATE's, and nothing
 // else is written when it matched no row. Every sub-statement sees the
 // table as it was before the statement, so h moves the replaced version,
 // as it was, to the history table.
-const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text
-  WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
+const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text,
+  method = $13::text WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
  v AS (SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) AS v(param, system, value, num, last_updated)),
  dk AS (DELETE FROM unique_keys WHERE type = $5::text AND id = $6::text AND EXISTS (SELECT 1 FROM u)),
  di AS (DELETE FROM search_index s WHERE s.type = $5::text AND s.id = $6::text AND EXISTS (SELECT 1 FROM u)
   AND NOT EXISTS (SELECT 1 FROM v WHERE v.param = s.param AND v.system = s.system AND v.value = s.value COLLATE "C" AND v.num = s.num
    AND v.last_updated = s.last_updated)),
- h AS (INSERT INTO resource_history (` + recordColumns + `) SELECT ` + recordColumns + ` FROM resources
+ h AS (INSERT INTO resource_history (` + versionColumns + `) SELECT ` + versionColumns + ` FROM resources
   WHERE type = $5::text AND id = $6::text AND version = $7::bigint AND EXISTS (SELECT 1 FROM u)),
  ix AS (INSERT INTO search_index (` + indexColumns + `) SELECT $5::text, $6::text, u.project_id, v.param, v.system, v.value, v.num, v.last_updated FROM u, v
   WHERE NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = $5::text AND s.id = $6::text
@@ -230,7 +230,7 @@ func replaceArgs(rec *resources.Record) []any {
 		param[i], system[i], value[i], num[i], dates[i] = row.Param, row.System, row.Value, row.Num, rowDate(rec, row.Param)
 	}
 	return []any{rec.Version, rec.LastUpdated.UnixMicro(), rec.Deleted, content,
-		rec.Type, rec.ID, rec.Version - 1, param, system, value, num, dates}
+		rec.Type, rec.ID, rec.Version - 1, param, system, value, num, dates, rec.Method}
 }
 
 // replaced is the outcome of sqlReplace for rec, given the rows it updated.

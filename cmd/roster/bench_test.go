@@ -74,7 +74,7 @@ var _ = Describe("roster bench", func() {
 				Expect(row.BaselineThroughput).To(BeNumerically(">", 0), "%s baseline", row.Op)
 			}
 		}
-		for _, op := range []string{"read", "vread", "create", "update", "search-name", "search-email", "search-identifier",
+		for _, op := range []string{"read", "vread", "create", "update", "conditional-update", "search-name", "search-email", "search-identifier",
 			"page-100", "history", "invite", "invite-resend", "invites-list", "login", "mixed", "bundle-1+9"} {
 			Expect(seen).To(HaveKey(op+"/closed"), "workload %s", op)
 		}

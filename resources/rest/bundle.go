@@ -120,7 +120,7 @@ func (h *Handler) RunBundle(ctx context.Context, body []byte, ret Return) (*Bund
 	// each other by their urn:uuid fullUrls in any order.
 	ids := map[string]string{}
 	for _, e := range in.Entry {
-		if strings.EqualFold(e.Request.Method, http.MethodPost) && strings.HasPrefix(e.FullURL, "urn:uuid:") {
+		if creates(e.Request) && strings.HasPrefix(e.FullURL, "urn:uuid:") {
 			ids[e.FullURL] = typeFromURL(e.Request.URL) + "/" + uuid.NewString()
 		}
 	}
@@ -183,6 +183,55 @@ func jsonReason(err error) string {
 		return msg[i+6:]
 	}
 	return "malformed JSON"
+}
+
+// creates tells whether an entry may create a resource: a POST, or a
+// conditional update (PUT {type}?criteria).
+func creates(r *BundleRequest) bool {
+	switch strings.ToUpper(r.Method) {
+	case http.MethodPost:
+		return true
+	case http.MethodPut:
+		path, _, _ := strings.Cut(strings.TrimPrefix(r.URL, "/"), "?")
+		return !strings.Contains(path, "/")
+	}
+	return false
+}
+
+// retarget points the references to an entry's urn:uuid at the existing
+// resource a conditional entry matched instead of creating one.
+func retarget(ids map[string]string, fullURL string, rec *resources.Record) {
+	ref, ok := ids[fullURL]
+	if !ok {
+		return
+	}
+	for k, v := range ids {
+		if v == ref {
+			ids[k] = rec.Type + "/" + rec.ID
+		}
+	}
+}
+
+// patchOf is the JSON Patch of a PATCH entry: FHIR carries it in a Binary
+// (base64 data); the patch array itself is accepted too.
+func patchOf(body []byte) []byte {
+	var bin struct {
+		ResourceType string `json:"resourceType"`
+		Data         []byte `json:"data"`
+	}
+	if json.Unmarshal(body, &bin) == nil && bin.ResourceType == "Binary" {
+		return bin.Data
+	}
+	return body
+}
+
+// criteria parses an entry's conditional search (the url's query).
+func criteria(rawQuery string) (url.Values, error) {
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, resources.Invalid("request.url", "Invalid search criteria")
+	}
+	return vals, nil
 }
 
 func typeFromURL(u string) string {
@@ -307,14 +356,7 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 				return nil, resources.Precondition("multiple-matches", "ifNoneExist matched more than one %s", t.Name)
 			}
 			if len(recs) == 1 {
-				if ref, ok := ids[e.FullURL]; ok {
-					// Later entries must point at the existing match.
-					for k, v := range ids {
-						if v == ref {
-							ids[k] = recs[0].Type + "/" + recs[0].ID
-						}
-					}
-				}
+				retarget(ids, e.FullURL, recs[0]) // later entries point at the match
 				return &entryOutcome{status: "200 OK", rec: recs[0], write: true}, nil
 			}
 		}
@@ -337,17 +379,40 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 			return nil, err
 		}
 		return &entryOutcome{status: "200 OK", rec: rec, write: true}, nil
+	case method == http.MethodPut && len(parts) == 1:
+		r, err := resources.DecodeAs(t.Name, body)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := criteria(rawQuery)
+		if err != nil {
+			return nil, err
+		}
+		id := ""
+		if ref, ok := ids[e.FullURL]; ok {
+			_, id, _ = strings.Cut(ref, "/")
+		}
+		rec, created, err := h.svc.ConditionalUpdate(ctx, r, vals, e.Request.IfMatch, id)
+		if err != nil {
+			return nil, err
+		}
+		if !created {
+			retarget(ids, e.FullURL, rec)
+			return &entryOutcome{status: "200 OK", rec: rec, write: true}, nil
+		}
+		return &entryOutcome{status: "201 Created", rec: rec, write: true}, nil
 	case method == http.MethodPatch && len(parts) == 2:
-		patch := body
-		// FHIR carries a JSON Patch in a Binary; accept the patch array directly too.
-		var bin struct {
-			ResourceType string `json:"resourceType"`
-			Data         []byte `json:"data"`
+		rec, err := h.svc.Patch(ctx, t.Name, parts[1], patchOf(body), e.Request.IfMatch)
+		if err != nil {
+			return nil, err
 		}
-		if json.Unmarshal(body, &bin) == nil && bin.ResourceType == "Binary" {
-			patch = bin.Data
+		return &entryOutcome{status: "200 OK", rec: rec, write: true}, nil
+	case method == http.MethodPatch && len(parts) == 1:
+		vals, err := criteria(rawQuery)
+		if err != nil {
+			return nil, err
 		}
-		rec, err := h.svc.Patch(ctx, t.Name, parts[1], patch, e.Request.IfMatch)
+		rec, err := h.svc.ConditionalPatch(ctx, t.Name, vals, patchOf(body), e.Request.IfMatch)
 		if err != nil {
 			return nil, err
 		}
@@ -357,6 +422,16 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 			return nil, err
 		}
 		return &entryOutcome{status: "200 OK", body: AllOK("Deleted")}, nil
+	case method == http.MethodDelete && len(parts) == 1:
+		vals, err := criteria(rawQuery)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := h.svc.ConditionalDelete(ctx, t.Name, vals)
+		if err != nil {
+			return nil, err
+		}
+		return &entryOutcome{status: "200 OK", body: deletedOutcome(t.Name, rec)}, nil
 	case method == http.MethodGet && len(parts) == 2:
 		rec, err := h.svc.Read(ctx, t.Name, parts[1])
 		if err != nil {

@@ -506,6 +506,21 @@ var _ = Describe("FHIR instance interactions", func() {
 			Expect(prev).To(HaveLen(2))
 		})
 
+		It("reports each version's interaction as it was made, a patch as PATCH", func() {
+			patched := create(t.Token, patient("Chalmers", "Peter"))["id"].(string)
+			Expect(call("PATCH", fhir("Patient/"+patched), t.Token, `[{"op":"add","path":"/active","value":true}]`,
+				"Content-Type", "application/json-patch+json").Status).To(Equal(http.StatusOK))
+			Expect(call("PUT", fhir("Patient/"+patched), t.Token, patient("Chalmers", "Pete")).Status).To(Equal(http.StatusOK))
+			Expect(call("PATCH", fhir("Patient/"+patched), t.Token, `[{"op":"add","path":"/active","value":false}]`,
+				"Content-Type", "application/json-patch+json").Status).To(Equal(http.StatusOK))
+
+			var got []string
+			for _, e := range entries(body(call("GET", fhir("Patient/"+patched+"/_history"), t.Token, nil))) {
+				got = append(got, e["request"].(map[string]any)["method"].(string)+" "+e["response"].(map[string]any)["etag"].(string))
+			}
+			Expect(got).To(Equal([]string{`PATCH W/"4"`, `PUT W/"3"`, `PATCH W/"2"`, `POST W/"1"`}))
+		})
+
 		It("answers 404 for the history of an unknown id", func() {
 			outcome(call("GET", fhir("Patient/00000000-0000-4000-8000-000000000000/_history"), t.Token, nil), http.StatusNotFound)
 		})

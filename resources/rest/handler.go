@@ -48,6 +48,9 @@ func (h *Handler) Register(e *echo.Echo, authn echo.MiddlewareFunc) {
 	e.GET(base+"/:type", h.search, authn)
 	e.POST(base+"/:type/_search", h.searchPost, authn)
 	e.POST(base+"/:type", h.create, authn, h.idempotent)
+	e.PUT(base+"/:type", h.conditionalUpdate, authn)
+	e.PATCH(base+"/:type", h.conditionalPatch, authn)
+	e.DELETE(base+"/:type", h.conditionalDelete, authn)
 	e.GET(base+"/:type/_history", h.typeHistory, authn)
 	e.GET(base+"/:type/:id", h.read, prefetch, authn)
 	e.PUT(base+"/:type/:id", h.update, prefetch, authn)
@@ -269,6 +272,58 @@ func (h *Handler) delete(c echo.Context) error {
 	return WriteJSON(c, http.StatusOK, AllOK("Deleted"))
 }
 
+// conditionalUpdate is PUT /{type}?criteria: update the one match, or
+// create when nothing matches (resources.Service.ConditionalUpdate).
+func (h *Handler) conditionalUpdate(c echo.Context) error {
+	_, r, err := h.decodeBody(c)
+	if err != nil {
+		return err
+	}
+	rec, created, err := h.svc.ConditionalUpdate(c.Request().Context(), r, c.QueryParams(), c.Request().Header.Get("If-Match"), "")
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return h.writeResult(c, status, rec, preferReturn(c))
+}
+
+// conditionalPatch is PATCH /{type}?criteria: patch the one match.
+func (h *Handler) conditionalPatch(c echo.Context) error {
+	body, err := h.patchBody(c)
+	if err != nil {
+		return err
+	}
+	rec, err := h.svc.ConditionalPatch(c.Request().Context(), c.Param("type"), c.QueryParams(), body, c.Request().Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	return h.writeResult(c, http.StatusOK, rec, preferReturn(c))
+}
+
+// conditionalDelete is DELETE /{type}?criteria: delete the one match; when
+// nothing matches there is nothing to delete, and the outcome says so.
+func (h *Handler) conditionalDelete(c echo.Context) error {
+	if _, err := h.typeOf(c); err != nil {
+		return err
+	}
+	rec, err := h.svc.ConditionalDelete(c.Request().Context(), c.Param("type"), c.QueryParams())
+	if err != nil {
+		return err
+	}
+	return WriteJSON(c, http.StatusOK, deletedOutcome(c.Param("type"), rec))
+}
+
+// deletedOutcome tells what a conditional delete deleted: rec, or nothing.
+func deletedOutcome(typ string, rec *resources.Record) *OperationOutcome {
+	if rec == nil {
+		return AllOK("No " + typ + " matched the criteria; nothing was deleted")
+	}
+	return AllOK("Deleted " + rec.Type + "/" + rec.ID)
+}
+
 func (h *Handler) search(c echo.Context) error {
 	return h.runSearch(c, c.QueryParams())
 }
@@ -400,13 +455,7 @@ func (h *Handler) history(c echo.Context, id string) error {
 	b.Link = h.pageLinks(path+"/_history", c.QueryParams(), page, hq.Offset, more)
 	for _, rec := range recs {
 		e := BundleEntry{FullURL: h.base + "fhir/R4/" + rec.Type + "/" + rec.ID}
-		method, status := http.MethodPut, "200 OK"
-		switch {
-		case rec.Deleted:
-			method, status = http.MethodDelete, "204 No Content"
-		case rec.Version == 1:
-			method, status = http.MethodPost, "201 Created"
-		}
+		method, status := historyRequest(rec)
 		if !rec.Deleted {
 			e.Resource = rec.Content
 		}
@@ -415,4 +464,29 @@ func (h *Handler) history(c echo.Context, id string) error {
 		b.Entry = append(b.Entry, e)
 	}
 	return writeStoredBundle(c, http.StatusOK, b)
+}
+
+// historyRequest is the interaction that wrote a version and the status it
+// answered, as a history entry reports them. Versions stored before Roster
+// recorded their method have it inferred: a deletion, a create (version
+// 1), else an update.
+func historyRequest(rec *resources.Record) (method, status string) {
+	method = rec.Method
+	if method == "" {
+		switch {
+		case rec.Deleted:
+			method = http.MethodDelete
+		case rec.Version == 1:
+			method = http.MethodPost
+		default:
+			method = http.MethodPut
+		}
+	}
+	switch {
+	case rec.Deleted:
+		return method, "204 No Content"
+	case rec.Version == 1:
+		return method, "201 Created"
+	}
+	return method, "200 OK"
 }

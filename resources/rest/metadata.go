@@ -28,16 +28,29 @@ type capabilityRest struct {
 }
 
 type capabilityResource struct {
-	Type              string              `json:"type"`
-	Interaction       []map[string]string `json:"interaction"`
-	Versioning        string              `json:"versioning"`
-	ReadHistory       bool                `json:"readHistory"`
-	UpdateCreate      bool                `json:"updateCreate"`
-	ConditionalCreate bool                `json:"conditionalCreate"`
-	ConditionalUpdate bool                `json:"conditionalUpdate"`
-	ConditionalDelete string              `json:"conditionalDelete"`
-	SearchParam       []capabilityParam   `json:"searchParam"`
+	// Extension carries what R4 has no element for: conditional patch
+	// (R5's conditionalPatch, through its cross-version extension).
+	Extension         []capabilityExtension `json:"extension,omitempty"`
+	Type              string                `json:"type"`
+	Interaction       []map[string]string   `json:"interaction"`
+	Versioning        string                `json:"versioning"`
+	ReadHistory       bool                  `json:"readHistory"`
+	UpdateCreate      bool                  `json:"updateCreate"`
+	ConditionalCreate bool                  `json:"conditionalCreate"`
+	ConditionalRead   string                `json:"conditionalRead"`
+	ConditionalUpdate bool                  `json:"conditionalUpdate"`
+	ConditionalDelete string                `json:"conditionalDelete"`
+	SearchParam       []capabilityParam     `json:"searchParam"`
 }
+
+type capabilityExtension struct {
+	URL          string `json:"url"`
+	ValueBoolean bool   `json:"valueBoolean"`
+}
+
+// conditionalPatchURL is R5's CapabilityStatement.rest.resource.conditionalPatch
+// as an R4 extension (FHIR's cross-version extensions).
+const conditionalPatchURL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-CapabilityStatement.rest.resource.conditionalPatch"
 
 type capabilityParam struct {
 	Name          string `json:"name"`
@@ -65,8 +78,16 @@ func (h *Handler) metadata(c echo.Context) error {
 	rest := capabilityRest{Mode: "server", SearchParam: commonParams,
 		Interaction: []map[string]string{{"code": "batch"}, {"code": "transaction"}}}
 	for _, t := range resources.Types() {
-		r := capabilityResource{Type: t.Name, Versioning: "versioned", ReadHistory: true, ConditionalCreate: !t.SystemWrite,
-			ConditionalDelete: "not-supported", SearchParam: append([]capabilityParam{}, commonParams[:2]...)}
+		// Conditional writes (resources/conditional.go): a delete of one
+		// match at most; reads honour no If-Modified-Since or If-None-Match.
+		writable := !t.SystemWrite
+		r := capabilityResource{Type: t.Name, Versioning: "versioned", ReadHistory: true,
+			ConditionalCreate: writable, ConditionalRead: "not-supported", ConditionalUpdate: writable, ConditionalDelete: "not-supported",
+			Extension:   []capabilityExtension{{URL: conditionalPatchURL, ValueBoolean: writable}},
+			SearchParam: append([]capabilityParam{}, commonParams[:2]...)}
+		if writable {
+			r.ConditionalDelete = "single"
+		}
 		interactions := []string{"read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
 		if t.SystemWrite { // only Roster writes these (AuditEvent)
 			interactions = []string{"read", "vread", "history-instance", "history-type", "search-type"}

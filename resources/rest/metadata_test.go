@@ -77,6 +77,25 @@ var _ = Describe("The CapabilityStatement at /fhir/R4/metadata", func() {
 		}
 	})
 
+	It("tells the truth about conditional interactions", func() {
+		const patchURL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-CapabilityStatement.rest.resource.conditionalPatch"
+		byType := map[string]map[string]any{}
+		for _, raw := range restOf()["resource"].([]any) {
+			r := raw.(map[string]any)
+			byType[r["type"].(string)] = r
+		}
+		for _, t := range resources.Types() {
+			r := byType[t.Name]
+			writable := !t.SystemWrite
+			Expect(r).To(HaveKeyWithValue("conditionalUpdate", writable), t.Name)
+			Expect(r).To(HaveKeyWithValue("conditionalDelete", map[bool]string{true: "single", false: "not-supported"}[writable]), t.Name)
+			Expect(r).To(HaveKeyWithValue("conditionalRead", "not-supported"), t.Name)
+			Expect(r).To(HaveKeyWithValue("updateCreate", false), t.Name)
+			Expect(r["extension"]).To(ConsistOf(map[string]any{"url": patchURL, "valueBoolean": writable}), t.Name)
+		}
+		Expect(byType["Patient"]).To(HaveKeyWithValue("conditionalUpdate", true))
+	})
+
 	It("gives each search parameter its type", func() {
 		for _, raw := range restOf()["resource"].([]any) {
 			r := raw.(map[string]any)

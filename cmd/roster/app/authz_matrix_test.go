@@ -303,6 +303,13 @@ var matrix = []route{
 	}, "Content-Type", "application/json-patch+json"), 200, 200, 200, 403, 200, 200, 200, 401, 404),
 	row("DELETE /fhir/R4/Patient/{id}", bearer("DELETE", "fhir/R4/Patient/{freshPatient}", nil),
 		200, 200, 200, 403, 200, 200, 200, 401, 404),
+	// Conditional writes match in the caller's own project only: the super
+	// admin (in Default) and another project's admin match nothing there,
+	// so their update creates and their delete deletes nothing.
+	row("PUT /fhir/R4/Patient?_id=", bearer("PUT", "fhir/R4/Patient?_id={patient}", func(*authzWorld) any { return patientBody() }),
+		201, 200, 200, 403, 200, 200, 200, 401, 201),
+	row("DELETE /fhir/R4/Patient?_id=", bearer("DELETE", "fhir/R4/Patient?_id={freshPatient}", nil),
+		200, 200, 200, 403, 200, 200, 200, 401, 200),
 	row("GET /fhir/R4/Patient/{id}/_history", bearer("GET", "fhir/R4/Patient/{patient}/_history", nil),
 		200, 200, 200, 200, 200, 200, 200, 401, 404),
 	row("GET /fhir/R4/Patient/_history", bearer("GET", "fhir/R4/Patient/_history", nil),

@@ -237,6 +237,41 @@ var _ = Describe("Upgrading a database written by an earlier Roster", func() {
 		Expect(patientIDs(srv.Server, "name=rowdate&_count=1&_offset=1")).To(Equal(latest[1:2]))
 	})
 
+	// Migration 19: each version records the interaction that wrote it;
+	// history infers the method of versions written before.
+	It("records each version's method from then on, and infers it for older versions", func() {
+		id := srv.send("POST", "Patient", map[string]any{
+			"resourceType": "Patient", "name": []map[string]any{{"family": "Methods"}}}, 201)["id"].(string)
+		patch := func() {
+			GinkgoHelper()
+			srv.request("PATCH", "Patient/"+id, `[{"op":"add","path":"/active","value":true}]`, 200,
+				"Content-Type", "application/json-patch+json")
+		}
+		methods := func() []string {
+			GinkgoHelper()
+			var b struct {
+				Entry []struct{ Request struct{ Method string } } `json:"entry"`
+			}
+			Expect(srv.request("GET", "Patient/"+id+"/_history", nil, 200).Decode(&b)).To(Succeed())
+			var out []string
+			for _, e := range b.Entry {
+				out = append(out, e.Request.Method)
+			}
+			return out
+		}
+		patch()
+		Expect(methods()).To(Equal([]string{"PATCH", "POST"}))
+
+		By("putting the tables back as migration 18 left them")
+		putBack("ALTER TABLE resources DROP COLUMN method", "ALTER TABLE resource_history DROP COLUMN method",
+			"DELETE FROM schema_migrations WHERE version = 19")
+
+		By("migrating")
+		Expect(srv.App.Store.Migrate(context.Background())).To(Succeed())
+		patch()
+		Expect(methods()).To(Equal([]string{"PATCH", "PUT", "POST"}), "the older patch's method was not recorded")
+	})
+
 	// Migration 15 (PostgreSQL): the tables every search reads are vacuumed
 	// once a hundredth of them has changed, so index-only scans stay so.
 	It("has the search tables vacuumed sooner than PostgreSQL's default", func() {

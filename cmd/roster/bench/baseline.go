@@ -50,7 +50,7 @@ func (p pgBase) contents(ctx context.Context, query string, args ...any) ([][]by
 		return nil, err
 	}
 	defer rows.Close()
-	return contentsOf(rows)
+	return contentsOf(rows, len(rows.FieldDescriptions()))
 }
 
 func (p pgBase) exec(ctx context.Context, query string, args ...any) error {
@@ -68,7 +68,11 @@ func (s sqlBase) contents(ctx context.Context, query string, args ...any) ([][]b
 		return nil, err
 	}
 	defer rows.Close()
-	return contentsOf(rows)
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	return contentsOf(rows, len(cols))
 }
 
 func (s sqlBase) exec(ctx context.Context, query string, args ...any) error {
@@ -85,17 +89,18 @@ type rows interface {
 	Err() error
 }
 
-// contentsOf reads the content column of rows of Roster's record columns.
-func contentsOf(rs rows) ([][]byte, error) {
+// contentsOf reads the content column of rows of n columns that start
+// with Roster's record columns (history's add the method).
+func contentsOf(rs rows, n int) ([][]byte, error) {
 	var out [][]byte
+	cols := make([]any, n)
+	for i := range cols {
+		cols[i] = new(any)
+	}
 	for rs.Next() {
-		var (
-			typ, id, project string
-			version, lu      int64
-			deleted          bool
-			content          []byte
-		)
-		if err := rs.Scan(&typ, &id, &project, &version, &lu, &deleted, &content); err != nil {
+		var content []byte
+		cols[6] = &content
+		if err := rs.Scan(cols...); err != nil {
 			return nil, err
 		}
 		out = append(out, content)

@@ -96,18 +96,8 @@ var ops = []op{
 			}
 		}
 	}},
-	{name: "update", baseline: "b-insert", roster: func(w *world) worker {
-		return func(cl *client, i, c int) task {
-			r := w.rnd(i)
-			return func(ctx context.Context) (int, error) {
-				p := w.ownPatient(r, i, c)
-				pp := p.Person
-				pp.Phone = fmt.Sprintf("+1-555-%03d-%04d", r.IntN(1000), r.IntN(10000))
-				s, _, err := cl.do(ctx, "PUT", "fhir/R4/Patient/"+p.ID, fhirJSON, jsonBody(pp.patient(p.ID)))
-				return s, err
-			}
-		}
-	}},
+	{name: "update", baseline: "b-insert", roster: updatePatient(false)},
+	{name: "conditional-update", baseline: "b-insert", roster: updatePatient(true)},
 	{name: "search-name", baseline: "b-search-name", roster: getPatient(func(w *world, p patientRef) string {
 		return "fhir/R4/Patient?name=" + url.QueryEscape(p.Person.namePrefix())
 	})},
@@ -204,6 +194,28 @@ var ops = []op{
 			}
 		}
 	}},
+}
+
+// updatePatient is a workload PUTting a new phone number to Patients only
+// its worker writes: by id, or (conditional) to the Patient its MRN
+// matches, as Medplum's upsertResource sends it (criteria, no id).
+func updatePatient(conditional bool) func(w *world) worker {
+	return func(w *world) worker {
+		return func(cl *client, i, c int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				p := w.ownPatient(r, i, c)
+				pp := p.Person
+				pp.Phone = fmt.Sprintf("+1-555-%03d-%04d", r.IntN(1000), r.IntN(10000))
+				path, id := "fhir/R4/Patient/"+p.ID, p.ID
+				if conditional {
+					path, id = "fhir/R4/Patient?identifier="+url.QueryEscape(MRNSystem+"|"+p.Person.MRN), ""
+				}
+				s, _, err := cl.do(ctx, "PUT", path, fhirJSON, jsonBody(pp.patient(id)))
+				return s, err
+			}
+		}
+	}
 }
 
 // MixedShare is the mixed workload's mix, in percent, in the shape public
