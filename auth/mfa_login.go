@@ -227,10 +227,10 @@ func (s *Service) releaseLogin(ctx context.Context, ms MFAStore, l *Login) (*Log
 }
 
 // auditMFAFailure records a refused second factor of held login l as a
-// refused sign-in (a throttled one too); other errors are no refusal.
+// refused sign-in; other errors (a throttled one too) are not recorded.
 func (s *Service) auditMFAFailure(ctx context.Context, l *Login, err error) {
 	e, ok := resources.AsError(err)
-	if !ok || (e.Kind != resources.KindInvalid && e.Kind != resources.KindTooMany) {
+	if !ok || e.Kind != resources.KindInvalid {
 		return
 	}
 	user, _, rerr := resources.ReadTyped[*resources.User](resources.AsSystem(ctx, ""), s.res, "User", l.UserID)
