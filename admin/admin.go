@@ -96,6 +96,7 @@ func (s *Service) Register(e *echo.Echo) {
 	g.GET("/projects/:projectId/members/:membershipId", s.handleGetMember)
 	g.POST("/projects/:projectId/members/:membershipId", s.handleUpdateMember)
 	g.DELETE("/projects/:projectId/members/:membershipId", s.handleDeleteMember)
+	g.POST("/projects/:projectId/members/:membershipId/mfa/reset", s.handleResetMFA)
 	e.POST("/fhir/R4/:type/:id/"+UpdateEmailOperation, s.handleUpdateEmail, s.auth.Required())
 }
 

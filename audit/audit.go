@@ -1,7 +1,8 @@
 // Package audit writes Roster's audit trail: every security-relevant act —
 // sign-ins and their failures, sign-outs, token refreshes, invites,
 // membership and email changes, deleted accounts, password sets and resets,
-// one-time link use and refusal, client secrets, signing-key rotation —
+// one-time link use and refusal, client secrets, signing-key rotation,
+// second factors enrolled, removed and reset —
 // becomes a FHIR R4 AuditEvent, written as Roster itself in the transaction
 // of the act, so an act that rolls back leaves no trace and one that
 // commits always leaves one.
@@ -100,6 +101,11 @@ var (
 	ResetRequest = Act{"password-reset-request", "Password reset link requested", TypeSecurityAlert, ActionExecute, nil}
 	ClientSecret = Act{"client-secret", "Client secret created", TypeSecurityAlert, ActionCreate, dcm("110137", "User Security Attributes Changed")}
 	KeyRotation  = Act{"key-rotate", "Signing key rotated", TypeSecurityAlert, ActionCreate, dcm("110129", "Security Configuration")}
+	MFAEnroll    = Act{"mfa-enroll", "Second factor enrolled", TypeSecurityAlert, ActionCreate, dcm("110137", "User Security Attributes Changed")}
+	MFADisable   = Act{"mfa-disable", "Second factor removed by its user", TypeSecurityAlert, ActionDelete,
+		dcm("110137", "User Security Attributes Changed")}
+	MFAReset = Act{"mfa-reset", "Second factor reset by a project admin", TypeSecurityAlert, ActionDelete,
+		dcm("110137", "User Security Attributes Changed")}
 )
 
 // Subtype is the coding a search for act uses: subtype=SubtypeSystem|code.

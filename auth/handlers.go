@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -36,6 +37,10 @@ func DecodeJSON(c echo.Context, v any) error {
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	if err := dec.Decode(v); err != nil {
+		// A value of the wrong type is named, as a missing one would be.
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
+			return resources.Invalid(te.Field, "%s must be a %s", te.Field, te.Type)
+		}
 		return resources.Invalid("", "Request body must be a JSON object")
 	}
 	return nil
@@ -153,7 +158,14 @@ func (s *Service) handleMe(c echo.Context) error {
 		}
 	}
 	out["config"] = map[string]any{"resourceType": "UserConfiguration", "id": caller.MembershipID, "menu": []any{}}
-	out["security"] = map[string]any{"mfaEnrolled": false}
+	enrolled := false
+	if caller.ClientID == "" || caller.ClientID != caller.UserID {
+		var err error
+		if enrolled, err = s.MFAEnrolled(ctx, caller.UserID); err != nil {
+			return err
+		}
+	}
+	out["security"] = map[string]any{"mfaEnrolled": enrolled}
 	return c.JSON(http.StatusOK, out)
 }
 

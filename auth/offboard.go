@@ -31,9 +31,10 @@ func (s *Service) RevokeUserLinks(ctx context.Context, userID string, kinds ...s
 }
 
 // ForgetUser ends everything that lets userID sign in — every login at
-// once, every one-time link, the password — for a User being deleted, in
-// the context's transaction. A deleted User's tokens are refused anyway
-// (the session reads the User); this leaves nothing behind to revive.
+// once, every one-time link, the password, the second factor — for a User
+// being deleted, in the context's transaction. A deleted User's tokens are
+// refused anyway (the session reads the User); this leaves nothing behind
+// to revive.
 func (s *Service) ForgetUser(ctx context.Context, userID string) error {
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.RevokeUserLogins(ctx, userID, ""); err != nil {
@@ -41,6 +42,11 @@ func (s *Service) ForgetUser(ctx context.Context, userID string) error {
 		}
 		if err := s.RevokeUserLinks(ctx, userID); err != nil {
 			return err
+		}
+		if ms, ok := s.store.(MFAStore); ok {
+			if _, err := ms.DeleteMFA(ctx, userID); err != nil {
+				return err
+			}
 		}
 		return s.store.DeletePasswordHash(ctx, userID)
 	})

@@ -188,13 +188,21 @@ type LoginRequest struct {
 // project verifies new devices and this one is not known yet,
 // {verificationRequired: true, verificationSent}: sign in again with the
 // code mailed (verificationSent says whether this answer mailed a new one;
-// false, an earlier one is still pending).
+// false, an earlier one is still pending). A user with a second factor
+// gets {login, mfaRequired: true}, one who must enroll one first {login,
+// mfaEnrollRequired: true, enrollUri, enrollQrCode} (see mfa_login.go);
+// RecoveryCodes are shown once, at enrollment.
 type LoginResponse struct {
 	Login                string            `json:"login,omitempty"`
 	Code                 string            `json:"code,omitempty"`
 	Memberships          []json.RawMessage `json:"memberships,omitempty"`
 	VerificationRequired bool              `json:"verificationRequired,omitempty"`
 	VerificationSent     bool              `json:"verificationSent,omitempty"`
+	MFARequired          bool              `json:"mfaRequired,omitempty"`
+	MFAEnrollRequired    bool              `json:"mfaEnrollRequired,omitempty"`
+	EnrollURI            string            `json:"enrollUri,omitempty"`
+	EnrollQRCode         string            `json:"enrollQrCode,omitempty"`
+	RecoveryCodes        []string          `json:"recoveryCodes,omitempty"`
 }
 
 var errBadLogin = &resources.Error{Kind: resources.KindInvalid, Code: "invalid", Message: "Email or password is invalid",
@@ -297,6 +305,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		// (and its device was checked above).
 		l.ProjectID = projectID
 	}
+	if held, err := s.holdForMFA(ctx, user, mems, l); err != nil || held != nil {
+		return held, err
+	}
 	code := Secret()
 	l.CodeHash = HashSecret(code)
 	var bound *resources.ProjectMembership
@@ -347,6 +358,9 @@ func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID strin
 	}
 	if l == nil || !l.RevokedAt.IsZero() || l.MembershipID != "" || s.now().After(l.CreatedAt.Add(CodeTTL)) {
 		return nil, resources.Invalid("login", "Login not found or already completed")
+	}
+	if err := s.requireMFADone(ctx, l.ID); err != nil {
+		return nil, err
 	}
 	mems, err := s.Memberships(ctx, "User/"+l.UserID)
 	if err != nil {

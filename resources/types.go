@@ -121,6 +121,9 @@ type Project struct {
 	Link                       []ProjectLink           `json:"link,omitempty"`
 	DefaultProfile             []ProjectDefaultProfile `json:"defaultProfile,omitempty"`
 	ExportedResourceType       []string                `json:"exportedResourceType,omitempty"`
+	// MfaRequired makes every member enroll a second factor (Roster's;
+	// Medplum has it on User).
+	MfaRequired *bool `json:"mfaRequired,omitempty"`
 }
 
 // ProjectSetting is Project.setting (also used by systemSetting and systemSecret): a named value.

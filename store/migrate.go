@@ -332,6 +332,30 @@ DROP TABLE medallion_invites`},
 	// default adds the column without rewriting either table.
 	{19, `ALTER TABLE resources ADD COLUMN method TEXT NOT NULL DEFAULT '';
 ALTER TABLE resource_history ADD COLUMN method TEXT NOT NULL DEFAULT ''`},
+	// 22: second factors (auth's MFA). A user's TOTP secret, sealed by auth
+	// (encrypted, never in clear), when it was enrolled (0: pending its
+	// first code) and the last time step a code was accepted for, so a
+	// code is never accepted twice; the user's single-use recovery codes,
+	// hashed; and the logins held until their second factor is given.
+	{22, `
+CREATE TABLE IF NOT EXISTS mfa_secrets (
+  user_id TEXT PRIMARY KEY,
+  sealed_secret TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  enrolled_at BIGINT NOT NULL DEFAULT 0,
+  last_step BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS mfa_recovery_codes (
+  user_id TEXT NOT NULL,
+  code_hash TEXT NOT NULL,
+  used_at BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, code_hash)
+);
+CREATE TABLE IF NOT EXISTS mfa_logins (
+  login_id TEXT PRIMARY KEY,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mfa_logins_created ON mfa_logins (created_at)`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted

@@ -288,6 +288,7 @@ func (a *App) router() *echo.Echo {
 	a.FHIR.Register(e, a.Auth.Required())
 	a.Auth.Register(e)
 	a.Auth.RegisterPasswords(e)
+	a.Auth.RegisterMFA(e)
 	mail.RegisterAdmin(e, a.Auth.Required(), func(ctx context.Context, projectID string) error {
 		_, err := a.Admin.RequireProjectAdmin(ctx, projectID)
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -252,7 +253,8 @@ func (w *authzWorld) freshInvitation() string {
 }
 
 // expand fills {P}, {Q}, {patient}, {member}, {user}, {profile}, {event},
-// {invitation}, {freshPatient}, {freshMember} and {freshInvitation} into a path.
+// {invitation}, {freshPatient}, {freshMember}, {freshInvitation} and
+// {mfaMember} (the target membership, its user enrolled in MFA) into a path.
 func expand(w *authzWorld, path string) string {
 	r := strings.NewReplacer("{P}", w.p, "{Q}", w.q, "{patient}", w.patient, "{member}", w.targetMem,
 		"{user}", w.targetUser, "{profile}", w.targetProf, "{event}", w.auditEvent, "{invitation}", w.invitation)
@@ -262,6 +264,9 @@ func expand(w *authzWorld, path string) string {
 	}
 	if strings.Contains(path, "{freshPatient}") {
 		path = strings.ReplaceAll(path, "{freshPatient}", w.freshPatient())
+	}
+	if strings.Contains(path, "{mfaMember}") {
+		path = strings.ReplaceAll(path, "{mfaMember}", w.mfaMember())
 	}
 	if strings.Contains(path, "{freshMember}") {
 		path = strings.ReplaceAll(path, "{freshMember}", w.freshMembership())
@@ -278,6 +283,24 @@ func medallion(method, path string, body any) func(w *authzWorld, c creds) *fixt
 		}
 		return w.do(method, expand(w, path), c, "Bearer", body)
 	}
+}
+
+// mfaMember enrolls the target User in MFA (unless it is) and returns its
+// membership. The User has no password, so it enrolls through the service
+// as itself.
+func (w *authzWorld) mfaMember() string {
+	GinkgoHelper()
+	c := &resources.Caller{UserID: w.targetUser, Project: w.p, MembershipID: w.targetMem, Profile: w.targetProf}
+	ctx := resources.WithCaller(context.Background(), c)
+	st, err := w.srv.App.Auth.MFAStatus(ctx, c)
+	Expect(err).NotTo(HaveOccurred())
+	if !st.Enrolled {
+		code, err := fixtures.TOTP(st.EnrollURI, time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		_, err = w.srv.App.Auth.EnrollMFA(ctx, c, code)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	return w.targetMem
 }
 
 func uniqueEmail(tag string) string {
@@ -373,6 +396,8 @@ var matrix = []route{
 	}), 200, 200, 403, 403, 403, 403, 403, 401, 403),
 	row("DELETE /admin/projects/{P}/members/{id}", bearer("DELETE", "admin/projects/{P}/members/{freshMember}", nil),
 		200, 200, 403, 403, 403, 403, 403, 401, 403),
+	row("POST /admin/projects/{P}/members/{id}/mfa/reset", bearer("POST", "admin/projects/{P}/members/{mfaMember}/mfa/reset", nil),
+		200, 200, 403, 403, 403, 403, 403, 401, 403),
 	row("POST /admin/projects/{P}/client", bearer("POST", "admin/projects/{P}/client", func(*authzWorld) any {
 		return map[string]any{"name": "Another client"}
 	}), 201, 201, 403, 403, 403, 403, 403, 401, 403),
@@ -392,6 +417,8 @@ var matrix = []route{
 		200, 200, 403, 403, 403, 403, 403, 401, 403),
 	row("GET /auth/me", bearer("GET", "auth/me", nil),
 		200, 200, 200, 200, 200, 200, 200, 401, 200),
+	row("GET /auth/mfa/status", bearer("GET", "auth/mfa/status", nil),
+		200, 200, 200, 200, 200, 403, 403, 401, 200),
 
 	// Vendor dialects, each with its own credential.
 	// Medallion: members without a Medallion role see an empty list and
