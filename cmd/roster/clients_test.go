@@ -205,7 +205,7 @@ func requireClients() {
 		fixtures.Missing(GinkgoT(), why, "(cd cmd/roster/testdata/clients && npm ci)")
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		missing("node is not on PATH")
+		missing("node (on PATH)")
 	}
 	var manifest struct {
 		Dependencies map[string]string `json:"dependencies"`
@@ -219,11 +219,11 @@ func requireClients() {
 		}
 		raw, err := os.ReadFile(filepath.Join(dir, "node_modules", name, "package.json"))
 		if err != nil {
-			missing(name + " is not installed in " + dir)
+			missing(name + " " + pinned + " (in " + dir + "/node_modules)")
 		}
 		Expect(json.Unmarshal(raw, &pkg)).To(Succeed())
 		if pkg.Version != pinned {
-			missing("installed " + name + " " + pkg.Version + " is not the pinned " + pinned)
+			missing(name + " " + pinned + " (installed: " + pkg.Version + ")")
 		}
 	}
 }
