@@ -5,9 +5,10 @@
 //   ROSTER_EMAIL          a user's email, ROSTER_PASSWORD its password
 //   ROSTER_CLIENT_ID      a ClientApplication id, ROSTER_CLIENT_SECRET its secret
 //   ROSTER_FAMILY         family name for the Patient this run creates (optional)
+//   ROSTER_CLIENT_CASES   case groups to run beyond the default (see harness.mjs)
 //
-// Prints exactly one JSON line on stdout ({"ok":true,...} or {"ok":false,...})
-// and exits non-zero on any failure. Run by cmd/roster/e2e_test.go.
+// Prints exactly one JSON line on stdout (see harness.mjs) and exits
+// non-zero on any failure. Run by cmd/roster/clients_test.go.
 
 // @medplum/core 5.x opens subscriptions over WebSocket and expects the global
 // that Node >= 22 has. Node 20 lacks it, and the package reads it when the
@@ -33,16 +34,9 @@ if (typeof globalThis.WebSocket === 'undefined') {
 }
 
 const { MedplumClient } = await import('@medplum/core');
+const { check, env, gated, result, run, step } = await import('./harness.mjs');
 
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined || v === '') {
-    throw new Error(`missing environment variable ${name}`);
-  }
-  return v;
-};
-
-const result = { ok: false, steps: [] };
+const MRN = 'http://hospital.example.org/mrn';
 
 // A pass-through fetch that notes the PKCE method the client chose. In Node,
 // @medplum/core's S256 hashing reaches for window.btoa, logs "Failed to hash
@@ -57,12 +51,6 @@ const recordingFetch = async (input, init) => {
     }
   }
   return globalThis.fetch(input, init);
-};
-const step = (name, detail = {}) => result.steps.push({ step: name, ...detail });
-const check = (cond, message) => {
-  if (!cond) {
-    throw new Error(`check failed: ${message}`);
-  }
 };
 
 async function passwordFlow(baseUrl) {
@@ -111,6 +99,42 @@ async function passwordFlow(baseUrl) {
   check(versions[0] === updated.meta.versionId, 'history is not newest first');
   step('readHistory', { versions });
 
+  const one = await medplum.searchOne('Patient', { name: family });
+  check(one?.id === created.id, `searchOne found ${one?.resourceType}/${one?.id}`);
+  step('searchOne');
+
+  // Other Patients get a family that a search by the first one's does not match.
+  const other = `Other${family}`;
+  const mrn = { system: MRN, value: `${family}-mrn` };
+  const query = `identifier=${MRN}|${mrn.value}`;
+  const first = await medplum.createResourceIfNoneExist({ resourceType: 'Patient', identifier: [mrn], name: [{ family: other, given: ['Once'] }] }, query);
+  const second = await medplum.createResourceIfNoneExist({ resourceType: 'Patient', identifier: [mrn], name: [{ family: other, given: ['Twice'] }] }, query);
+  check(first.id && second.id === first.id && second.name?.[0]?.given?.[0] === 'Once', 'createResourceIfNoneExist made a second Patient');
+  step('createResourceIfNoneExist', { id: first.id });
+
+  // upsertResource is PUT /Patient?identifier=… (issue 19 item 1): the
+  // first call creates, the second updates the same Patient.
+  await gated('conditional-writes', 'upsertResource', async () => {
+    const key = { system: MRN, value: `${family}-upsert` };
+    const upsert = (given) =>
+      medplum.upsertResource({ resourceType: 'Patient', identifier: [key], name: [{ family: other, given: [given] }] }, { identifier: `${MRN}|${key.value}` });
+    const made = await upsert('Made');
+    const again = await upsert('Again');
+    check(made.id && again.id === made.id, `upsertResource made ${made.id}, then ${again.id}`);
+    check(again.name?.[0]?.given?.[0] === 'Again' && again.meta?.versionId !== made.meta?.versionId, 'the second upsertResource did not update');
+    step('upsertResource', { id: made.id });
+  });
+
+  // _include (issue 19 item 2): a RelatedPerson of the Patient, found with
+  // the Patient marked as an include.
+  await gated('include', 'searchInclude', async () => {
+    const kin = await medplum.createResource({ resourceType: 'RelatedPerson', patient: { reference: `Patient/${created.id}` }, name: [{ family, given: ['Kin'] }] });
+    const bundle = await medplum.search('RelatedPerson', { patient: created.id, _include: 'RelatedPerson:patient' });
+    const modes = (bundle.entry ?? []).map((e) => `${e.search?.mode}:${e.resource.resourceType}/${e.resource.id}`);
+    check(modes.length === 2 && modes.includes(`match:RelatedPerson/${kin.id}`) && modes.includes(`include:Patient/${created.id}`), `_include entries ${modes}`);
+    step('searchInclude', { entries: modes });
+  });
+
   await medplum.signOut();
   check(!medplum.getAccessToken(), 'client still holds a token after signOut');
   const me = await fetch(new URL('auth/me', baseUrl), { headers: { Authorization: `Bearer ${token}` } });
@@ -139,16 +163,8 @@ async function clientCredentialsFlow(baseUrl) {
   step('clientSearch', { count: found.length });
 }
 
-try {
+await run(async () => {
   const baseUrl = env('ROSTER_URL');
   await passwordFlow(baseUrl);
   await clientCredentialsFlow(baseUrl);
-  result.ok = true;
-} catch (err) {
-  result.error = String(err?.stack ?? err);
-  if (err?.outcome) {
-    result.outcome = err.outcome;
-  }
-}
-process.stdout.write(JSON.stringify(result) + '\n');
-process.exitCode = result.ok ? 0 : 1;
+});
