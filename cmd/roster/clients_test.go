@@ -27,7 +27,7 @@ import (
 // here once its feature is merged. ROSTER_CLIENT_CASES=group,… turns groups
 // on for one run without an edit.
 var clientCaseGroups = map[string]bool{
-	"conditional-writes": false, // PUT, PATCH and DELETE /{type}?criteria (item 1)
+	"conditional-writes": true,  // PUT, PATCH and DELETE /{type}?criteria (item 1)
 	"include":            false, // _include, entries with search.mode include (item 2)
 }
 
