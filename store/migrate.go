@@ -325,6 +325,10 @@ SELECT id, project_id, membership_id, user_id, LOWER(email), 'setpassword', stat
   CASE WHEN status = 'pending' THEN updated_at WHEN sent_count > 0 THEN expires_at - 604800000000 ELSE 0 END
 FROM medallion_invites WHERE id NOT IN (SELECT id FROM invitations);
 DROP TABLE medallion_invites`},
+	// 19: the outbox's backlog (its pending messages' count and the oldest's
+	// age), which every metrics scrape reads, from an index of the pending
+	// messages alone: small however much mail was ever sent.
+	{19, `CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (created_at) WHERE status = 'pending'`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted

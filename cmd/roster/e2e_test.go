@@ -438,7 +438,9 @@ func startRosterAt(env []string, addr string) *rosterProcess {
 	GinkgoHelper()
 	p := &rosterProcess{URL: "http://" + addr + "/", addr: addr, out: &fixtures.LogBuffer{}, err: &fixtures.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(rosterBinary())
-	p.cmd.Env = append(env, "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+p.URL)
+	// No metrics port unless env asks for one (several processes run at
+	// once), and JSON logs, which the specs read; env may override both.
+	p.cmd.Env = append(append([]string{"ROSTER_METRICS_ADDR=", "ROSTER_LOG_FORMAT=json"}, env...), "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+p.URL)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
 	Expect(p.cmd.Start()).To(Succeed())
 	go func() {
