@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -126,4 +127,20 @@ func do(srv *fixtures.Server, method, path, token string, body any, headers ...s
 	r, err := srv.Do(method, path, token, body, headers...)
 	Expect(err).NotTo(HaveOccurred())
 	return r
+}
+
+// freshConfig is the fixtures' configuration on a new empty database of
+// the spec's own, for specs that call app.New themselves.
+func freshConfig() app.Config {
+	GinkgoHelper()
+	cfg := app.Config{AdminEmail: fixtures.AdminEmail, AdminPassword: fixtures.AdminPassword}
+	if base := fixtures.DatabaseURL(); base != "" {
+		u, drop, err := fixtures.FreshPostgres(base)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(drop)
+		cfg.DatabaseURL = u
+	} else {
+		cfg.SQLitePath = filepath.Join(GinkgoT().TempDir(), "roster.db")
+	}
+	return cfg
 }

@@ -123,15 +123,19 @@ func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		route := c.Path()
-		if route == "" {
-			route = UnmatchedRoute
-		}
-		method := methodLabel(c.Request().Method)
+		route, method := routeOf(c), methodLabel(c.Request().Method)
 		m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().Status)).Inc()
 		m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// routeOf is the template of the route c matched, or UnmatchedRoute.
+func routeOf(c echo.Context) string {
+	if route := c.Path(); route != "" {
+		return route
+	}
+	return UnmatchedRoute
 }
 
 // methodLabel keeps the method label to the methods HTTP defines: any

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -232,15 +231,8 @@ var _ = Describe("Prometheus metrics", func() {
 		taken, err := net.Listen("tcp", "127.0.0.1:0")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(taken.Close)
-		cfg := app.Config{AdminEmail: fixtures.AdminEmail, AdminPassword: fixtures.AdminPassword, MetricsAddr: taken.Addr().String()}
-		if base := fixtures.DatabaseURL(); base != "" {
-			u, drop, err := fixtures.FreshPostgres(base)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(drop)
-			cfg.DatabaseURL = u
-		} else {
-			cfg.SQLitePath = filepath.Join(GinkgoT().TempDir(), "roster.db")
-		}
+		cfg := freshConfig()
+		cfg.MetricsAddr = taken.Addr().String()
 		a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if a != nil {
 			a.Close()

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -137,15 +136,7 @@ var _ = Describe("Request ids", func() {
 var _ = Describe("Log format", func() {
 	It("writes JSON lines, each request's carrying its id, when ROSTER_LOG_FORMAT is json", func() {
 		var out fixtures.LogBuffer
-		cfg := app.Config{AdminEmail: fixtures.AdminEmail, AdminPassword: fixtures.AdminPassword}
-		if base := fixtures.DatabaseURL(); base != "" {
-			u, drop, err := fixtures.FreshPostgres(base)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(drop)
-			cfg.DatabaseURL = u
-		} else {
-			cfg.SQLitePath = filepath.Join(GinkgoT().TempDir(), "roster.db")
-		}
+		cfg := freshConfig()
 		a, err := app.New(context.Background(), cfg, telemetry.NewLogger(&out, "json"))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(a.Close)

@@ -62,11 +62,7 @@ func (t *Tracing) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		ctx := propagation.TraceContext{}.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-		route := c.Path()
-		if route == "" {
-			route = UnmatchedRoute
-		}
-		method := methodLabel(req.Method)
+		route, method := routeOf(c), methodLabel(req.Method)
 		ctx, span := t.tracer.Start(ctx, method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route),
 				attribute.String("roster.request_id", RequestID(ctx))))
