@@ -33,6 +33,17 @@ type Service struct {
 	// Idempotency, when set, makes the create routes of the admin API and
 	// of the dialects honour Idempotency-Key (see IdempotentWrites).
 	Idempotency echo.MiddlewareFunc
+
+	// Meter, when set, counts invites for the operator's metrics.
+	Meter Meter
+}
+
+// Meter counts the admin use cases' events for the metrics (package
+// telemetry).
+type Meter interface {
+	// Invite counts an invite by outcome: InviteCreated, InviteUpdated,
+	// InviteUnchanged, InviteRefused or InviteFailed.
+	Invite(outcome string)
 }
 
 // IdempotentWrites is the middleware that makes a create route honour

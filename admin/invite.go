@@ -28,6 +28,9 @@ const (
 	InviteCreated   = "created"   // a new membership was created
 	InviteUpdated   = "updated"   // upsert changed the existing membership
 	InviteUnchanged = "unchanged" // upsert found the membership already as asked
+	// Outcomes of an invite that did not happen, as Meter counts them.
+	InviteRefused = "refused" // the request was at fault (invalid, conflicting, forbidden)
+	InviteFailed  = "failed"  // the server was (an untyped error, the database unavailable)
 )
 
 // Scopes of an invited User (InviteRequest.Scope).
@@ -144,8 +147,25 @@ func (s *Service) InviteUser(ctx context.Context, projectID string, req InviteRe
 	return s.invite(ctx, project, req)
 }
 
-// invite is InviteUser into a project whose admin rights were checked.
+// invite is InviteUser into a project whose admin rights were checked,
+// counted by outcome.
 func (s *Service) invite(ctx context.Context, project *resources.Project, req InviteRequest) (*InviteResult, error) {
+	out, err := s.inviteOnce(ctx, project, req)
+	if s.Meter != nil {
+		switch {
+		case err == nil:
+			s.Meter.Invite(out.Outcome)
+		case resources.IsKind(err, resources.KindUnavailable):
+			s.Meter.Invite(InviteFailed)
+		default:
+			_, typed := resources.AsError(err)
+			s.Meter.Invite(lo.Ternary(typed, InviteRefused, InviteFailed))
+		}
+	}
+	return out, err
+}
+
+func (s *Service) inviteOnce(ctx context.Context, project *resources.Project, req InviteRequest) (*InviteResult, error) {
 	req.normalize()
 	if issues := req.validate(); len(issues) > 0 {
 		return nil, resources.Invalids(issues)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/samber/lo"
+
 	"github.com/rosterhq/roster/audit"
 	"github.com/rosterhq/roster/resources"
 )
@@ -41,9 +43,9 @@ func (s *Service) auditLogin(ctx context.Context, l *Login, m *resources.Project
 }
 
 // createLogin stores l and, when it is already bound to membership m,
-// records the sign-in with it.
+// records the sign-in with it (and counts it once committed).
 func (s *Service) createLogin(ctx context.Context, l *Login, m *resources.ProjectMembership) error {
-	return s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.CreateLogin(ctx, l); err != nil {
 			return err
 		}
@@ -52,6 +54,10 @@ func (s *Service) createLogin(ctx context.Context, l *Login, m *resources.Projec
 		}
 		return s.signedIn(ctx, l, m)
 	})
+	if err == nil && m != nil {
+		s.countSignIn(lo.Ternary(l.ClientID != "" && l.ClientID == l.UserID, SignInClient, SignInUser), true)
+	}
+	return err
 }
 
 // signedIn records that login l is now bound to membership m and tells
@@ -71,6 +77,7 @@ func (s *Service) signedIn(ctx context.Context, l *Login, m *resources.ProjectMe
 // named, else — an email no account has — in the super admin's Default
 // project, so probing is seen.
 func (s *Service) auditLoginFailure(ctx context.Context, email, projectID string, user *resources.User, reason string) {
+	s.countSignIn(SignInUser, false) // every refused sign-in of a User is recorded here
 	e := audit.Event{Act: audit.Login, Outcome: audit.MinorFailure, Reason: reason,
 		Agent: &audit.Agent{Name: resources.Fold(email)}}
 	var projects []string
@@ -101,6 +108,7 @@ func (s *Service) projectExists(ctx context.Context, id string) bool {
 // auditClientFailure records a refused client_credentials grant of a
 // client that exists, in its project.
 func (s *Service) auditClientFailure(ctx context.Context, clientID, reason string) {
+	s.countSignIn(SignInClient, false)
 	client, err := s.readClient(ctx, clientID)
 	if err != nil {
 		return // no such client: nothing to file it under

@@ -63,6 +63,10 @@ type Service struct {
 	// over https).
 	SecureCookies bool
 
+	// Meter, when set, counts sign-ins and throttle refusals for the
+	// operator's metrics.
+	Meter Meter
+
 	verificationAliases []string
 
 	dummyOnce sync.Once
@@ -72,6 +76,28 @@ type Service struct {
 	purgedAt time.Time
 
 	callers callerCache
+}
+
+// Meter counts auth's events for the metrics (package telemetry).
+type Meter interface {
+	// SignIn counts a sign-in of kind SignInUser or SignInClient.
+	SignIn(kind string, succeeded bool)
+	// Throttled counts an attempt a throttle refused, by what was being
+	// throttled: login, client, reset, link or lockout.
+	Throttled(kind string)
+}
+
+// Kinds of sign-in Meter counts.
+const (
+	SignInUser   = "user"   // email and password (POST /auth/login, every dialect's login)
+	SignInClient = "client" // client credentials at POST /oauth2/token
+)
+
+// countSignIn tells the Meter, if any, of a sign-in.
+func (s *Service) countSignIn(kind string, succeeded bool) {
+	if s.Meter != nil {
+		s.Meter.SignIn(kind, succeeded)
+	}
 }
 
 // NewService returns the auth service.
@@ -389,6 +415,7 @@ func (s *Service) ChooseProfile(ctx context.Context, loginID, membershipID strin
 			}); err != nil {
 				return nil, err
 			}
+			s.countSignIn(SignInUser, true)
 			return &LoginResponse{Login: l.ID, Code: code}, nil
 		}
 	}

@@ -157,17 +157,21 @@ func (s *Service) begin(ctx context.Context, keys []throttleKey) (*attempt, erro
 	if err != nil {
 		return nil, err
 	}
-	retry, message := time.Duration(0), ""
+	retry, message, refused := time.Duration(0), "", ""
 	for i, k := range a.keys {
 		c, ok := counts[k.key]
 		a.keys[i].counted = ok
 		if ok && c.Hits >= k.limit {
 			if wait := c.Until.Sub(now); wait > retry {
-				retry, message = wait, k.message
+				retry, message, refused = wait, k.message, k.key
 			}
 		}
 	}
 	if retry > 0 {
+		if s.Meter != nil {
+			kind, _, _ := strings.Cut(refused, ":") // keys start with their kind
+			s.Meter.Throttled(kind)
+		}
 		e := tooMany(retry)
 		if message != "" {
 			e.Message = message

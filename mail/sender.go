@@ -134,6 +134,29 @@ type Sender struct {
 	smtp   *smtpTransport // nil: log only
 	from   *netmail.Address
 	now    func() time.Time
+
+	// Meter, when set, counts delivery attempts for the operator's metrics.
+	Meter Meter
+}
+
+// Meter counts the sender's delivery attempts for the metrics (package
+// telemetry), by result: DeliverySent, DeliveryRetry or DeliveryFailed.
+type Meter interface {
+	Delivery(result string)
+}
+
+// Results of a delivery attempt, as Meter counts them.
+const (
+	DeliverySent   = "sent"   // the SMTP server took the message
+	DeliveryRetry  = "retry"  // it failed and will be tried again
+	DeliveryFailed = "failed" // it failed for good (permanently, or out of attempts)
+)
+
+// count tells the Meter, if any, of an attempt's result.
+func (s *Sender) count(result string) {
+	if s.Meter != nil {
+		s.Meter.Delivery(result)
+	}
 }
 
 // NewSender returns a sender over store, woken by outbox's Enqueue (outbox
@@ -254,6 +277,7 @@ func (s *Sender) deliver(ctx context.Context, m *Message) {
 	}
 	if err == nil {
 		m.Status, m.SentAt, m.LastError = StatusSent, s.now().UTC(), ""
+		s.count(DeliverySent)
 		s.log.Info("mail sent", "mail_id", m.ID, "to", m.To, "kind", m.Kind, "attempts", m.Attempts)
 		return
 	}
@@ -261,9 +285,11 @@ func (s *Sender) deliver(ctx context.Context, m *Message) {
 	var perm *permanentError
 	if errors.As(err, &perm) || m.Attempts >= s.opts.MaxAttempts {
 		m.Status = StatusFailed
+		s.count(DeliveryFailed)
 		s.log.Error("mail failed: giving up", "mail_id", m.ID, "to", m.To, "kind", m.Kind, "attempts", m.Attempts, "err", m.LastError)
 		return
 	}
+	s.count(DeliveryRetry)
 	m.NextAttemptAt = s.now().UTC().Add(s.backoff(m.Attempts))
 	s.log.Warn("mail attempt failed: will retry", "mail_id", m.ID, "to", m.To, "kind", m.Kind, "attempts", m.Attempts,
 		"next_attempt_at", m.NextAttemptAt, "err", m.LastError)

@@ -332,6 +332,10 @@ DROP TABLE medallion_invites`},
 	// default adds the column without rewriting either table.
 	{19, `ALTER TABLE resources ADD COLUMN method TEXT NOT NULL DEFAULT '';
 ALTER TABLE resource_history ADD COLUMN method TEXT NOT NULL DEFAULT ''`},
+	// 21: the outbox's backlog (its pending messages' count and the oldest's
+	// age), which every metrics scrape reads, from an index of the pending
+	// messages alone: small however much mail was ever sent.
+	{21, `CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (created_at) WHERE status = 'pending'`},
 	// 22: second factors (auth's MFA). A user's TOTP secret, sealed by auth
 	// (encrypted, never in clear), when it was enrolled (0: pending its
 	// first code) and the last time step a code was accepted for, so a

@@ -83,3 +83,18 @@ func (s *Store) GetMail(ctx context.Context, id string) (*Mail, error) {
 	}
 	return m, nil
 }
+
+// PendingMail counts the messages waiting to be sent and says when the
+// oldest of them was queued (zero when none): the outbox's backlog, read at
+// each metrics scrape from the pending messages' own index.
+func (s *Store) PendingMail(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	if err := s.queryRow(ctx, "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = ?", MailPending).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	if n == 0 {
+		return 0, time.Time{}, nil
+	}
+	return n, fromMicro(oldest.Int64), nil
+}

@@ -43,6 +43,26 @@ type Store struct {
 	// PostgreSQL: concurrent creates, and concurrent updates, share round
 	// trips and commits (groupcommit.go).
 	creates, replaces writeQueue
+
+	// hook, when set, is told of each statement exec, query and queryRow run.
+	hook StatementHook
+}
+
+// StatementHook is told of a statement as it starts: it returns the context
+// the statement runs in and the function called with the statement's error
+// when it ends. Tracing sets one to give each statement a span.
+type StatementHook func(ctx context.Context, query string) (context.Context, func(error))
+
+// SetStatementHook installs h (nil: none); call it before serving.
+func (s *Store) SetStatementHook(h StatementHook) { s.hook = h }
+
+// PoolStats gives the connection pools' statistics by name: "main" on
+// PostgreSQL; "read" and "write" (the one transaction connection) on SQLite.
+func (s *Store) PoolStats() map[string]sql.DBStats {
+	if s.wsqlDB == s.sqlDB {
+		return map[string]sql.DBStats{"main": s.sqlDB.Stats()}
+	}
+	return map[string]sql.DBStats{"read": s.sqlDB.Stats(), "write": s.wsqlDB.Stats()}
 }
 
 var _ resources.Store = (*Store)(nil)
@@ -307,9 +327,21 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
+	ctx, end := s.statement(ctx, query)
 	res, err := s.conn(ctx).ExecContext(ctx, s.q(query), args...)
+	end(err)
 	return res, translate(err)
 }
+
+// statement tells the hook, if any, of a statement starting.
+func (s *Store) statement(ctx context.Context, query string) (context.Context, func(error)) {
+	if s.hook == nil {
+		return ctx, noEnd
+	}
+	return s.hook(ctx, query)
+}
+
+func noEnd(error) {}
 
 // queryString reads the one string column of the one row query selects;
 // no row is NotFound.
@@ -335,7 +367,9 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
+	ctx, end := s.statement(ctx, query)
 	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
+	end(err)
 	return rows, translate(err)
 }
 
@@ -343,7 +377,10 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 // transaction, so the query fails too, and InTx returns the flush's error.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	_ = s.flush(ctx)
-	return s.conn(ctx).QueryRowContext(ctx, s.q(query), args...)
+	ctx, end := s.statement(ctx, query)
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(query), args...)
+	end(row.Err())
+	return row
 }
 
 // errUnique marks a unique-constraint violation before it is given a message.

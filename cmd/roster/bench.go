@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rosterhq/roster/cmd/roster/app"
 	"github.com/rosterhq/roster/cmd/roster/bench"
+	"github.com/rosterhq/roster/telemetry"
 )
 
 // benchCmd is `roster bench [flags]` (see bench.ParseFlags and the README).
@@ -60,7 +60,7 @@ func benchChild(ctx context.Context, kind string) error {
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 			go func() { _ = http.ListenAndServe(addr, mux) }()
 		}
-		return serve(ctx, cfg, slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+		return serve(ctx, cfg, telemetry.NewLogger(os.Stderr, os.Getenv("ROSTER_LOG_FORMAT")))
 	case "baseline":
 		return bench.ServeBaseline(ctx, cfg.Addr, cfg.DatabaseURL, cfg.DataDir)
 	}

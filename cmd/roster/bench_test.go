@@ -12,7 +12,9 @@ import (
 // The benchmark in a tiny configuration, end to end: the real binary starts
 // Roster and the baseline as its children, loads a population through
 // transaction Bundles, runs every workload once at c=1 and open-loop, and
-// writes its JSON. No figure is asserted, only that everything answered 2xx.
+// writes its JSON; then measures read and create with metrics off and on
+// (one round, the "on" server scraped). No figure is asserted, only that
+// everything answered 2xx.
 var _ = Describe("roster bench", func() {
 	It("runs every workload against Roster and the baseline and writes the JSON report", func() {
 		db := newTestDatabase()
@@ -21,7 +23,7 @@ var _ = Describe("roster bench", func() {
 			// 1.5 s per workload: one password login (bcrypt cost 11) must
 			// complete inside the window even on a loaded CI machine.
 			"--duration", "1500ms", "--warmup", "0s", "-c", "1", "--rates", "20", "--open-duration", "500ms",
-			"--quiet", "--json", out)
+			"--metrics-cost", "1", "--metrics-cost-c", "2", "--quiet", "--json", out)
 		Expect(code).To(Equal(0), "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 		Expect(stdout).To(ContainSubstring("operation"))
 
@@ -48,6 +50,14 @@ var _ = Describe("roster bench", func() {
 				BaselineThroughput float64 `json:"baselineThroughput"`
 				BaselineErrors     int64   `json:"baselineErrors"`
 			} `json:"rows"`
+			MetricsCost []struct {
+				Op       string  `json:"op"`
+				OffOps   float64 `json:"offThroughput"`
+				OnOps    float64 `json:"onThroughput"`
+				Errors   int64   `json:"errors"`
+				Scrapes  int     `json:"scrapes"`
+				RatioOps float64 `json:"ratioThroughput"`
+			} `json:"metricsCost"`
 		}
 		Expect(json.Unmarshal(raw, &rep)).To(Succeed())
 		Expect(rep.Resources).To(Equal(200))
@@ -80,6 +90,17 @@ var _ = Describe("roster bench", func() {
 		}
 		for _, op := range []string{"read", "search-name", "create"} {
 			Expect(seen).To(HaveKey(op+"/open"), "open-loop %s", op)
+		}
+
+		Expect(stdout).To(ContainSubstring("metrics cost: c=2, 1 rounds"))
+		Expect(rep.MetricsCost).To(HaveLen(2))
+		for _, m := range rep.MetricsCost {
+			Expect(m.Op).To(BeElementOf("read", "create"))
+			Expect(m.OffOps).To(BeNumerically(">", 0), m.Op)
+			Expect(m.OnOps).To(BeNumerically(">", 0), m.Op)
+			Expect(m.RatioOps).To(BeNumerically(">", 0), m.Op)
+			Expect(m.Errors).To(BeZero(), m.Op)
+			Expect(m.Scrapes).To(BeNumerically(">", 0), "the metrics-on server was scraped")
 		}
 	})
 })

@@ -335,8 +335,10 @@ func startRosterAt(env []string, addr string) *rosterProcess {
 	GinkgoHelper()
 	p := &rosterProcess{URL: "http://" + addr + "/", addr: addr, out: &fixtures.LogBuffer{}, err: &fixtures.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(rosterBinary())
-	// A ROSTER_BASE_URL in env wins (a later duplicate does): a proxy's, say.
-	p.cmd.Env = append(append([]string{"ROSTER_BASE_URL=" + p.URL}, env...), "ROSTER_ADDR="+addr)
+	// No metrics port unless env asks for one (several processes run at
+	// once), and JSON logs, which the specs read. env may override these
+	// and ROSTER_BASE_URL (a later duplicate wins): a proxy's, say.
+	p.cmd.Env = append(append([]string{"ROSTER_METRICS_ADDR=", "ROSTER_LOG_FORMAT=json", "ROSTER_BASE_URL=" + p.URL}, env...), "ROSTER_ADDR="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
 	Expect(p.cmd.Start()).To(Succeed())
 	go func() {

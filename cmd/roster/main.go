@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/cmd/roster/app"
+	"github.com/rosterhq/roster/telemetry"
 )
 
 func main() {
@@ -33,11 +34,14 @@ func main() {
 }
 
 func run(args []string) error {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := telemetry.NewLogger(os.Stderr, os.Getenv("ROSTER_LOG_FORMAT"))
 	cfg := app.FromEnv()
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd != "serve" {
+		cfg.MetricsAddr = "" // only the server is scraped; a migrate beside it must not take its port
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

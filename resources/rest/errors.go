@@ -164,8 +164,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		e := ToError(err)
 		if e == nil {
+			// The logger adds the request id from the context.
 			log.ErrorContext(c.Request().Context(), "internal error", "err", err.Error(),
-				"method", c.Request().Method, "path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+				"method", c.Request().Method, "path", c.Request().URL.Path)
 			e = internalError()
 		}
 		s := SurfaceOf(c)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/admin"
 	"github.com/rosterhq/roster/admin/hospital"
@@ -26,6 +27,7 @@ import (
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
 	"github.com/rosterhq/roster/store"
+	"github.com/rosterhq/roster/telemetry"
 )
 
 // store.Store is the storage of every package above it; each declares the
@@ -41,6 +43,11 @@ var (
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
 	_ admin.InvitationStore = (*store.Store)(nil)
+	_ telemetry.Database    = (*store.Store)(nil)
+
+	_ auth.Meter  = (*telemetry.Metrics)(nil)
+	_ admin.Meter = (*telemetry.Metrics)(nil)
+	_ mail.Meter  = (*telemetry.Metrics)(nil)
 )
 
 // Config is Roster's configuration; FromEnv reads it from ROSTER_* variables.
@@ -70,6 +77,14 @@ type Config struct {
 	TrustedProxies []string
 	// Mail tunes the outbox sender (ROSTER_MAIL_* variables).
 	Mail mail.Options
+	// MetricsAddr is where Prometheus scrapes /metrics, a listener of its
+	// own (ROSTER_METRICS_ADDR: FromEnv's default DefaultMetricsAddr, set
+	// empty for none); "" serves no metrics and counts nothing.
+	MetricsAddr string
+	// TracesEndpoint, when set, is the OTLP/HTTP URL spans are sent to
+	// (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT
+	// with /v1/traces); "" traces nothing.
+	TracesEndpoint string
 	// SkipBootstrap leaves an empty database empty (roster migrate).
 	SkipBootstrap bool
 	// Now is the clock of logins, links and invitations (nil: time.Now);
@@ -99,6 +114,14 @@ func FromEnv() Config {
 		c.MaxBundleEntries = v
 	}
 	c.Throttle = throttleFromEnv()
+	c.MetricsAddr = DefaultMetricsAddr
+	if v, ok := os.LookupEnv("ROSTER_METRICS_ADDR"); ok {
+		c.MetricsAddr = strings.TrimSpace(v)
+	}
+	c.TracesEndpoint = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if v := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); c.TracesEndpoint == "" && v != "" {
+		c.TracesEndpoint = strings.TrimSuffix(v, "/") + "/v1/traces"
+	}
 	for _, p := range strings.Split(os.Getenv("ROSTER_TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.TrustedProxies = append(c.TrustedProxies, p)
@@ -106,6 +129,10 @@ func FromEnv() Config {
 	}
 	return c
 }
+
+// DefaultMetricsAddr is where metrics are served unless ROSTER_METRICS_ADDR
+// says otherwise: loopback only, since they tell about the server's traffic.
+const DefaultMetricsAddr = "127.0.0.1:9464"
 
 // throttleFromEnv reads ROSTER_THROTTLE_WINDOW (a duration),
 // ROSTER_THROTTLE_PER_ACCOUNT and ROSTER_THROTTLE_PER_ADDRESS (0 turns
@@ -167,6 +194,12 @@ type App struct {
 	Sender    *mail.Sender
 	Echo      *echo.Echo
 	Bootstrap *admin.BootstrapResult
+	// Metrics and Tracing are nil when turned off (Config.MetricsAddr,
+	// Config.TracesEndpoint).
+	Metrics *telemetry.Metrics
+	Tracing *telemetry.Tracing
+	// MetricsAddr is the address /metrics is served on ("" when none).
+	MetricsAddr string
 
 	FHIR *rest.Handler
 
@@ -181,6 +214,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
+	log = telemetry.Logger(log) // request ids on every line logged with a request's context
 	st, err := store.Open(store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLitePath: cfg.SQLitePath})
 	if err != nil {
 		return nil, err
@@ -219,6 +253,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Admin = admin.NewService(a.Resources, a.Auth, st)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
 	a.Admin.SetClock(cfg.Now)
+	if err := a.instrument(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if first != nil {
 		res, err := a.Admin.Bootstrap(ctx, first)
 		if err != nil {
@@ -237,8 +275,41 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if a.Metrics != nil {
+		a.Sender.Meter = a.Metrics
+	}
 	a.workers = append(a.workers, a.Sender.Start())
 	return a, nil
+}
+
+// instrument builds what is turned on of metrics and tracing, hooks them
+// into the services and the store, and serves /metrics on its listener.
+func (a *App) instrument(ctx context.Context) error {
+	if a.Config.MetricsAddr != "" {
+		a.Metrics = telemetry.NewMetrics(a.Store, a.Config.Now)
+		a.Auth.Meter, a.Admin.Meter = a.Metrics, a.Metrics
+		srv, addr, err := a.Metrics.Serve(a.Config.MetricsAddr, a.Log)
+		if err != nil {
+			return fmt.Errorf("metrics listener (ROSTER_METRICS_ADDR=%s; empty turns metrics off): %w", a.Config.MetricsAddr, err)
+		}
+		a.MetricsAddr = addr
+		a.stop = append(a.stop, func() { _ = srv.Close() })
+		a.Log.Info("metrics listening", "addr", addr)
+	}
+	if a.Config.TracesEndpoint != "" {
+		t, err := telemetry.NewTracing(ctx, a.Config.TracesEndpoint, lo.Ternary(a.Store.Postgres(), "postgresql", "sqlite"))
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		a.Tracing = t
+		a.Store.SetStatementHook(t.Statement)
+		a.stop = append(a.stop, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = t.Shutdown(sctx)
+		})
+	}
+	return nil
 }
 
 // Stop ends the background workers (mail sender), letting in-flight work finish.
@@ -264,14 +335,20 @@ func (a *App) router() *echo.Echo {
 	e.HTTPErrorHandler = rest.ErrorHandler(a.Log)
 	// The client address is the socket's peer unless it is a trusted proxy.
 	e.IPExtractor = a.ipExtractor
-	e.Use(middleware.RequestID())
+	e.Use(telemetry.RequestIDs)
+	if a.Tracing != nil {
+		e.Use(a.Tracing.Middleware)
+	}
 	// The client address in every request's context, for the throttles
 	// (dialects' calls take no address argument) and the audit trail.
 	e.Use(audit.Middleware)
+	if a.Metrics != nil {
+		e.Use(a.Metrics.Middleware)
+	}
 	e.Use(a.logRequests)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			a.Log.Error("panic", "err", err.Error(), "stack", string(stack))
+			a.Log.ErrorContext(c.Request().Context(), "panic", "err", err.Error(), "stack", string(stack))
 			return err
 		},
 	}))
@@ -301,7 +378,8 @@ func (a *App) router() *echo.Echo {
 	return e
 }
 
-// logRequests writes one structured line per request with its request id.
+// logRequests writes one structured line per request (its request id is
+// added by the logger, from the context).
 func (a *App) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -316,7 +394,6 @@ func (a *App) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelError
 		}
 		a.Log.Log(req.Context(), level, "request",
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 			"method", req.Method, "path", req.URL.Path, "status", status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", c.RealIP())
 		return nil

@@ -94,7 +94,19 @@ var _ = Describe("The dependency rule", func() {
 		Entry("mail and audit are infrastructure over store", []string{"mail", "audit"}, []string{"resources", "store"}, false),
 		Entry("auth never uses admin", []string{"auth"}, []string{"resources", "store", "mail", "audit"}, false),
 		Entry("admin and its dialects never use cmd or fixtures", []string{"admin"}, []string{"admin", "auth", "resources", "store", "mail", "audit"}, false),
+		// Metrics, request ids and traces are infrastructure cmd wires in: the
+		// packages they count for declare a Meter, storage is read through
+		// telemetry.Database, so telemetry needs none of them.
+		Entry("telemetry imports no Roster package", []string{"telemetry"}, []string{}, false),
 	)
+
+	It("keeps Prometheus and OpenTelemetry in telemetry (cmd wires it in)", func() {
+		observability := func(imp string) bool {
+			return strings.HasPrefix(imp, "github.com/prometheus/") || strings.HasPrefix(imp, "go.opentelemetry.io/")
+		}
+		bad := forbidden([]string{"resources", "store", "mail", "audit", "auth", "admin", "fixtures"}, func(imp string) bool { return !observability(imp) })
+		Expect(bad).To(BeEmpty())
+	})
 
 	It("keeps no grab-bag packages", func() {
 		for _, p := range pkgs {
@@ -104,7 +116,7 @@ var _ = Describe("The dependency rule", func() {
 
 	It("has every package in one of the design's folders", func() {
 		for _, p := range pkgs {
-			Expect(within(p.ImportPath, "cmd", "resources", "admin", "auth", "store", "fixtures", "mail", "audit")).
+			Expect(within(p.ImportPath, "cmd", "resources", "admin", "auth", "store", "fixtures", "mail", "audit", "telemetry")).
 				To(BeTrue(), p.ImportPath)
 		}
 	})

@@ -57,6 +57,11 @@ type Options struct {
 	Ops          []string // workloads to run ("" or "all" = every one)
 	NoBaseline   bool
 
+	// MetricsCost is how many rounds of read and create at MetricsCostC
+	// to run with metrics off and on (0: none).
+	MetricsCost  int
+	MetricsCostC int
+
 	Soak     time.Duration // run the mixed workload open-loop this long, sampling RSS
 	SoakRate float64
 
@@ -93,6 +98,8 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	openOps := fs.String("open-ops", "read,search-name,create", "workloads run open-loop")
 	opsFlag := fs.String("ops", "all", "workloads to run closed-loop (comma-separated): "+opNames())
 	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "skip the bare-SQL baseline")
+	fs.IntVar(&o.MetricsCost, "metrics-cost", 0, "after the phases, measure read and create with metrics off and on, alternating, this many rounds")
+	fs.IntVar(&o.MetricsCostC, "metrics-cost-c", 16, "the concurrency of --metrics-cost")
 	fs.DurationVar(&o.Soak, "soak", 0, "after the phases, run the mixed workload open-loop this long and sample the server's RSS")
 	fs.Float64Var(&o.SoakRate, "soak-rate", 500, "the soak's rate (requests/s)")
 	fs.StringVar(&o.JSONPath, "json", "", "write the results as JSON to this file")
@@ -233,6 +240,9 @@ type Report struct {
 	RSSRestartMB float64 `json:"rssRestartMb"` // after the restart and one read
 
 	Rows []Row `json:"rows"`
+
+	// MetricsCost: read and create with metrics off and on (--metrics-cost).
+	MetricsCost []MetricsCost `json:"metricsCost,omitempty"`
 
 	// Soak: the mixed workload at SoakRate for SoakSeconds, RSS every 5 s.
 	SoakSeconds float64   `json:"soakSeconds,omitempty"`
@@ -382,7 +392,14 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 		}
 		env = append(env, "ROSTER_DATA_DIR="+o.DataDir)
 	}
-	serverEnv := append(slices.Clone(env), "ROSTER_ADMIN_EMAIL="+benchAdminEmail, "ROSTER_ADMIN_PASSWORD="+benchAdminPassword)
+	serverEnv := append(slices.Clone(env), "ROSTER_ADMIN_EMAIL="+benchAdminEmail, "ROSTER_ADMIN_PASSWORD="+benchAdminPassword,
+		"ROSTER_LOG_FORMAT=json")
+	// Metrics on, as a server runs by default, on a port of this run's own.
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	runEnv := append(slices.Clone(serverEnv), "ROSTER_METRICS_ADDR="+metricsAddr)
 	var pprofAddr string
 	if o.ProfileDir != "" {
 		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
@@ -401,7 +418,7 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 	if base == "" {
 		var took time.Duration
 		var err error
-		srv, took, err = o.start(ctx, "server", "", serverEnv)
+		srv, took, err = o.start(ctx, "server", "", runEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -497,6 +514,14 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 		}
 	}
 
+	if o.MetricsCost > 0 && srv != nil {
+		rep.MetricsCost, srv, err = o.measureMetricsCost(ctx, srv, serverEnv, token, w, out)
+		if err != nil {
+			return nil, err
+		}
+		meter.serverPID = srv.pid()
+	}
+
 	if o.Soak > 0 && srv != nil {
 		rep.SoakSeconds, rep.SoakRate = o.Soak.Seconds(), o.SoakRate
 		stop := make(chan struct{})
@@ -533,7 +558,7 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 		srv.stop()
 		var took time.Duration
 		// The same address: tokens name the server's URL as their issuer.
-		srv, took, err = o.start(ctx, "server", strings.TrimSuffix(strings.TrimPrefix(srv.url, "http://"), "/"), serverEnv)
+		srv, took, err = o.start(ctx, "server", strings.TrimSuffix(strings.TrimPrefix(srv.url, "http://"), "/"), runEnv)
 		if err != nil {
 			return nil, err
 		}
