@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,7 +19,6 @@ import (
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/mail"
 	"github.com/rosterhq/roster/resources"
-	"github.com/rosterhq/roster/resources/rest"
 	"github.com/rosterhq/roster/store"
 )
 
@@ -265,9 +265,9 @@ func (a *App) handleTestReset(c echo.Context) error {
 // decodeOptional decodes a JSON body strictly into v; an empty body leaves
 // v as it is.
 func decodeOptional(c echo.Context, v any) error {
-	body, err := rest.ReadBody(c)
+	body, err := io.ReadAll(c.Request().Body)
 	if err != nil || len(strings.TrimSpace(string(body))) == 0 {
-		return err
+		return err // a body over the limit is the error handler's 413
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
