@@ -58,7 +58,7 @@ func invitationOf(s *fixtures.Server, p project, membershipID string) map[string
 // read is the invitation as GET …/invites/{id} answers it now.
 func (i invited) read() map[string]any {
 	GinkgoHelper()
-	r := do(srv, "GET", invitationPath(i.p.ID, i.invitation), i.p.Token, nil)
+	r := do(srv, "GET", invitationPath(i.p.ID, i.invitation), i.p.token(), nil)
 	Expect(r.Status).To(Equal(200), string(r.Body))
 	return r.JSON()
 }
@@ -73,9 +73,9 @@ func (i invited) status() string {
 func (i invited) act(action string) *fixtures.Response {
 	GinkgoHelper()
 	if action == "revoke" {
-		return do(srv, "DELETE", invitationPath(i.p.ID, i.invitation), i.p.Token, nil)
+		return do(srv, "DELETE", invitationPath(i.p.ID, i.invitation), i.p.token(), nil)
 	}
-	return do(srv, "POST", invitationPath(i.p.ID, i.invitation)+"/"+action, i.p.Token, nil)
+	return do(srv, "POST", invitationPath(i.p.ID, i.invitation)+"/"+action, i.p.token(), nil)
 }
 
 // lastLink is the set-password link of the newest mail to i.email.
@@ -99,7 +99,7 @@ func (i invited) links() []setLink {
 // membershipActive reads whether the invitation's membership is active.
 func (i invited) membershipActive() bool {
 	GinkgoHelper()
-	r := do(srv, "GET", "admin/projects/"+i.p.ID+"/members/"+i.membership, i.p.Token, nil)
+	r := do(srv, "GET", "admin/projects/"+i.p.ID+"/members/"+i.membership, i.p.token(), nil)
 	Expect(r.Status).To(Equal(200), string(r.Body))
 	active, ok := r.JSON()["active"].(bool)
 	return !ok || active
@@ -445,7 +445,7 @@ var _ = Describe("Invitations", func() {
 
 			ids := func(query string) []string {
 				GinkgoHelper()
-				r := do(srv, "GET", invitesPath(p.ID)+query, p.Token, nil)
+				r := do(srv, "GET", invitesPath(p.ID)+query, p.token(), nil)
 				Expect(r.Status).To(Equal(200), string(r.Body))
 				var out []string
 				for _, v := range asSlice(r.JSON()["invites"]) {

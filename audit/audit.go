@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -169,7 +168,7 @@ func Record(ctx context.Context, res *resources.Service, e Event) error {
 		}
 	}
 	ev := build(ctx, e)
-	ev.Recorded = time.Now().UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+	ev.Recorded = res.Now().UTC().Format("2006-01-02T15:04:05.000000Z07:00")
 	_, err := res.CreateIn(resources.AsSystem(ctx, project), ev, project)
 	return err
 }

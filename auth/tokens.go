@@ -47,12 +47,16 @@ type Keys struct {
 	public     map[string]*ecdsa.PublicKey
 	lastReload time.Time
 
+	// now judges and dates tokens (iat, exp); key reloads and the keys' own
+	// dates keep the wall clock, which every process and `roster keys` share.
+	now func() time.Time
+
 	verified verifiedTokens
 }
 
 // NewKeys loads the keys, creating the first one on an empty database.
 func NewKeys(ctx context.Context, store Store, issuer string) (*Keys, error) {
-	k := &Keys{store: store, issuer: issuer, audience: issuer}
+	k := &Keys{store: store, issuer: issuer, audience: issuer, now: time.Now}
 	if err := k.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -62,6 +66,14 @@ func NewKeys(ctx context.Context, store Store, issuer string) (*Keys, error) {
 		}
 	}
 	return k, nil
+}
+
+// SetClock makes now the clock that dates and judges tokens (time.Now by
+// default): the auth Service's. Call it before serving.
+func (k *Keys) SetClock(now func() time.Time) {
+	if now != nil {
+		k.now = now
+	}
 }
 
 // Rotate adds a new signing key; new tokens use it, old ones stay valid.
@@ -124,7 +136,7 @@ func (k *Keys) Sign(c *Claims) (string, error) {
 	}
 	c.Issuer = k.issuer
 	c.Audience = jwt.ClaimStrings{k.audience}
-	c.IssuedAt = jwt.NewNumericDate(time.Now())
+	c.IssuedAt = jwt.NewNumericDate(k.now())
 	c.ID = uuid.NewString()
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
 	t.Header["kid"] = signing.KID
@@ -133,13 +145,13 @@ func (k *Keys) Sign(c *Claims) (string, error) {
 
 // Verify checks a token's signature, algorithm, exp, iss and aud.
 func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
-	if v, ok := k.verified.get(token); ok && time.Now().Before(v.exp.Add(verifyLeeway)) && k.hasKey(ctx, v.kid) {
+	if v, ok := k.verified.get(token); ok && k.now().Before(v.exp.Add(verifyLeeway)) && k.hasKey(ctx, v.kid) {
 		c := v.claims
 		return &c, nil
 	}
 	var kid string
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{Alg}), jwt.WithExpirationRequired(),
-		jwt.WithIssuer(k.issuer), jwt.WithAudience(k.audience), jwt.WithLeeway(verifyLeeway))
+		jwt.WithIssuer(k.issuer), jwt.WithAudience(k.audience), jwt.WithLeeway(verifyLeeway), jwt.WithTimeFunc(k.now))
 	claims := &Claims{}
 	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		// Keys named by the token itself are never fetched or trusted.

@@ -41,6 +41,15 @@ func NewOutbox(store Store) *Outbox {
 	return &Outbox{store: store, now: time.Now, notify: make(chan struct{}, 1)}
 }
 
+// SetClock makes now the outbox's clock (time.Now by default), which dates
+// messages and schedules their first attempt; give the Sender the same.
+// Call it before use.
+func (o *Outbox) SetClock(now func() time.Time) {
+	if now != nil {
+		o.now = now
+	}
+}
+
 // Enqueue records m for delivery inside the context's transaction, then
 // nudges this process's sender so it need not wait for its next poll.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) error {

@@ -182,6 +182,15 @@ func NewSender(store SenderStore, outbox *Outbox, smtpURL string, opts Options, 
 	return s, nil
 }
 
+// SetClock makes now the sender's clock (time.Now by default): the one that
+// decides which messages are due and schedules retries; the Outbox's must be
+// the same. Call it before Start.
+func (s *Sender) SetClock(now func() time.Time) {
+	if now != nil {
+		s.now = now
+	}
+}
+
 // Start runs the sender in the background and returns the function that
 // stops it; stopping lets the message in flight finish and be recorded.
 // A disabled sender does nothing.

@@ -88,6 +88,10 @@ func NewService(store Store, now func() time.Time) *Service {
 	return &Service{store: store, now: now}
 }
 
+// Now reads the service's clock, Roster's one clock: code that dates or
+// judges something by time and holds the Service reads it here.
+func (s *Service) Now() time.Time { return s.now() }
+
 // Store returns the underlying store (for transactions and locks).
 func (s *Service) Store() Store { return s.store }
 

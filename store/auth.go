@@ -31,7 +31,7 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error)
 // SetPasswordHash stores a user's password hash.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
 	_, err := s.exec(ctx, "INSERT INTO passwords (user_id, hash, updated_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
-		userID, hash, nowMicro())
+		userID, hash, s.nowMicro())
 	return err
 }
 
@@ -73,12 +73,12 @@ func (s *Store) LoginByCode(ctx context.Context, codeHash string) (*Login, error
 
 // UseCode marks a login's code used, once.
 func (s *Store) UseCode(ctx context.Context, loginID string) (bool, error) {
-	return s.claim(ctx, "UPDATE logins SET code_used = ?, granted_at = ? WHERE id = ? AND code_used = ?", true, nowMicro(), loginID, false)
+	return s.claim(ctx, "UPDATE logins SET code_used = ?, granted_at = ? WHERE id = ? AND code_used = ?", true, s.nowMicro(), loginID, false)
 }
 
 // RotateCode gives a login a fresh, unused code.
 func (s *Store) RotateCode(ctx context.Context, loginID, codeHash string) error {
-	_, err := s.exec(ctx, "UPDATE logins SET code_hash = ?, code_used = ?, created_at = ? WHERE id = ?", codeHash, false, nowMicro(), loginID)
+	_, err := s.exec(ctx, "UPDATE logins SET code_hash = ?, code_used = ?, created_at = ? WHERE id = ?", codeHash, false, s.nowMicro(), loginID)
 	return err
 }
 
@@ -103,13 +103,13 @@ func (s *Store) SetLoginMembership(ctx context.Context, loginID, membershipID, p
 
 // RevokeLogin ends a login.
 func (s *Store) RevokeLogin(ctx context.Context, loginID string) error {
-	_, err := s.exec(ctx, "UPDATE logins SET revoked_at = ? WHERE id = ? AND revoked_at = 0", nowMicro(), loginID)
+	_, err := s.exec(ctx, "UPDATE logins SET revoked_at = ? WHERE id = ? AND revoked_at = 0", s.nowMicro(), loginID)
 	return err
 }
 
 // RevokeUserLogins ends every login of a user but keep.
 func (s *Store) RevokeUserLogins(ctx context.Context, userID, keep string) error {
-	_, err := s.exec(ctx, "UPDATE logins SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at = 0", nowMicro(), userID, keep)
+	_, err := s.exec(ctx, "UPDATE logins SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at = 0", s.nowMicro(), userID, keep)
 	return err
 }
 
@@ -234,6 +234,6 @@ func (s *Store) ClientSecretHash(ctx context.Context, clientID string) (string, 
 // SetClientSecretHash stores (or replaces) a ClientApplication's secret hash.
 func (s *Store) SetClientSecretHash(ctx context.Context, clientID, hash string) error {
 	_, err := s.exec(ctx, "INSERT INTO client_secrets (client_id, hash, lookup, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET hash = excluded.hash, lookup = excluded.lookup, created_at = excluded.created_at",
-		clientID, hash, hash, nowMicro())
+		clientID, hash, hash, s.nowMicro())
 	return err
 }

@@ -13,13 +13,13 @@ func (s *Store) CreateLink(ctx context.Context, l *Link) error {
 
 // RevokeLinks revokes a user's unused links of one kind.
 func (s *Store) RevokeLinks(ctx context.Context, userID, kind string) error {
-	_, err := s.exec(ctx, "UPDATE links SET revoked_at = ? WHERE user_id = ? AND kind = ? AND used_at = 0 AND revoked_at = 0", nowMicro(), userID, kind)
+	_, err := s.exec(ctx, "UPDATE links SET revoked_at = ? WHERE user_id = ? AND kind = ? AND used_at = 0 AND revoked_at = 0", s.nowMicro(), userID, kind)
 	return err
 }
 
 // RevokeLink revokes one link.
 func (s *Store) RevokeLink(ctx context.Context, id string) error {
-	_, err := s.exec(ctx, "UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at = 0", nowMicro(), id)
+	_, err := s.exec(ctx, "UPDATE links SET revoked_at = ? WHERE id = ? AND revoked_at = 0", s.nowMicro(), id)
 	return err
 }
 
@@ -41,7 +41,7 @@ func (s *Store) GetLink(ctx context.Context, id string) (*Link, error) {
 // the winner's row lock and then find used_at set), and re-checks what may
 // have changed since the caller looked: revocation, failures, expiry.
 func (s *Store) UseLink(ctx context.Context, id string, maxFailures int) (bool, error) {
-	now := nowMicro()
+	now := s.nowMicro()
 	return s.claim(ctx, "UPDATE links SET used_at = ? WHERE id = ? AND used_at = 0 AND revoked_at = 0 AND failures < ? AND expires_at > ?", now, id, maxFailures, now)
 }
 

@@ -375,7 +375,7 @@ const medableLockoutWindow = 15 * time.Minute
 // SHA-256.
 func carryLockouts(ctx context.Context, s *Store) error {
 	rows, err := s.query(ctx, "SELECT key, failures, window_start FROM medable_login_failures WHERE window_start > ?",
-		time.Now().Add(-medableLockoutWindow).UnixMicro())
+		s.now().Add(-medableLockoutWindow).UnixMicro())
 	if err != nil {
 		return err
 	}
@@ -508,7 +508,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 					return fmt.Errorf("migration %d: %w", m.version, err)
 				}
 			}
-			if _, err := s.exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", m.version, nowMicro()); err != nil {
+			if _, err := s.exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", m.version, s.nowMicro()); err != nil {
 				return err
 			}
 		}

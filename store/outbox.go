@@ -98,3 +98,11 @@ func (s *Store) PendingMail(ctx context.Context) (int, time.Time, error) {
 	}
 	return n, fromMicro(oldest.Int64), nil
 }
+
+// MailTo returns the messages to one address (in any letter case), newest
+// first, bodies included: test mode's GET /_test/mail, never a production
+// route.
+func (s *Store) MailTo(ctx context.Context, to string, limit int) ([]*Mail, error) {
+	rows, err := s.query(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE lower(to_addr) = lower(?) ORDER BY created_at DESC, id DESC LIMIT ?", to, limit)
+	return scanAll(rows, err, scanMail)
+}

@@ -10,7 +10,8 @@ import (
 	"github.com/rosterhq/roster/resources"
 )
 
-func nowMicro() int64 { return time.Now().UnixMicro() }
+// nowMicro is the store's clock as stored: microseconds since the epoch.
+func (s *Store) nowMicro() int64 { return s.now().UnixMicro() }
 
 const recordColumns = "type, id, project_id, version, last_updated, deleted, content"
 

@@ -44,6 +44,9 @@ type Store struct {
 	// trips and commits (groupcommit.go).
 	creates, replaces writeQueue
 
+	// now is Roster's clock (Options.Now): the dates the store stamps
+	// itself are compared with its callers' expiry decisions.
+	now func() time.Time
 	// hook, when set, is told of each statement exec, query and queryRow run.
 	hook StatementHook
 }
@@ -75,6 +78,10 @@ type Options struct {
 	// SQLitePath overrides the SQLite file (tests use a temporary one).
 	SQLitePath string
 	MaxConns   int
+	// Now is the clock of the dates the store stamps itself — revocations,
+	// a rotated code's issue time, a link's use — which Roster's expiry
+	// decisions compare with their own clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // Open connects to the database. It does not migrate; call Migrate.
@@ -129,7 +136,10 @@ func Open(opts Options) (*Store, error) {
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	st := &Store{gdb: gdb, sqlDB: sqlDB, wgdb: gdb, wsqlDB: sqlDB, postgres: pg, rebinds: map[string]string{}}
+	st := &Store{gdb: gdb, sqlDB: sqlDB, wgdb: gdb, wsqlDB: sqlDB, postgres: pg, rebinds: map[string]string{}, now: opts.Now}
+	if st.now == nil {
+		st.now = time.Now
+	}
 	if !pg {
 		// SQLite lets one writer in at a time. Transactions share one
 		// connection, so they queue here, in order, instead of sleeping in

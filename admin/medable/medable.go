@@ -73,7 +73,7 @@ func New(res *resources.Service, authSvc *auth.Service, adminSvc *admin.Service,
 		baseURL += "/"
 	}
 	return &Handler{res: res, auth: authSvc, admin: adminSvc, baseURL: baseURL,
-		secure: strings.HasPrefix(baseURL, "https://"), now: time.Now}
+		secure: strings.HasPrefix(baseURL, "https://"), now: res.Now}
 }
 
 // Register mounts the routes under /medable/{org}/ and /medable/{org}/v2/:

@@ -87,9 +87,12 @@ type Config struct {
 	TracesEndpoint string
 	// SkipBootstrap leaves an empty database empty (roster migrate).
 	SkipBootstrap bool
-	// Now is the clock of logins, links and invitations (nil: time.Now);
-	// tests move it to see expiry.
+	// Now is the base of Roster's one clock (nil: time.Now); tests move it
+	// to see expiry. See Clock.
 	Now func() time.Time
+	// TestMode mounts /_test/ (ROSTER_TEST_MODE=1), only on loopback listen
+	// addresses unless TestModeAllowRemote (ROSTER_TEST_MODE_ALLOW_REMOTE=1).
+	TestMode, TestModeAllowRemote bool
 }
 
 // FromEnv reads the configuration from the environment with the documented defaults.
@@ -105,7 +108,9 @@ func FromEnv() Config {
 		AppURL:        os.Getenv("ROSTER_APP_URL"),
 		BodyLimit:     1 << 20,
 		Mail:          mail.OptionsFromEnv(),
+		TestMode:      os.Getenv("ROSTER_TEST_MODE") == "1",
 	}
+	c.TestModeAllowRemote = os.Getenv("ROSTER_TEST_MODE_ALLOW_REMOTE") == "1"
 	if v, err := strconv.ParseInt(os.Getenv("ROSTER_BODY_LIMIT"), 10, 64); err == nil && v > 0 {
 		c.BodyLimit = v
 	}
@@ -200,12 +205,15 @@ type App struct {
 	Tracing *telemetry.Tracing
 	// MetricsAddr is the address /metrics is served on ("" when none).
 	MetricsAddr string
+	// Clock is the one clock every part reads (test mode moves it).
+	Clock *Clock
 
 	FHIR *rest.Handler
 
 	stop        []func()
 	workers     []func()
 	ipExtractor echo.IPExtractor
+	first       *admin.FirstAdmin // bootstrapped again by Reset
 }
 
 // New opens the database, migrates it, bootstraps an empty one and builds the router.
@@ -215,11 +223,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	log = telemetry.Logger(log) // request ids on every line logged with a request's context
-	st, err := store.Open(store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLitePath: cfg.SQLitePath})
+	if err := cfg.checkTestMode(); err != nil {
+		return nil, err
+	}
+	clock := newClock(cfg.Now)
+	st, err := store.Open(store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLitePath: cfg.SQLitePath, Now: clock.Now})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: st}
+	a := &App{Config: cfg, Log: log, Store: st, Clock: clock}
 	a.stop = append(a.stop, func() { _ = st.Close() })
 	var first *admin.FirstAdmin
 	if !cfg.SkipBootstrap {
@@ -236,23 +248,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.Resources = resources.NewService(st, nil)
+	a.Resources = resources.NewService(st, clock.Now)
 	audit.Install(a.Resources)
 	keys, err := auth.NewKeys(ctx, st, cfg.BaseURL)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
+	keys.SetClock(clock.Now)
 	a.Mail = mail.NewOutbox(st)
+	a.Mail.SetClock(clock.Now)
 	a.Auth = auth.NewService(st, a.Resources, keys)
 	a.Auth.Mail, a.Auth.AppURL = a.Mail, cfg.AppURL
 	a.Auth.Limits = cfg.Throttle
 	a.Auth.Verification = cfg.Verification
 	a.Auth.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
-	a.Auth.SetClock(cfg.Now)
+	a.Auth.SetClock(clock.Now)
 	a.Admin = admin.NewService(a.Resources, a.Auth, st)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
-	a.Admin.SetClock(cfg.Now)
+	a.Admin.SetClock(clock.Now)
+	a.first = first
 	if err := a.instrument(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -268,17 +283,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.FHIR = rest.NewHandler(a.Resources, cfg.BaseURL)
 	a.FHIR.MaxBundleEntries = cfg.MaxBundleEntries
 	// One Idempotency-Key store for every create route: FHIR, admin, dialects.
-	idem := rest.Idempotency(st, rest.IdempotencyOptions{})
+	idem := rest.Idempotency(st, rest.IdempotencyOptions{Now: clock.Now})
 	a.FHIR.Idempotency, a.Admin.Idempotency = idem, idem
 	a.Echo = a.router()
 	if a.Sender, err = mail.NewSender(st, a.Mail, cfg.SMTPURL, cfg.Mail.ForApp(cfg.AppURL), log); err != nil {
 		a.Close()
 		return nil, err
 	}
+	a.Sender.SetClock(clock.Now)
 	if a.Metrics != nil {
 		a.Sender.Meter = a.Metrics
 	}
 	a.workers = append(a.workers, a.Sender.Start())
+	if cfg.TestMode {
+		log.Warn(testModeWarning, "addr", cfg.Addr, "allow_remote", cfg.TestModeAllowRemote)
+	}
 	return a, nil
 }
 
@@ -286,7 +305,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // into the services and the store, and serves /metrics on its listener.
 func (a *App) instrument(ctx context.Context) error {
 	if a.Config.MetricsAddr != "" {
-		a.Metrics = telemetry.NewMetrics(a.Store, a.Config.Now)
+		a.Metrics = telemetry.NewMetrics(a.Store, a.Clock.Now)
 		a.Auth.Meter, a.Admin.Meter = a.Metrics, a.Metrics
 		srv, addr, err := a.Metrics.Serve(a.Config.MetricsAddr, a.Log)
 		if err != nil {
@@ -375,6 +394,9 @@ func (a *App) router() *echo.Echo {
 	medable.New(a.Resources, a.Auth, a.Admin, a.Config.BaseURL).Register(e)
 	medallion.Register(e, a.Admin, a.Auth, a.Resources)
 	hospital.Register(e, a.Admin, a.Auth, a.Resources)
+	if a.Config.TestMode {
+		a.registerTestMode(e)
+	}
 	return e
 }
 

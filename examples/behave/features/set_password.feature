@@ -1,0 +1,1 @@
+../../../features/set_password.feature
