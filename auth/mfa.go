@@ -184,7 +184,7 @@ func (s *Service) mfaRequired(ctx context.Context, user *resources.User, mems []
 			}
 			return false, err
 		}
-		if p.MfaRequired != nil && *p.MfaRequired {
+		if p.MFARequired() {
 			return true, nil
 		}
 	}

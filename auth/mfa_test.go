@@ -445,7 +445,7 @@ var _ = Describe("Second factors (MFA)", Ordered, func() {
 	Describe("a Project's mfaRequired", func() {
 		It("makes a member enroll at the next sign-in before any code is given, and keeps the second factor on", func() {
 			a := e.newAccount()
-			r := e.do("PATCH", "fhir/R4/Project/"+a.Project, a.Token, `[{"op":"add","path":"/mfaRequired","value":true}]`,
+			r := e.do("PATCH", "fhir/R4/Project/"+a.Project, a.Token, `[{"op":"add","path":"/setting","value":[{"name":"mfaRequired","valueBoolean":true}]}]`,
 				"Content-Type", "application/json-patch+json")
 			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
 

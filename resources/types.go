@@ -121,9 +121,21 @@ type Project struct {
 	Link                       []ProjectLink           `json:"link,omitempty"`
 	DefaultProfile             []ProjectDefaultProfile `json:"defaultProfile,omitempty"`
 	ExportedResourceType       []string                `json:"exportedResourceType,omitempty"`
-	// MfaRequired makes every member enroll a second factor (Roster's;
-	// Medplum has it on User).
-	MfaRequired *bool `json:"mfaRequired,omitempty"`
+}
+
+// MFARequiredSetting names the Project.setting whose valueBoolean true
+// makes every member enroll a second factor (Medplum keeps the flag on
+// User; a setting keeps Project within Medplum's definition).
+const MFARequiredSetting = "mfaRequired"
+
+// MFARequired reports whether p's mfaRequired setting is on.
+func (p *Project) MFARequired() bool {
+	for _, s := range p.Setting {
+		if s.Name == MFARequiredSetting && s.ValueBoolean != nil {
+			return *s.ValueBoolean
+		}
+	}
+	return false
 }
 
 // ProjectSetting is Project.setting (also used by systemSetting and systemSecret): a named value.
