@@ -23,9 +23,7 @@ func (s *Service) Register(e *echo.Echo) {
 	req := s.Required()
 	e.GET("/auth/me", s.handleMe, req)
 	e.POST("/auth/changepassword", s.handleChangePassword, req)
-	e.POST("/oauth2/logout", s.handleLogout, req)
-	e.GET("/oauth2/logout", s.handleLogout, req)
-	e.GET("/oauth2/userinfo", s.handleUserInfo, req)
+	s.registerOIDC(e)
 }
 
 // DecodeJSON strictly decodes a JSON request body into v.
@@ -155,11 +153,6 @@ func (s *Service) handleMe(c echo.Context) error {
 	out["config"] = map[string]any{"resourceType": "UserConfiguration", "id": caller.MembershipID, "menu": []any{}}
 	out["security"] = map[string]any{"mfaEnrolled": false}
 	return c.JSON(http.StatusOK, out)
-}
-
-func (s *Service) handleUserInfo(c echo.Context) error {
-	caller := resources.CallerFrom(c.Request().Context())
-	return c.JSON(http.StatusOK, map[string]any{"sub": caller.UserID, "profile": caller.Profile})
 }
 
 func (s *Service) handleChangePassword(c echo.Context) error {

@@ -146,6 +146,7 @@ type Access struct {
 	ID      string // "" for a create, a search or a type history
 	Project string
 	Write   bool
+	Delete  bool // a Write that deletes
 	// Query is the search being run (nil otherwise); a guard may narrow it
 	// by appending filters.
 	Query *Query
@@ -556,7 +557,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: typ, ID: id, Project: cur.Project, Write: true}, false); err != nil {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: typ, ID: id, Project: cur.Project, Write: true, Delete: true}, false); err != nil {
 		return err
 	}
 	if cur.Deleted {

@@ -325,6 +325,13 @@ SELECT id, project_id, membership_id, user_id, LOWER(email), 'setpassword', stat
   CASE WHEN status = 'pending' THEN updated_at WHEN sent_count > 0 THEN expires_at - 604800000000 ELSE 0 END
 FROM medallion_invites WHERE id NOT IN (SELECT id FROM invitations);
 DROP TABLE medallion_invites`},
+	// 19: a login started by the OpenID Connect authorize page keeps what
+	// its authorization request asked for: the scope granted (its tokens
+	// carry it), the nonce its id_token echoes and the redirect URI the
+	// token request must repeat. Logins of /auth/login keep them empty.
+	{19, `ALTER TABLE logins ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE logins ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
+ALTER TABLE logins ADD COLUMN redirect_uri TEXT NOT NULL DEFAULT ''`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted
