@@ -84,19 +84,28 @@ var _ = Describe("Client applications", Ordered, ContinueOnFailure, func() {
 		Entry("credentials in HTTP Basic", "basic"),
 	)
 
+	// RFC 6749 §5.2: after HTTP Basic, invalid_client is a 401 naming the
+	// scheme; credentials in the body fail with a 400.
 	DescribeTable("refuse wrong client credentials with invalid_client",
-		func(valuesFor func() url.Values, headers func() []string) {
+		func(valuesFor func() url.Values, headers func() []string, status int, challenge string) {
 			values := valuesFor()
 			values.Set("grant_type", "client_credentials")
-			expectOAuthError(h.form("oauth2/token", values, headers()...), http.StatusBadRequest, "invalid_client")
+			r := h.form("oauth2/token", values, headers()...)
+			expectOAuthError(r, status, "invalid_client")
+			Expect(r.Header.Get("WWW-Authenticate")).To(Equal(challenge))
 		},
 		Entry("a wrong secret in the body", func() url.Values { return url.Values{"client_id": {clientID}, "client_secret": {"wrong"}} },
-			func() []string { return nil }),
+			func() []string { return nil }, http.StatusBadRequest, ""),
 		Entry("an unknown client", func() url.Values {
 			return url.Values{"client_id": {"00000000-0000-4000-8000-000000000000"}, "client_secret": {secret}}
-		}, func() []string { return nil }),
+		}, func() []string { return nil }, http.StatusBadRequest, ""),
 		Entry("a wrong secret in HTTP Basic", func() url.Values { return url.Values{} },
-			func() []string { return []string{"Authorization", basic(clientID, secret+"x")} }),
+			func() []string { return []string{"Authorization", basic(clientID, secret+"x")} }, http.StatusUnauthorized, auth.BasicChallenge),
+		Entry("an unknown client in HTTP Basic", func() url.Values { return url.Values{} },
+			func() []string {
+				return []string{"Authorization", basic("00000000-0000-4000-8000-000000000000", secret)}
+			},
+			http.StatusUnauthorized, auth.BasicChallenge),
 	)
 
 	It("refuses client_credentials without a secret", func() {

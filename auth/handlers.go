@@ -24,9 +24,7 @@ func (s *Service) Register(e *echo.Echo) {
 	req := s.Required()
 	e.GET("/auth/me", s.handleMe, req)
 	e.POST("/auth/changepassword", s.handleChangePassword, req)
-	e.POST("/oauth2/logout", s.handleLogout, req)
-	e.GET("/oauth2/logout", s.handleLogout, req)
-	e.GET("/oauth2/userinfo", s.handleUserInfo, req)
+	s.registerOIDC(e)
 }
 
 // DecodeJSON strictly decodes a JSON request body into v.
@@ -167,11 +165,6 @@ func (s *Service) handleMe(c echo.Context) error {
 	}
 	out["security"] = map[string]any{"mfaEnrolled": enrolled}
 	return c.JSON(http.StatusOK, out)
-}
-
-func (s *Service) handleUserInfo(c echo.Context) error {
-	caller := resources.CallerFrom(c.Request().Context())
-	return c.JSON(http.StatusOK, map[string]any{"sub": caller.UserID, "profile": caller.Profile})
 }
 
 func (s *Service) handleChangePassword(c echo.Context) error {

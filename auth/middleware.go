@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -55,7 +56,8 @@ func (r CredentialRules) Read(c echo.Context) Credential {
 		return out
 	case r.Basic && strings.EqualFold(scheme, "basic"):
 		if raw, err := base64.StdEncoding.DecodeString(value); err == nil {
-			out.ClientID, out.ClientSecret, _ = strings.Cut(string(raw), ":")
+			id, secret, _ := strings.Cut(string(raw), ":")
+			out.ClientID, out.ClientSecret = formDecoded(id), formDecoded(secret)
 		}
 	}
 	if r.Cookie != "" && out.ClientID == "" {
@@ -64,6 +66,18 @@ func (r CredentialRules) Read(c echo.Context) Credential {
 		}
 	}
 	return out
+}
+
+// formDecoded undoes the form-URL-encoding RFC 6749 §2.3.1 has a client
+// apply to its id and secret before Basic encoding ("-" may come as %2D).
+// Roster's ids and secrets have no "%" or "+" of their own, so a value
+// that was not encoded decodes to itself; one that cannot be decoded is
+// kept as sent (and fails as a wrong secret).
+func formDecoded(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }
 
 // coreCredentials are the rules of the core API, as Medplum's.

@@ -190,11 +190,18 @@ func pageHeaders(h http.Header) {
 }
 
 func renderPage(c echo.Context, status int, v pageView) error {
+	return renderHTML(c, status, pageTemplate, v, PageCSP)
+}
+
+// renderHTML renders one of auth's pages with its headers and CSP.
+func renderHTML(c echo.Context, status int, t *template.Template, v any, csp string) error {
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, v); err != nil {
+	if err := t.Execute(&buf, v); err != nil {
 		return err
 	}
-	pageHeaders(c.Response().Header())
+	h := c.Response().Header()
+	pageHeaders(h)
+	h.Set("Content-Security-Policy", csp)
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

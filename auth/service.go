@@ -208,6 +208,11 @@ type LoginRequest struct {
 	Device      func() string `json:"-"`
 	TrustDevice bool          `json:"-"`
 	Lockout     Lockout       `json:"-"`
+
+	// grant is what an OpenID Connect authorization request asks the login
+	// to keep (set by the authorize page only: /auth/login's own scope,
+	// nonce and redirectUri are not kept, as before).
+	grant grant
 }
 
 // LoginResponse is {login, code} or {login, memberships}; or, when the
@@ -322,7 +327,8 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 	now := s.now().UTC()
 	l := &Login{ID: uuid.NewString(), UserID: user.ID, ClientID: req.ClientID, CodeChallenge: req.CodeChallenge,
 		CodeMethod: req.CodeChallengeMethod, CreatedAt: now, ExpiresAt: now.Add(LoginTTL),
-		RemoteAddr: remoteAddr, UserAgent: truncate(userAgent, 250)}
+		RemoteAddr: remoteAddr, UserAgent: truncate(userAgent, 250),
+		Scope: req.grant.scope, Nonce: req.grant.nonce, RedirectURI: req.grant.redirectURI}
 	switch {
 	case len(mems) == 1:
 		l.MembershipID, l.ProjectID = mems[0].ID, strings.TrimPrefix(mems[0].Project.Reference, "Project/")
@@ -429,6 +435,7 @@ type TokenResponse struct {
 	ExpiresIn    int                  `json:"expires_in"`
 	TokenType    string               `json:"token_type"`
 	Scope        string               `json:"scope,omitempty"`
+	IDToken      string               `json:"id_token,omitempty"`
 	Project      *resources.Reference `json:"project,omitempty"`
 	Profile      *resources.Reference `json:"profile,omitempty"`
 }
@@ -446,16 +453,20 @@ var errBadClient = OAuthError("invalid_client", "Invalid client credentials")
 
 func invalidGrant(desc string) *resources.Error { return OAuthError("invalid_grant", desc) }
 
-// Exchange runs the token endpoint for one grant.
+// Exchange runs the token endpoint for one grant; basicID and basicSecret
+// are the client's HTTP Basic credentials, if it sent any.
 func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicSecret string) (*TokenResponse, error) {
+	ca := clientAuthOf(form, basicID, basicSecret)
+	resp, err := s.exchange(ctx, form, ca)
+	return resp, ca.failure(err)
+}
+
+func (s *Service) exchange(ctx context.Context, form url.Values, ca clientAuth) (*TokenResponse, error) {
 	switch form.Get("grant_type") {
 	case "authorization_code":
-		return s.exchangeCode(ctx, form)
+		return s.exchangeCode(ctx, form, ca)
 	case "client_credentials":
-		id, secret := form.Get("client_id"), form.Get("client_secret")
-		if basicID != "" {
-			id, secret = basicID, basicSecret
-		}
+		id, secret := ca.id, ca.secret
 		if id == "" || secret == "" {
 			return nil, OAuthError("invalid_request", "Missing client_id or client_secret")
 		}
@@ -471,14 +482,14 @@ func (s *Service) Exchange(ctx context.Context, form url.Values, basicID, basicS
 		}
 		return resp, err
 	case "refresh_token":
-		return s.refresh(ctx, form.Get("refresh_token"))
+		return s.refresh(ctx, form.Get("refresh_token"), ca)
 	case "":
 		return nil, OAuthError("invalid_request", "Missing grant_type")
 	}
 	return nil, OAuthError("unsupported_grant_type", "Unsupported grant_type")
 }
 
-func (s *Service) exchangeCode(ctx context.Context, form url.Values) (*TokenResponse, error) {
+func (s *Service) exchangeCode(ctx context.Context, form url.Values, ca clientAuth) (*TokenResponse, error) {
 	code := form.Get("code")
 	if code == "" {
 		return nil, OAuthError("invalid_request", "Missing code")
@@ -493,8 +504,11 @@ func (s *Service) exchangeCode(ctx context.Context, form url.Values) (*TokenResp
 	if l.MembershipID == "" {
 		return nil, invalidGrant("Login profile not set")
 	}
-	if cid := form.Get("client_id"); l.ClientID != "" && cid != "" && cid != l.ClientID {
-		return nil, invalidGrant("Invalid client")
+	if err := s.checkClient(ctx, l.ClientID, ca); err != nil {
+		return nil, err
+	}
+	if l.RedirectURI != "" && form.Get("redirect_uri") != l.RedirectURI {
+		return nil, invalidGrant("redirect_uri does not match the authorization request")
 	}
 	if l.CodeChallenge != "" {
 		verifier := form.Get("code_verifier")
@@ -535,14 +549,15 @@ func (s *Service) clientCredentials(ctx context.Context, id, secret, scope strin
 	}
 	now := s.now().UTC()
 	l := &Login{ID: uuid.NewString(), UserID: id, ClientID: id, MembershipID: mems[0].ID,
-		ProjectID: strings.TrimPrefix(mems[0].Project.Reference, "Project/"), CreatedAt: now, ExpiresAt: now.Add(AccessTokenTTL)}
+		ProjectID: strings.TrimPrefix(mems[0].Project.Reference, "Project/"), CreatedAt: now, ExpiresAt: now.Add(AccessTokenTTL),
+		Scope: strings.Join(strings.Fields(scope), " ")}
 	if err := s.createLogin(ctx, l, mems[0]); err != nil {
 		return nil, err
 	}
 	return s.issue(ctx, l, false)
 }
 
-func (s *Service) refresh(ctx context.Context, token string) (*TokenResponse, error) {
+func (s *Service) refresh(ctx context.Context, token string, ca clientAuth) (*TokenResponse, error) {
 	if token == "" {
 		return nil, OAuthError("invalid_request", "Missing refresh_token")
 	}
@@ -553,6 +568,9 @@ func (s *Service) refresh(ctx context.Context, token string) (*TokenResponse, er
 			s.auditRefreshFailure(ctx, l, "Login revoked or expired")
 		}
 		return nil, invalidGrant("Invalid refresh token")
+	}
+	if err := s.checkClient(ctx, l.ClientID, ca); err != nil {
+		return nil, err
 	}
 	resp, err := s.tokens(ctx, l)
 	if err != nil {
@@ -603,14 +621,22 @@ func (s *Service) tokens(ctx context.Context, l *Login) (*TokenResponse, error) 
 		return nil, invalidGrant("User not found")
 	}
 	exp := s.now().Add(AccessTokenTTL)
-	claims := &Claims{LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference, Username: l.UserID, Scope: "openid offline"}
+	scope := l.Scope
+	if scope == "" {
+		scope = "openid offline"
+	}
+	claims := &Claims{LoginID: l.ID, ClientID: l.ClientID, Profile: m.Profile.Reference, Username: l.UserID, Scope: scope}
 	claims.Subject = l.UserID
 	claims.ExpiresAt = jwt.NewNumericDate(exp)
 	at, err := s.keys.Sign(claims)
 	if err != nil {
 		return nil, err
 	}
-	return &TokenResponse{AccessToken: at, ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: "Bearer", Scope: claims.Scope,
+	idToken, err := s.idToken(l, sess, m.Profile.Reference, at)
+	if err != nil {
+		return nil, err
+	}
+	return &TokenResponse{AccessToken: at, ExpiresIn: int(AccessTokenTTL.Seconds()), TokenType: "Bearer", Scope: claims.Scope, IDToken: idToken,
 		Project: &resources.Reference{Reference: m.Project.Reference}, Profile: &resources.Reference{Reference: m.Profile.Reference, Display: m.Profile.Display}}, nil
 }
 
@@ -624,7 +650,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*resources.Ca
 	if err != nil {
 		return nil, ErrUnauthenticated
 	}
-	return s.callerForLogin(ctx, claims.LoginID)
+	c, err := s.callerForLogin(ctx, claims.LoginID)
+	if err != nil {
+		return nil, err
+	}
+	c.Scope = claims.Scope
+	return c, nil
 }
 
 // callerForLogin checks the login, its membership and its user in the

@@ -127,6 +127,15 @@ func (k *Keys) reload(ctx context.Context) error {
 
 // Sign issues a token for claims, filling iss, aud, iat and jti.
 func (k *Keys) Sign(c *Claims) (string, error) {
+	c.Issuer = k.issuer
+	c.Audience = jwt.ClaimStrings{k.audience}
+	c.IssuedAt = jwt.NewNumericDate(k.now())
+	c.ID = uuid.NewString()
+	return k.signWithCurrent(c)
+}
+
+// signWithCurrent signs claims with the current key, naming it in kid.
+func (k *Keys) signWithCurrent(claims jwt.Claims) (string, error) {
 	k.refresh(context.Background())
 	k.mu.RLock()
 	signing, private := k.signing, k.private
@@ -134,11 +143,7 @@ func (k *Keys) Sign(c *Claims) (string, error) {
 	if signing == nil {
 		return "", errors.New("no signing key")
 	}
-	c.Issuer = k.issuer
-	c.Audience = jwt.ClaimStrings{k.audience}
-	c.IssuedAt = jwt.NewNumericDate(k.now())
-	c.ID = uuid.NewString()
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = signing.KID
 	return t.SignedString(private)
 }
@@ -153,16 +158,7 @@ func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{Alg}), jwt.WithExpirationRequired(),
 		jwt.WithIssuer(k.issuer), jwt.WithAudience(k.audience), jwt.WithLeeway(verifyLeeway), jwt.WithTimeFunc(k.now))
 	claims := &Claims{}
-	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		// Keys named by the token itself are never fetched or trusted.
-		for _, h := range []string{"jku", "jwk", "x5u", "x5c"} {
-			if _, ok := t.Header[h]; ok {
-				return nil, errors.New("key reference headers are not accepted")
-			}
-		}
-		kid, _ = t.Header["kid"].(string)
-		return k.publicKey(ctx, kid)
-	})
+	_, err := parser.ParseWithClaims(token, claims, k.keyOf(ctx, &kid))
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +169,20 @@ func (k *Keys) Verify(ctx context.Context, token string) (*Claims, error) {
 		k.verified.put(token, verifiedToken{claims: *claims, kid: kid, exp: claims.ExpiresAt.Time})
 	}
 	return claims, nil
+}
+
+// keyOf finds the public key of a token Roster signed, by its kid (stored
+// in *kid). Keys named by the token itself are never fetched or trusted.
+func (k *Keys) keyOf(ctx context.Context, kid *string) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		for _, h := range []string{"jku", "jwk", "x5u", "x5c"} {
+			if _, ok := t.Header[h]; ok {
+				return nil, errors.New("key reference headers are not accepted")
+			}
+		}
+		*kid, _ = t.Header["kid"].(string)
+		return k.publicKey(ctx, *kid)
+	}
 }
 
 // verifyLeeway is the clock skew Verify allows on exp.

@@ -17,6 +17,10 @@ type Caller struct {
 	// AccessPolicy is the membership's accessPolicy reference ("" for none),
 	// for the guards that give it meaning.
 	AccessPolicy string
+	// Scope is the OAuth scope the caller's access token was granted ("" for
+	// a credential that carries none), for the guard that enforces SMART's
+	// resource scopes.
+	Scope string
 }
 
 // ProfileRef is the caller's profile as a Reference (nil when it has none).

@@ -44,6 +44,9 @@ type Error struct {
 	// OAuth is the RFC 6749 error code ("invalid_grant", …) of an error
 	// the token endpoint answers in OAuth's shape; other shapes ignore it.
 	OAuth string
+	// Challenge is the WWW-Authenticate challenge of a 401 (RFC 7235), e.g.
+	// `Basic realm="roster"` after a client failed HTTP Basic authentication.
+	Challenge string
 	// Resource ("Type/id") names the resource whose write failed when the
 	// failure surfaced later than the write (creates a bulk transaction held
 	// back), so a transaction Bundle can say which entry it was.

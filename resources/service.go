@@ -155,6 +155,7 @@ type Access struct {
 	ID      string // "" for a create, a search or a type history
 	Project string
 	Write   bool
+	Delete  bool // a Write that deletes
 	// Query is the search being run (nil otherwise); a guard may narrow it
 	// by appending filters.
 	Query *Query
@@ -612,7 +613,7 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 // remove writes the deletion of cur as its next version, for c; deleting a
 // deleted resource changes nothing.
 func (s *Service) remove(ctx context.Context, c *Caller, t *Type, cur *Record) error {
-	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: cur.ID, Project: cur.Project, Write: true}, false); err != nil {
+	if err := s.authorize(ctx, c, t, cur.Project, Access{Type: t.Name, ID: cur.ID, Project: cur.Project, Write: true, Delete: true}, false); err != nil {
 		return err
 	}
 	if cur.Deleted {

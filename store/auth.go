@@ -41,13 +41,13 @@ func (s *Store) DeletePasswordHash(ctx context.Context, userID string) error {
 	return err
 }
 
-const loginColumns = "id, user_id, client_id, membership_id, project_id, code_hash, code_challenge, code_method, refresh_hash, created_at, expires_at, revoked_at, remote_addr, user_agent"
+const loginColumns = "id, user_id, client_id, membership_id, project_id, code_hash, code_challenge, code_method, refresh_hash, created_at, expires_at, revoked_at, remote_addr, user_agent, scope, nonce, redirect_uri"
 
 func scanLogin(sc rowScanner) (*Login, error) {
 	var l Login
 	var created, expires, revoked int64
 	if err := sc.Scan(&l.ID, &l.UserID, &l.ClientID, &l.MembershipID, &l.ProjectID, &l.CodeHash, &l.CodeChallenge, &l.CodeMethod,
-		&l.RefreshHash, &created, &expires, &revoked, &l.RemoteAddr, &l.UserAgent); err != nil {
+		&l.RefreshHash, &created, &expires, &revoked, &l.RemoteAddr, &l.UserAgent, &l.Scope, &l.Nonce, &l.RedirectURI); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, resources.NotFound("Login not found")
 		}
@@ -59,9 +59,9 @@ func scanLogin(sc rowScanner) (*Login, error) {
 
 // CreateLogin stores a new login.
 func (s *Store) CreateLogin(ctx context.Context, l *Login) error {
-	_, err := s.exec(ctx, "INSERT INTO logins ("+loginColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.exec(ctx, "INSERT INTO logins ("+loginColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		l.ID, l.UserID, l.ClientID, l.MembershipID, l.ProjectID, l.CodeHash, l.CodeChallenge, l.CodeMethod,
-		l.RefreshHash, micro(l.CreatedAt), micro(l.ExpiresAt), micro(l.RevokedAt), l.RemoteAddr, l.UserAgent)
+		l.RefreshHash, micro(l.CreatedAt), micro(l.ExpiresAt), micro(l.RevokedAt), l.RemoteAddr, l.UserAgent, l.Scope, l.Nonce, l.RedirectURI)
 	return err
 }
 

@@ -360,6 +360,13 @@ CREATE TABLE IF NOT EXISTS mfa_logins (
   created_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mfa_logins_created ON mfa_logins (created_at)`},
+	// 23: a login started by the OpenID Connect authorize page keeps what
+	// its authorization request asked for: the scope granted (its tokens
+	// carry it), the nonce its id_token echoes and the redirect URI the
+	// token request must repeat. Logins of /auth/login keep them empty.
+	{23, `ALTER TABLE logins ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE logins ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
+ALTER TABLE logins ADD COLUMN redirect_uri TEXT NOT NULL DEFAULT ''`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted

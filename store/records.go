@@ -24,6 +24,9 @@ type Login struct {
 	RevokedAt     time.Time
 	RemoteAddr    string
 	UserAgent     string
+	// What an OpenID Connect authorization request asked for ("" for a
+	// login of /auth/login): the scope granted, the nonce and redirect URI.
+	Scope, Nonce, RedirectURI string
 }
 
 // Session is what a request's login resolves to right now.

@@ -85,7 +85,7 @@ var _ = Describe("roster bench", func() {
 			}
 		}
 		for _, op := range []string{"read", "vread", "create", "update", "conditional-update", "search-name", "search-email", "search-identifier",
-			"page-100", "history", "invite", "invite-resend", "invites-list", "login", "mixed", "bundle-1+9"} {
+			"page-100", "history", "invite", "invite-resend", "invites-list", "login", "oidc-code-flow", "userinfo", "mixed", "bundle-1+9"} {
 			Expect(seen).To(HaveKey(op+"/closed"), "workload %s", op)
 		}
 		for _, op := range []string{"read", "search-name", "create"} {

@@ -174,6 +174,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if e.Kind == resources.KindTooMany && e.RetryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 		}
+		if status == http.StatusUnauthorized && e.Challenge != "" {
+			c.Response().Header().Set("WWW-Authenticate", e.Challenge)
+		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(status)
 			return

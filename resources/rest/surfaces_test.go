@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -208,6 +209,12 @@ func surfaceCases() []surfaceCase {
 		name: "OAuth (POST /oauth2/token)", surface: auth.OAuthErrors, path: "/oauth2/token",
 		real: map[string]func(w *errWorld) *fixtures.Response{
 			"invalid": func(*errWorld) *fixtures.Response { return form("oauth2/token", url.Values{}) },
+			"unauthorized": func(*errWorld) *fixtures.Response {
+				r := call("POST", "oauth2/token", "", "grant_type=client_credentials", "Content-Type", "application/x-www-form-urlencoded",
+					"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("no-such-client:wrong")))
+				Expect(r.Header.Get("WWW-Authenticate")).To(Equal(auth.BasicChallenge), "RFC 6749 §5.2: HTTP Basic failed")
+				return r
+			},
 			"OAuth": func(*errWorld) *fixtures.Response {
 				return form("oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}})
 			},
@@ -252,6 +259,26 @@ func surfaceCases() []surfaceCase {
 				state = "error"
 			}
 			Expect(string(r.Body)).To(ContainSubstring(`<main data-state="` + state + `">`))
+			if k.name == "untyped" {
+				Expect(string(r.Body)).To(ContainSubstring("Something went wrong"))
+			}
+		},
+	}, {
+		name: "Sign-in page (/oauth2/authorize)", surface: auth.SignInErrors, path: "/oauth2/authorize",
+		real: map[string]func(w *errWorld) *fixtures.Response{
+			"invalid": func(*errWorld) *fixtures.Response {
+				return call("GET", "oauth2/authorize?response_type=code&client_id=no-such-client", "", nil)
+			},
+			"forbidden": func(*errWorld) *fixtures.Response {
+				return form("oauth2/authorize", url.Values{"step": {"signin"}, "csrf": {"not-the-cookie's"}})
+			},
+		},
+		shape: func(r *fixtures.Response, k errKind, _ bool) {
+			Expect(r.Header.Get("Content-Type")).To(HavePrefix("text/html"))
+			Expect(r.Header.Get("Content-Security-Policy")).To(Equal(auth.PageCSP))
+			Expect(r.Header.Get("Location")).To(BeEmpty(), "an error is a page, never a redirect")
+			Expect(string(r.Body)).To(ContainSubstring(`<main data-state="error">`))
+			Expect(string(r.Body)).NotTo(ContainSubstring("<form"))
 			if k.name == "untyped" {
 				Expect(string(r.Body)).To(ContainSubstring("Something went wrong"))
 			}

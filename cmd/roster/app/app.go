@@ -250,6 +250,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.Resources = resources.NewService(st, clock.Now)
 	audit.Install(a.Resources)
+	a.Resources.AddGuard(auth.ScopeGuard)
 	keys, err := auth.NewKeys(ctx, st, cfg.BaseURL)
 	if err != nil {
 		a.Close()

@@ -481,7 +481,7 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 				prof = profile(pprofAddr, o.Warmup+o.Duration, fmt.Sprintf("%s/%s-c%d.pprof", o.ProfileDir, op.name, c))
 			}
 			warmup := o.Warmup
-			if op.name == "login" && o.Warmup > 0 {
+			if (op.name == "login" || op.name == oidcCodeFlow.name) && o.Warmup > 0 {
 				// bcrypt at cost 11 takes ~0.1 s of a core: c sign-ins at
 				// once take c×0.1 s / cores before the first completes.
 				warmup = max(warmup, time.Duration(c)*150*time.Millisecond)
@@ -658,6 +658,10 @@ func setup(ctx context.Context, base string, o *Options) (*world, string, error)
 	token, err := login(ctx, cl, adminEmail, LoginPassword, w.project)
 	if err != nil {
 		return nil, "", fmt.Errorf("project admin login: %w", err)
+	}
+	cl.token = token
+	if w.oidcClient, err = createOIDCClient(ctx, cl); err != nil {
+		return nil, "", err
 	}
 	return w, token, nil
 }

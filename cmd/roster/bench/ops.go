@@ -24,8 +24,10 @@ type world struct {
 	project  string
 	patients []patientRef
 	users    []string // emails of users with LoginPassword, for the login workload
-	run      string   // per-run tag keeping generated emails unique
-	seq      atomic.Int64
+	// oidcClient is the public ClientApplication oidc-code-flow signs in through.
+	oidcClient string
+	run        string // per-run tag keeping generated emails unique
+	seq        atomic.Int64
 }
 
 // LoginPassword is the password of the users the login workload signs in.
@@ -182,6 +184,8 @@ var ops = []op{
 			}
 		}
 	}},
+	oidcCodeFlow,
+	userinfo,
 	{name: "mixed", roster: func(w *world) worker {
 		return mixedWorker(w)
 	}},
