@@ -35,7 +35,7 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) 
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, cfg, log)
+	a, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
