@@ -1,6 +1,8 @@
 package admin_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 
@@ -75,7 +77,7 @@ var _ = Describe("Email addresses", func() {
 		{"a domain mixing scripts", "alice-%s@p\u0430ypal.com", "mixes Latin and Cyrillic letters"},
 		{"65 bytes before the @", strings.Repeat("a", 57) + "-%s@example.com", "at most 64"},
 		{"10 000 bytes before the @", strings.Repeat("a", 10000) + "-%s@example.com", "at most 64"},
-		{"255 bytes in all", strings.Repeat("a", 55) + "-%s@" + strings.Repeat("d", 60) + "." + strings.Repeat("e", 60) + "." + strings.Repeat("f", 60) + ".example.com", "at most 254"},
+		{"258 bytes in all", strings.Repeat("a", 53) + "-%s@" + strings.Repeat("d", 60) + "." + strings.Repeat("e", 60) + "." + strings.Repeat("f", 60) + ".example.com", "at most 254"},
 		{"a domain that is no host name", "alice-%s@exa_mple.com", "not a valid domain name"},
 	}
 	var entries []TableEntry
@@ -87,7 +89,9 @@ var _ = Describe("Email addresses", func() {
 	}
 	DescribeTable("are refused with 400 saying why on every path that takes one, creating no account",
 		func(path, email, why string) {
-			email = strings.Replace(email, "%s", uniq()[:7], 1)
+			// Digits only: a Latin letter would change what a Cyrillic
+			// address mixes.
+			email = strings.Replace(email, "%s", fmt.Sprintf("%09d", rand.Uint64()%1e9), 1)
 			r := addressPaths[path](w, email)
 			Expect(r.Status).To(Equal(400), "%s: %.400s", path, r.Body)
 			Expect(string(r.Body)).To(ContainSubstring(why))
