@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/rosterhq/roster/auth"
 	"github.com/rosterhq/roster/resources"
@@ -31,7 +30,7 @@ type FirstAdmin struct {
 // NewFirstAdmin names the super admin; an empty email is admin@example.com
 // and an empty password is generated (Bootstrap reports it, once).
 func NewFirstAdmin(email, password string) *FirstAdmin {
-	a := &FirstAdmin{email: strings.ToLower(strings.TrimSpace(email)), clear: password}
+	a := &FirstAdmin{email: resources.EmailKey(email), clear: password}
 	if a.email == "" {
 		a.email = "admin@example.com"
 	}

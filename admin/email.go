@@ -63,7 +63,7 @@ func (s *Service) ChangeEmail(ctx context.Context, userID string, req EmailUpdat
 	if c == nil {
 		return nil, auth.ErrUnauthenticated
 	}
-	ch := &emailChange{s: s, caller: c, email: resources.Fold(req.Email), notify: req.SendEmail == nil || *req.SendEmail}
+	ch := &emailChange{s: s, caller: c, email: resources.EmailKey(req.Email), notify: req.SendEmail == nil || *req.SendEmail}
 	err := s.res.InTx(AsAuthor(ctx, ""), func(ctx context.Context) error {
 		return ch.run(ctx, userID)
 	})
@@ -97,7 +97,8 @@ func (ch *emailChange) run(ctx context.Context, userID string) error {
 	case ch.email == "":
 		return resources.Invalids([]resources.Issue{{Code: "required", Expression: "email", Message: "Email is required"}})
 	case !resources.ValidEmail(ch.email):
-		return resources.Invalid("email", "Valid email address is required")
+		_, err := resources.NormalizeEmail(ch.email)
+		return resources.Invalid("email", "%s", err)
 	case ch.email == ch.old:
 		return nil
 	}
@@ -195,7 +196,7 @@ func (ch *emailChange) checkFree(ctx context.Context) error {
 
 // sameAddress says whether v is the old address (in any letter case).
 func (ch *emailChange) sameAddress(v string) bool {
-	return ch.old != "" && resources.Fold(v) == resources.Fold(ch.old)
+	return ch.old != "" && resources.EmailKey(v) == resources.EmailKey(ch.old)
 }
 
 // follow is v with the old address replaced by the new one.
@@ -313,7 +314,7 @@ func (ch *emailChange) followTelecom(cps []resources.ContactPoint) []resources.C
 	for _, cp := range cps {
 		if cp.System == "email" {
 			cp.Value = ch.follow(cp.Value)
-			if resources.Fold(cp.Value) == ch.email {
+			if resources.EmailKey(cp.Value) == ch.email {
 				if has {
 					continue
 				}

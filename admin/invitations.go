@@ -165,7 +165,7 @@ func (inv *invitation) newInvitation(ctx context.Context) error {
 		kind = invitationPassword
 	}
 	row := &store.Invitation{ID: inv.out.InvitationID, ProjectID: inv.project.ID, MembershipID: inv.out.Membership.ID,
-		UserID: inv.out.User.ID, Email: resources.Fold(inv.out.User.Email), Kind: kind, Status: store.InvitationPending,
+		UserID: inv.out.User.ID, Email: resources.EmailKey(inv.out.User.Email), Kind: kind, Status: store.InvitationPending,
 		InvitedBy: inv.inviter.Profile, LinkID: inv.linkID, CreatedAt: now, ExpiresAt: now.Add(SetPasswordLinkTTL)}
 	if inv.out.MailQueued {
 		row.SentCount, row.LastSentAt = 1, now
@@ -216,7 +216,7 @@ func (s *Service) invitationPage(ctx context.Context, projectID string, q Invita
 		issues = append(issues, resources.Issue{Code: "invalid", Expression: "status",
 			Message: "status must be pending, accepted, expired or revoked"})
 	}
-	q.Email = resources.Fold(q.Email)
+	q.Email = resources.EmailKey(q.Email)
 	if resources.ControlChar(q.Email) {
 		issues = append(issues, resources.Issue{Code: "invalid", Expression: "email", Message: "email must not contain control characters"})
 	}

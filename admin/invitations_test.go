@@ -254,7 +254,7 @@ var _ = Describe("Invitations", func() {
 			Expect(instant(r.JSON()["revoked"])).To(BeTemporally("~", time.Now(), time.Minute))
 			refused := link.use(invitePassword)
 			Expect(refused.Status).To(Equal(400), string(refused.Body))
-			Expect(expressions(refused)).To(ConsistOf("secret"))
+			Expect(expressions(refused)).To(ConsistOf("id"))
 			Expect(link.page()).To(Equal(http.StatusGone))
 			Expect(i.membershipActive()).To(BeFalse())
 			return i

@@ -192,7 +192,7 @@ func (r *InviteRequest) normalize() {
 	r.ResourceType = strings.TrimSpace(r.ResourceType)
 	r.FirstName = strings.TrimSpace(r.FirstName)
 	r.LastName = strings.TrimSpace(r.LastName)
-	r.Email = resources.Fold(r.Email)
+	r.Email = resources.EmailKey(r.Email)
 	r.ExternalID = strings.TrimSpace(r.ExternalID)
 	r.Scope = strings.TrimSpace(r.Scope)
 }
@@ -222,8 +222,10 @@ func (r *InviteRequest) validate() []resources.Issue {
 	switch {
 	case r.Email == "" && r.ExternalID == "":
 		add("required", "email", "Either email or externalId is required")
-	case r.Email != "" && !resources.ValidEmail(r.Email):
-		add("invalid", "email", "Valid email address is required")
+	case r.Email != "":
+		if _, err := resources.NormalizeEmail(r.Email); err != nil {
+			add("invalid", "email", err.Error())
+		}
 	}
 	if r.Password != "" {
 		if err := auth.CheckPasswordRules("password", r.Password, r.Email, r.FirstName, r.LastName); err != nil {

@@ -109,7 +109,7 @@ func (s *Service) InviteMembership(ctx context.Context, projectID, membershipID 
 		}
 		now := s.stamp()
 		row := &store.Invitation{ID: uuid.NewString(), ProjectID: projectID, MembershipID: m.ID, UserID: userID,
-			Email: resources.Fold(u.Email), Kind: invitationNewUser, Status: store.InvitationPending, LinkID: linkID,
+			Email: resources.EmailKey(u.Email), Kind: invitationNewUser, Status: store.InvitationPending, LinkID: linkID,
 			CreatedAt: now, ExpiresAt: now.Add(SetPasswordLinkTTL)}
 		if inviter != nil {
 			row.InvitedBy = inviter.Profile

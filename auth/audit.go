@@ -79,10 +79,10 @@ func (s *Service) signedIn(ctx context.Context, l *Login, m *resources.ProjectMe
 func (s *Service) auditLoginFailure(ctx context.Context, email, projectID string, user *resources.User, reason string) {
 	s.countSignIn(SignInUser, false) // every refused sign-in of a User is recorded here
 	e := audit.Event{Act: audit.Login, Outcome: audit.MinorFailure, Reason: reason,
-		Agent: &audit.Agent{Name: resources.Fold(email)}}
+		Agent: &audit.Agent{Name: resources.EmailKey(email)}}
 	var projects []string
 	if user != nil {
-		e.Agent = &audit.Agent{Who: &resources.Reference{Reference: "User/" + user.ID}, User: "User/" + user.ID, Name: resources.Fold(email)}
+		e.Agent = &audit.Agent{Who: &resources.Reference{Reference: "User/" + user.ID}, User: "User/" + user.ID, Name: resources.EmailKey(email)}
 		e.Entities = []audit.Entity{audit.Ref("User/" + user.ID)}
 	}
 	_ = s.store.InTx(ctx, func(ctx context.Context) error {

@@ -85,9 +85,9 @@ func (s *Service) handleProfile(c echo.Context) error {
 
 func (s *Service) handleToken(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	form, err := c.FormParams()
+	form, err := rest.ReadForm(c)
 	if err != nil {
-		return OAuthError("invalid_request", "Expected a form-encoded body")
+		return err
 	}
 	_, id, secret := Credentials(c)
 	resp, err := s.Exchange(c.Request().Context(), form, id, secret)

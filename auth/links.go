@@ -65,11 +65,15 @@ func (s *Service) CreateLink(ctx context.Context, kind, userID, projectID string
 // Why a link cannot be used. The messages are what the set-password page and
 // POST /auth/setpassword say; a link is only ever described as expired, used
 // or replaced to someone who holds its secret — to anyone else it is invalid.
+// Each blames id, the link: one expired, used or replaced was named by its
+// id with the right secret; an invalid one may be an unknown id or a wrong
+// secret, which the answer never tells apart (whether an id exists stays
+// unknown to whoever lacks its secret), so it too blames the link.
 var (
-	ErrLinkInvalid  = resources.Invalid("secret", "This link is invalid. Check that you opened the whole link from the email, or ask for a new one.")
-	ErrLinkExpired  = resources.Invalid("secret", "This link has expired. Ask for a new one.")
-	ErrLinkUsed     = resources.Invalid("secret", "This link has already been used. If that was not you, ask for a new one.")
-	ErrLinkReplaced = resources.Invalid("secret", "This link is no longer valid: a newer one was sent. Use the most recent email.")
+	ErrLinkInvalid  = resources.Invalid("id", "This link is invalid. Check that you opened the whole link from the email, or ask for a new one.")
+	ErrLinkExpired  = resources.Invalid("id", "This link has expired. Ask for a new one.")
+	ErrLinkUsed     = resources.Invalid("id", "This link has already been used. If that was not you, ask for a new one.")
+	ErrLinkReplaced = resources.Invalid("id", "This link is no longer valid: a newer one was sent. Use the most recent email.")
 )
 
 // LinkStatus is what a link's holder may be told about it.

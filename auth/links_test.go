@@ -126,7 +126,7 @@ func expectLinkError(r *fixtures.Response, text string) {
 	Expect(r.Status).To(Equal(400), string(r.Body))
 	Expect(r.JSON()["resourceType"]).To(Equal("OperationOutcome"))
 	texts, exprs := issueTexts(r)
-	Expect(exprs).To(Equal([]string{"secret"}))
+	Expect(exprs).To(Equal([]string{"id"}), "the link, named by its id, is at fault")
 	Expect(texts).To(HaveExactElements(ContainSubstring(text)))
 }
 

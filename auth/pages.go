@@ -93,7 +93,11 @@ func (s *Service) handlePage(c echo.Context) error {
 func (s *Service) handlePageSubmit(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, secret := c.Param("id"), c.Param("secret")
-	err := s.SetPasswordWithLink(ctx, id, secret, c.FormValue("password"))
+	form, err := rest.ReadForm(c)
+	if err != nil {
+		return err
+	}
+	err = s.SetPasswordWithLink(ctx, id, secret, form.Get("password"))
 	if err == nil {
 		return renderPage(c, http.StatusOK, pageView{State: "done", Title: "Password set", Message: msgDone})
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"html/template"
 	"net/http"
-	netmail "net/mail"
 	"strings"
 	ttemplate "text/template"
 	"time"
@@ -130,9 +129,9 @@ type ResetPasswordRequest struct {
 // does nothing visible otherwise: the caller learns nothing about which
 // emails have accounts. The link and the mail are one transaction.
 func (s *Service) ResetPassword(ctx context.Context, req ResetPasswordRequest) error {
-	email := strings.ToLower(strings.TrimSpace(req.Email))
-	if a, err := netmail.ParseAddress(email); err != nil || a.Address != email {
-		return resources.Invalid("email", "Valid email address is required")
+	email, err := resources.NormalizeEmail(req.Email)
+	if err != nil {
+		return resources.Invalid("email", "%s", err)
 	}
 	// Every request counts, known email or not: each may send a mail.
 	att, err := s.beginAttempt(ctx, throttleReset, email, audit.Address(ctx))

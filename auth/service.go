@@ -144,7 +144,7 @@ func search[T resources.Resource](ctx context.Context, res *resources.Service, t
 // projectID if there is one, else the server-scoped user, else the only
 // project-scoped user with that email.
 func (s *Service) FindUser(ctx context.Context, email, projectID string) (*resources.User, error) {
-	users, err := search[*resources.User](ctx, s.res, "User", url.Values{"email": {resources.Fold(email)}})
+	users, err := search[*resources.User](ctx, s.res, "User", url.Values{"email": {resources.EmailKey(email)}})
 	if err != nil {
 		return nil, err
 	}

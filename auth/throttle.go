@@ -96,16 +96,17 @@ type attempt struct {
 }
 
 // accountKey is the throttle key of kind for an account (an email, a
-// client id): its hash, so the table holds no addresses.
+// client id): its hash, so the table holds no addresses. (EmailKey of a
+// client id, no address, is the id folded.)
 func accountKey(kind, account string) string {
-	return kind + ":account:" + HashSecret(resources.Fold(account))
+	return kind + ":account:" + HashSecret(resources.EmailKey(account))
 }
 
 // lockoutKey is the throttle key of a Lockout: the project in clear, the
 // email hashed as accountKey hashes it. (Migration 17 wrote Medable's
 // counts under this key; keep the two in step.)
 func lockoutKey(projectID, email string) string {
-	return throttleLockout + ":" + projectID + ":" + HashSecret(resources.Fold(email))
+	return throttleLockout + ":" + projectID + ":" + HashSecret(resources.EmailKey(email))
 }
 
 // beginAttempt refuses with 429 (and when to retry) an attempt of kind

@@ -9,6 +9,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/rosterhq/roster/resources"
 )
 
 // SenderStore is the storage the sender needs.
@@ -328,7 +331,8 @@ func (s *Sender) build(m *Message) (*gomail.Msg, error) {
 	if err := msg.FromFormat(s.from.Name, s.from.Address); err != nil {
 		return nil, &permanentError{err}
 	}
-	if err := msg.To(m.To); err != nil {
+	// SMTP carries the domain in ASCII (an address is kept in Unicode).
+	if err := msg.To(resources.EmailASCII(m.To)); err != nil {
 		return nil, &permanentError{fmt.Errorf("invalid recipient address")}
 	}
 	msg.Subject(m.Subject)
@@ -353,15 +357,14 @@ func domainOf(addr string) string {
 
 // smtpTransport is a parsed ROSTER_SMTP_URL.
 type smtpTransport struct {
-	host     string
-	port     int
-	ssl      bool
-	policy   gomail.TLSPolicy
-	user     string
-	pass     string
-	auth     gomail.SMTPAuthType
-	timeout  time.Duration
-	redacted []string // strings never to show in last_error or logs
+	host    string
+	port    int
+	ssl     bool
+	policy  gomail.TLSPolicy
+	user    string
+	pass    string
+	auth    gomail.SMTPAuthType
+	timeout time.Duration
 }
 
 // parseSMTPURL reads a ROSTER_SMTP_URL: smtp://[user:pass@]host[:port]
@@ -369,7 +372,8 @@ type smtpTransport struct {
 // ?starttls=required) or smtps://[user:pass@]host[:port] (implicit TLS, port
 // 465). ?auth=plain|login|cram-md5|auto picks the authentication mechanism
 // (default plain, which go-mail refuses over an unencrypted connection to a
-// host other than localhost). Errors never repeat the password.
+// host other than localhost). Errors never repeat the URL, whose userinfo
+// holds the password.
 func parseSMTPURL(raw string) (*smtpTransport, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -418,9 +422,6 @@ func parseSMTPURL(raw string) (*smtpTransport, error) {
 	if u.User != nil {
 		t.user = u.User.Username()
 		t.pass, _ = u.User.Password()
-		if t.pass != "" {
-			t.redacted = append(t.redacted, t.pass, url.QueryEscape(t.pass), url.PathEscape(t.pass))
-		}
 	}
 	return t, nil
 }
@@ -442,15 +443,13 @@ func (t *smtpTransport) send(ctx context.Context, msg *gomail.Msg) error {
 }
 
 // sanitize turns a send error into something safe to store and show an
-// admin: one line, bounded, without the SMTP password.
+// admin: one line, bounded, and any URL in it with its password redacted
+// (RedactURLs). The SMTP client's errors carry no password of their own:
+// it is sent only inside the AUTH exchange, never formatted into a
+// message; and the text is otherwise kept as it is, so a short password
+// cannot mangle it.
 func (t *smtpTransport) sanitize(err error) string {
-	s := err.Error()
-	for _, secret := range t.redacted {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "***")
-		}
-	}
-	s = strings.Join(strings.Fields(s), " ")
+	s := RedactURLs(strings.Join(strings.Fields(err.Error()), " "))
 	const limit = 500
 	if len(s) > limit {
 		cut := limit
@@ -460,4 +459,31 @@ func (t *smtpTransport) sanitize(err error) string {
 		s = s[:cut] + "…"
 	}
 	return s
+}
+
+// urlPattern finds what may be a URL with userinfo in a message: a scheme,
+// "://", and everything up to the next space or quote.
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// RedactURLs replaces, in s, the password of every URL that has one by
+// "xxxxx" (url.URL.Redacted), reading each URL's structure rather than
+// searching for the password's text.
+func RedactURLs(s string) string {
+	return urlPattern.ReplaceAllStringFunc(s, func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			// Not a URL Go parses (a stray % in the password, say): all
+			// of what could be its userinfo goes.
+			scheme, rest, _ := strings.Cut(raw, "://")
+			at := strings.LastIndexByte(rest, '@')
+			if user, _, ok := strings.Cut(rest[:max(at, 0)], ":"); ok {
+				return scheme + "://" + user + ":xxxxx" + rest[at:]
+			}
+			return raw
+		}
+		if _, ok := u.User.Password(); !ok {
+			return raw
+		}
+		return u.Redacted()
+	})
 }

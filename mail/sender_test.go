@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -279,6 +280,26 @@ var _ = Describe("Mail delivery", func() {
 			Expect(env.log.String()).To(ContainSubstring("mail failed: giving up"))
 		})
 	})
+
+	DescribeTable("records a failed delivery's error word for word, whatever the SMTP password",
+		func(password string) {
+			env := startRoster(func(c *app.Config) {
+				c.SMTPURL = "smtp://roster:" + url.QueryEscape(password) + "@" + fixtures.FreeAddr(GinkgoT()) // nothing listens there
+				c.Mail.MaxAttempts = 1
+			})
+			project := env.srv.DefaultProject
+			env.reset(env.member(project, false), project)
+			Eventually(env.only(project)).WithTimeout(10 * time.Second).Should(And(
+				HaveKeyWithValue("status", "failed"),
+				HaveKeyWithValue("lastError", MatchRegexp(`^dial failed: dial tcp 127\.0\.0\.1:\d+: connect: connection refused$`)),
+			))
+			if len(password) > 3 {
+				Expect(env.log.String()).NotTo(ContainSubstring(password))
+			}
+		},
+		Entry("with the password p, a letter of the message", "p"),
+		Entry("with a realistic password", "Tr0ub4dor&3-horse"),
+	)
 
 	When("a sender dies in the middle of a send", func() {
 		It("loses nothing: another sender takes the message when the lease runs out", func() {

@@ -23,6 +23,7 @@ const (
 	KindTooMany                          // 429
 	KindUnavailable                      // 503
 	KindMethodNotAllowed                 // 405
+	KindUnsupportedMedia                 // 415
 )
 
 // Issue is one problem with a request, pointing at the element it concerns.
@@ -114,6 +115,11 @@ func Unauthorized(format string, a ...any) *Error {
 // Gone is a 410.
 func Gone(format string, a ...any) *Error {
 	return &Error{Kind: KindGone, Code: "deleted", Message: fmt.Sprintf(format, a...)}
+}
+
+// UnsupportedMedia is a 415: a body of a type the route does not read.
+func UnsupportedMedia(format string, a ...any) *Error {
+	return &Error{Kind: KindUnsupportedMedia, Code: "not-supported", Message: fmt.Sprintf(format, a...)}
 }
 
 // Business is a 422.

@@ -174,7 +174,7 @@ func paramFilter(p *SearchParam, modifier, raw string) (Filter, error) {
 				fv.System, fv.HasSystem, fv.Value = sys, true, code
 			}
 			if p.FoldCase || (p.FoldSystem != "" && fv.HasSystem && fv.System == p.FoldSystem) {
-				fv.Value = Fold(fv.Value)
+				fv.Value = EmailKey(fv.Value)
 			}
 			f.Values = append(f.Values, fv)
 		}

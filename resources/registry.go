@@ -30,10 +30,11 @@ type SearchParam struct {
 	Code        string
 	Type        ParamType
 	Description string
-	// FoldCase lower-cases token codes on write and on search (email).
+	// FoldCase normalizes token codes as email addresses (EmailKey: lower
+	// case, IDNA) on write and on search (email).
 	FoldCase bool
-	// FoldSystem lower-cases the codes of this one token system on write and
-	// on search (telecom's email addresses).
+	// FoldSystem normalizes the codes of this one token system so on write
+	// and on search (telecom's email addresses).
 	FoldSystem string
 	// Target is the referenced type when a bare id is given (`patient=123`).
 	Target string

@@ -33,8 +33,10 @@ type Record struct {
 // ETag is the record's weak entity tag.
 func (r *Record) ETag() string { return `W/"` + strconv.FormatInt(r.Version, 10) + `"` }
 
-// IndexRow is one search-index entry of a record. String parameters store
-// the folded value in Value and the value as sent in System.
+// IndexRow is one search-index entry of a record. Value is bounded
+// (IndexKey, StringKey). String parameters store the folded value's key in
+// Value and the value as sent in System, or, for a value longer than the
+// key, the whole folded value (see StringKey).
 type IndexRow struct {
 	Param  string
 	System string
@@ -327,7 +329,9 @@ func (s *Service) write(ctx context.Context, t *Type, r Resource, project string
 	rec := &Record{Type: t.Name, ID: b.ID, Project: project, Version: v, LastUpdated: now, Content: content, Method: method}
 	rec.Index = indexRows(t, r)
 	if t.Unique != nil {
-		rec.Unique = t.Unique(r, project)
+		for _, key := range t.Unique(r, project) {
+			rec.Unique = append(rec.Unique, IndexKey(key))
+		}
 	}
 	err = s.stored(ctx, &Change{Type: t, Record: rec, Prev: prev, Current: r}, func(ctx context.Context) error {
 		if v == 1 {
@@ -352,10 +356,17 @@ func indexRows(t *Type, r Resource) []IndexRow {
 			switch {
 			case p.Type == ParamString:
 				// Plain and prefix search ignore case; :exact compares the
-				// value as sent, which strings keep in the unused System.
-				row.System, row.Value = v.Value, Fold(v.Value)
+				// value as sent, which strings keep in the unused System
+				// (a long value's key decides :exact alone, and System
+				// keeps the whole folded value: StringKey).
+				row.System, row.Value = v.Value, StringKey(v.Value)
+				if Long(row.Value) {
+					row.System = Fold(v.Value)
+				}
 			case p.FoldCase, p.FoldSystem != "" && v.System == p.FoldSystem:
-				row.Value = Fold(v.Value)
+				row.Value = IndexKey(EmailKey(v.Value))
+			default:
+				row.Value = IndexKey(v.Value)
 			}
 			if p.Type == ParamDate {
 				row.Num, _, _ = DateRange(v.Value)

@@ -1,7 +1,6 @@
 package resources
 
 import (
-	"net/mail"
 	"regexp"
 	"strings"
 )
@@ -45,7 +44,7 @@ func init() {
 			}
 			var keys []string
 			if u.Email != "" {
-				keys = append(keys, "User.email|"+scope+"|"+Fold(u.Email))
+				keys = append(keys, "User.email|"+scope+"|"+EmailKey(u.Email))
 			}
 			if u.ExternalID != "" {
 				keys = append(keys, "User.externalId|"+scope+"|"+u.ExternalID)
@@ -57,8 +56,10 @@ func init() {
 		CheckWrite: superAdminFlag("User.admin", func(r Resource) *bool { return r.(*User).Admin }),
 		Validate: func(r Resource) []Issue {
 			u := r.(*User)
-			if u.Email != "" && !ValidEmail(u.Email) {
-				return []Issue{{Code: "invalid", Expression: "User.email", Message: "Invalid email address"}}
+			if u.Email != "" {
+				if _, err := NormalizeEmail(u.Email); err != nil {
+					return []Issue{{Code: "invalid", Expression: "User.email", Message: err.Error()}}
+				}
 			}
 			return nil
 		},
@@ -224,17 +225,13 @@ func validatePerson(r Resource) []Issue {
 		if cp.System != "" && !telecomSys[cp.System] {
 			issues = append(issues, Issue{Code: "value", Expression: p.typ + ".telecom[" + itoa(i) + "].system", Message: "Unknown telecom system " + cp.System})
 		}
-		if cp.System == "email" && !ValidEmail(cp.Value) {
-			issues = append(issues, Issue{Code: "value", Expression: p.typ + ".telecom[" + itoa(i) + "].value", Message: "Invalid email address"})
+		if cp.System == "email" {
+			if _, err := NormalizeEmail(cp.Value); err != nil {
+				issues = append(issues, Issue{Code: "value", Expression: p.typ + ".telecom[" + itoa(i) + "].value", Message: err.Error()})
+			}
 		}
 	}
 	return issues
-}
-
-// ValidEmail reports whether s is a plain addr-spec (no display name).
-func ValidEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && strings.Contains(s, "@") && !strings.ContainsAny(s, " <>")
 }
 
 // superAdminFlag is the CheckWrite of a type whose flag (read by get) only

@@ -23,6 +23,7 @@ type migration struct {
 // the same transaction.
 var goSteps = map[int]func(ctx context.Context, s *Store) error{
 	17: carryLockouts,
+	24: boundKeys,
 }
 
 var migrations = []migration{
@@ -367,6 +368,10 @@ CREATE INDEX IF NOT EXISTS mfa_logins_created ON mfa_logins (created_at)`},
 	{23, `ALTER TABLE logins ADD COLUMN scope TEXT NOT NULL DEFAULT '';
 ALTER TABLE logins ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
 ALTER TABLE logins ADD COLUMN redirect_uri TEXT NOT NULL DEFAULT ''`},
+	// 24: search rows and unique keys hold bounded keys (resources.IndexKey,
+	// StringKey), so a 1 MB string fits an index entry; boundKeys (in
+	// goSteps: SHA-256) rewrites the longer values older versions wrote.
+	{24, ``},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted
@@ -418,6 +423,51 @@ func carryLockouts(ctx context.Context, s *Store) error {
 	}
 	_, err = s.exec(ctx, "DROP TABLE medable_login_failures")
 	return err
+}
+
+// boundKeys (migration 24) turns every search row value and unique key
+// longer than resources.KeyBytes into the key Roster now writes for it. A
+// string parameter's row had its folded value in value and the value as
+// sent in system; a long one now has StringKey's key in value and the
+// whole folded value in system.
+func boundKeys(ctx context.Context, s *Store) error {
+	octets := "length(CAST(%s AS BLOB))"
+	if s.postgres {
+		octets = "octet_length(%s)"
+	}
+	type row struct{ typ, id, param, system, value string }
+	q, err := s.query(ctx, "SELECT type, id, param, system, value FROM search_index WHERE "+fmt.Sprintf(octets, "value")+" > ?", resources.KeyBytes)
+	rows, err := scanAll(q, err, func(sc rowScanner) (row, error) {
+		var r row
+		return r, sc.Scan(&r.typ, &r.id, &r.param, &r.system, &r.value)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		system, value := r.system, resources.IndexKey(r.value)
+		if p, ok := lookupParam(r.typ, r.param); ok && p.Type == resources.ParamString {
+			system, value = r.value, resources.StringKey(r.system)
+		}
+		if _, err := s.exec(ctx, "UPDATE search_index SET system = ?, value = ? WHERE type = ? AND id = ? AND param = ? AND system = ? AND value = ?",
+			system, value, r.typ, r.id, r.param, r.system, r.value); err != nil {
+			return err
+		}
+	}
+	q, err = s.query(ctx, "SELECT key FROM unique_keys WHERE "+fmt.Sprintf(octets, "key")+" > ?", resources.KeyBytes)
+	keys, err := scanAll(q, err, func(sc rowScanner) (string, error) {
+		var k string
+		return k, sc.Scan(&k)
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := s.exec(ctx, "UPDATE unique_keys SET key = ? WHERE key = ?", resources.IndexKey(k), k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // viewRows matches the rows of every parameter now answered by another's

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rosterhq/roster/resources"
 )
@@ -543,31 +544,49 @@ func dateCompare(col string, v resources.FilterValue, key func(int64) any) (stri
 func micros(v int64) any  { return v }
 func dateKey(v int64) any { return resources.DateKey(v) }
 
+// valueCompare is the condition on a search row (alias "s") matching v.
+// Values are compared by their bounded keys (resources.IndexKey,
+// StringKey), the index's; a long string's row keeps its whole folded
+// value in system, which a prefix longer than the key and :contains check.
 func valueCompare(t resources.ParamType, v resources.FilterValue) (string, []any) {
+	if resources.ControlChar(v.Value) || resources.ControlChar(v.System) {
+		return "1 = 0", nil // stored strings hold none (and keys use one)
+	}
 	switch t {
 	case resources.ParamDate:
 		return dateCompare("s.value", v, dateKey)
 	case resources.ParamString:
 		switch v.Op {
 		case "exact":
-			return "(s.value = ? AND s.system = ?)", []any{resources.Fold(v.Value), v.Value}
+			key := resources.StringKey(v.Value)
+			if resources.Long(key) {
+				return "s.value = ?", []any{key}
+			}
+			return "(s.value = ? AND s.system = ?)", []any{key, v.Value}
 		case "co":
-			return "s.value LIKE ? ESCAPE '\\'", []any{"%" + likeEscape(v.Value) + "%"}
+			// A long value's key ends in its hash, which must not match.
+			pattern := "%" + likeEscape(v.Value) + "%"
+			return "(CASE WHEN s.value LIKE ? THEN s.system LIKE ? ESCAPE '\\' ELSE s.value LIKE ? ESCAPE '\\' END)",
+				[]any{"%" + resources.KeySeparator + "%", pattern, pattern}
+		}
+		if from, to, ok := resources.LongPrefix(v.Value); ok {
+			return "(s.value > ? AND s.value < ? AND substr(s.system, 1, ?) = ?)",
+				[]any{from, to, utf8.RuneCountInString(v.Value), v.Value}
 		}
 		return "(s.value >= ? AND s.value < ?)", []any{v.Value, v.Value + maxRune}
 	case resources.ParamReference:
 		if v.Suffix {
 			return "s.value LIKE ? ESCAPE '\\'", []any{"%" + likeEscape(v.Value)}
 		}
-		return "s.value = ?", []any{v.Value}
+		return "s.value = ?", []any{resources.IndexKey(v.Value)}
 	}
 	if v.HasSystem {
 		if v.Value == "" {
 			return "s.system = ?", []any{v.System}
 		}
-		return "(s.system = ? AND s.value = ?)", []any{v.System, v.Value}
+		return "(s.system = ? AND s.value = ?)", []any{v.System, resources.IndexKey(v.Value)}
 	}
-	return "s.value = ?", []any{v.Value}
+	return "s.value = ?", []any{resources.IndexKey(v.Value)}
 }
 
 func likeEscape(s string) string {

@@ -43,6 +43,8 @@ func FuzzHospitalBody(f *testing.F) {
 	}
 
 	headers := []string{"Authorization", "Token " + token, "Content-Type", "application/json"}
+	fixtures.SeedWrites(f, []string{`{"medic":"%s","hospital":"` + project + `","type_membership":"ADMIN"}`},
+		[]string{`{"type_membership":"%s"}`})
 	s.FuzzWrites(f, fixtures.Write{Method: "POST", Path: "api/v2/management/memberships", Headers: headers},
 		fixtures.Write{Method: "PATCH", Path: "api/v2/management/memberships/" + target, Headers: headers},
 		fixtures.NoServerError)

@@ -237,7 +237,7 @@ func notFoundOr(err error) error {
 // none): a User scoped to the org, or a server-wide User with an active
 // membership in it.
 func (h *Handler) accountByEmail(ctx context.Context, org *resources.Project, email string) (*resources.User, error) {
-	users, err := admin.Search[*resources.User](ctx, h.res, "", "User", url.Values{"email": {resources.Fold(email)}})
+	users, err := admin.Search[*resources.User](ctx, h.res, "", "User", url.Values{"email": {resources.EmailKey(email)}})
 	if err != nil {
 		return nil, err
 	}

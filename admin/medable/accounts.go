@@ -227,7 +227,7 @@ func (h *Handler) update(c echo.Context, changes []change) error {
 			continue
 		}
 		var email string
-		if ch.unset || json.Unmarshal(ch.value, &email) != nil || resources.Fold(email) != resources.Fold(a.user.Email) {
+		if ch.unset || json.Unmarshal(ch.value, &email) != nil || resources.EmailKey(email) != resources.EmailKey(a.user.Email) {
 			return fault(ErrNotWritable, "For security reasons, the email address of an account cannot be modified.", "account.email")
 		}
 	}

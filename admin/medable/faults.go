@@ -164,11 +164,11 @@ func faultStatuses() map[string]int {
 }
 
 // kindStatuses is the status of each kind of core error on Medable's
-// routes (the untyped one, 0, through KindMethodNotAllowed, the last): the
+// routes (the untyped one, 0, through KindUnsupportedMedia, the last): the
 // status of its generic fault.
 func kindStatuses() map[resources.Kind]int {
 	out := map[resources.Kind]int{}
-	for k := resources.Kind(0); k <= resources.KindMethodNotAllowed; k++ {
+	for k := resources.Kind(0); k <= resources.KindUnsupportedMedia; k++ {
 		out[k] = faults[genericFault(&resources.Error{Kind: k})].status
 	}
 	return out
@@ -267,6 +267,8 @@ func genericFault(e *resources.Error) string {
 		return ErrThrottled
 	case resources.KindUnavailable:
 		return ErrTooBusy
+	case resources.KindUnsupportedMedia:
+		return ErrInvalidJSON // Medable reads JSON bodies only, and says so
 	}
 	return ErrError
 }

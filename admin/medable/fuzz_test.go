@@ -24,6 +24,10 @@ func FuzzMedableBody(f *testing.F) {
 	}
 
 	ctype := []string{"Content-Type", "application/json"}
+	fixtures.SeedWrites(f, []string{
+		`{"name":{"first":"%s","last":"Doe"},"email":"fuzz-seed@example.com","password":"a-good-long-password-42","mobile":"+15555550100","dob":"1990-04-02","gender":"f","tz":"US/Pacific"}`,
+		`{"name":{"first":"Jane","last":"Doe"},"email":"%s","password":"a-good-long-password-42","mobile":"+15555550100","dob":"1990-04-02","gender":"f","tz":"US/Pacific"}`},
+		[]string{`{"name":{"first":"%s"}}`, `{"op":"set","path":"name.last","value":"%s"}`})
 	s.FuzzWrites(f, fixtures.Write{Method: "POST", Path: "medable/" + org + "/accounts/register", Headers: ctype},
 		fixtures.Write{Method: "PATCH", Path: "medable/" + org + "/accounts/" + me, Headers: append(ctype, "Authorization", "Bearer "+token)},
 		func(r *fixtures.Response) bool {

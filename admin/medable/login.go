@@ -80,7 +80,7 @@ func (h *Handler) login(c echo.Context) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	a, err := h.signIn(c, org, resources.Fold(*email), *password, loc, false)
+	a, err := h.signIn(c, org, resources.EmailKey(*email), *password, loc, false)
 	if err != nil {
 		return err
 	}

@@ -57,8 +57,8 @@ func (h *Handler) requestPasswordReset(c echo.Context) error {
 	switch {
 	case email == nil || strings.TrimSpace(*email) == "":
 		v.add(ErrRequired, "email", "Required property")
-	case !resources.ValidEmail(resources.Fold(*email)):
-		v.add(ErrEmailFormat, "email", "Invalid email address format")
+	case resources.EmailProblem(*email) != nil:
+		v.add(ErrEmailFormat, "email", emailReason(*email))
 	}
 	if err := v.err(); err != nil {
 		return err
@@ -69,7 +69,7 @@ func (h *Handler) requestPasswordReset(c echo.Context) error {
 			time.Sleep(wait)
 		}
 	}()
-	u, err := h.accountByEmail(ctx, org, resources.Fold(*email))
+	u, err := h.accountByEmail(ctx, org, resources.EmailKey(*email))
 	if err != nil {
 		return err
 	}

@@ -45,8 +45,8 @@ func (h *Handler) register(c echo.Context) error {
 	switch {
 	case email == nil || strings.TrimSpace(*email) == "":
 		v.add(ErrRequired, "account.email", "Required property")
-	case !resources.ValidEmail(resources.Fold(*email)):
-		v.add(ErrEmailFormat, "account.email", "Invalid email address format")
+	case resources.EmailProblem(*email) != nil:
+		v.add(ErrEmailFormat, "account.email", emailReason(*email))
 	}
 	checkPassword(&v, "account.password", password)
 	checkProps(&v, &p, h.now())
@@ -58,7 +58,7 @@ func (h *Handler) register(c echo.Context) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	addr := resources.Fold(*email)
+	addr := resources.EmailKey(*email)
 	if token != "" {
 		err = h.registerInvited(ctx, org, token, addr, *password, p)
 	} else {
@@ -140,7 +140,7 @@ func (h *Handler) registerInvited(ctx context.Context, org *resources.Project, t
 	if err != nil {
 		return bad("The invitation is invalid, expired or already used")
 	}
-	if resources.Fold(a.user.Email) != email {
+	if resources.EmailKey(a.user.Email) != email {
 		return bad("The invitation was sent to another email address")
 	}
 	return h.res.InTx(ctx, func(ctx context.Context) error {
@@ -188,3 +188,12 @@ func parseToken(token string) (id, secret string, ok bool) {
 
 // linkToken is the token a mail carries for a link.
 func linkToken(id, secret string) string { return id + "." + secret }
+
+// emailReason is the reason of an emailFormat fault: Medable's words for a
+// malformed address, the core's for one refused otherwise.
+func emailReason(email string) string {
+	if e := resources.EmailProblem(email); e != nil && !e.Malformed {
+		return e.Error()
+	}
+	return "Invalid email address format"
+}

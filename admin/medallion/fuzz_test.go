@@ -32,6 +32,9 @@ func FuzzMedallionMemberBody(f *testing.F) {
 		f.Fatalf("member: %d %s", r.Status, r.Body)
 	}
 
+	fixtures.SeedWrites(f, []string{`{"role":"admin","user":{"email":"%s"}}`,
+		`{"role":"provider","user":{"email":"fuzz-seed@example.com","first_name":"%s"},"provider":{"profession":"MD"}}`},
+		[]string{`{"role":"%s"}`})
 	s.FuzzWrites(f, fixtures.Write{Method: "POST", Path: "p/api/v1/organizations/members/", Headers: headers},
 		fixtures.Write{Method: "PATCH", Path: "p/api/v1/organizations/members/" + target + "/", Headers: headers},
 		func(r *fixtures.Response) bool { return fixtures.NoServerError(r) && fixtures.IsObject(r) })

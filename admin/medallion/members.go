@@ -135,12 +135,12 @@ func (s *Service) CreateMember(ctx context.Context, org string, req CreateMember
 	case !slices.Contains(Roles, role):
 		issues = append(issues, resources.Issue{Code: "invalid", Expression: "role", Message: `"` + role + `" is not a valid choice.`})
 	}
-	email := resources.Fold(req.User.Email)
+	email := resources.EmailKey(req.User.Email)
 	switch {
 	case email == "":
 		issues = append(issues, resources.Issue{Code: "required", Expression: "user.email", Message: msgRequired})
-	case !resources.ValidEmail(email):
-		issues = append(issues, resources.Issue{Code: "invalid", Expression: "user.email", Message: msgInvalidEmail})
+	case resources.EmailProblem(email) != nil:
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "user.email", Message: invalidEmail(email)})
 	}
 	prof, hasProvider, err := parseProvider(req.Provider)
 	if err != nil {
@@ -288,7 +288,7 @@ func (s *Service) handleListMembers(c echo.Context) error {
 	p := principalFrom(ctx)
 	org := p.org()
 	var all []*resources.ProjectMembership
-	if email := resources.Fold(c.QueryParam("user__email")); email != "" {
+	if email := resources.EmailKey(c.QueryParam("user__email")); email != "" {
 		users, err := admin.Search[*resources.User](ctx, s.res, "", "User", url.Values{"email": {email}})
 		if err != nil {
 			return err
@@ -415,6 +415,9 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 	org := strings.TrimPrefix(m.Project.Reference, "Project/")
 	userID := strings.TrimPrefix(m.User.Reference, "User/")
 	var out *MemberJSON
+	if strings.TrimSpace(newEmail) != "" && resources.EmailProblem(newEmail) != nil {
+		return nil, fieldError("new_email", invalidEmail(newEmail))
+	}
 	err := s.res.InTx(ctx, func(ctx context.Context) error {
 		if _, err := s.admin.UpdateEmail(ctx, userID, newEmail); err != nil {
 			return changeEmailError(err)
@@ -427,6 +430,16 @@ func (s *Service) ChangeEmail(ctx context.Context, m *resources.ProjectMembershi
 		return err
 	})
 	return out, err
+}
+
+// invalidEmail is DRF's message for an address the core refuses, with the
+// core's reason when the address is well-formed but still refused (too
+// long, or one that could pass for another).
+func invalidEmail(email string) string {
+	if e := resources.EmailProblem(email); e != nil && !e.Malformed {
+		return strings.TrimSuffix(msgInvalidEmail, ".") + ": it " + e.Reason + "."
+	}
+	return msgInvalidEmail
 }
 
 // changeEmailError words the core's refusals of an email change as

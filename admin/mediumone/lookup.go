@@ -14,7 +14,7 @@ import (
 // findUser returns the server-scoped User whose login is email, nil if none:
 // Medium One users are server-wide accounts.
 func (h *Handler) findUser(ctx context.Context, email string) (*resources.User, error) {
-	users, err := dialect.SearchAll[*resources.User](ctx, h.res, "", "User", url.Values{"email": {resources.Fold(email)}})
+	users, err := dialect.SearchAll[*resources.User](ctx, h.res, "", "User", url.Values{"email": {resources.EmailKey(email)}})
 	if err != nil {
 		return nil, err
 	}

@@ -26,12 +26,14 @@ func (h *Handler) inUserTx(ctx context.Context, email string, fn func(ctx contex
 
 // userName reads and checks the user_name parameter.
 func userName(c echo.Context) (string, error) {
-	email := resources.Fold(c.QueryParam("user_name"))
-	switch {
+	email := resources.EmailKey(c.QueryParam("user_name"))
+	switch e := resources.EmailProblem(email); {
 	case email == "":
 		return "", resources.Invalid("user_name", "user_name is required")
-	case !resources.ValidEmail(email):
+	case e != nil && e.Malformed:
 		return "", resources.Invalid("user_name", "user_name must be an email address")
+	case e != nil:
+		return "", resources.Invalid("user_name", "user_name is refused: %s", e)
 	}
 	return email, nil
 }

@@ -92,7 +92,7 @@ var _ = Describe("roster invite (bulk CSV)", Label("invite-cli"), func() {
 			Expect(res[row][1]).NotTo(BeEmpty())
 			Expect(res[row][2]).To(BeEmpty())
 		}
-		Expect(res["6"]).To(Equal([]string{"error", "", "HTTP 400: email: Valid email address is required"}))
+		Expect(res["6"]).To(Equal([]string{"error", "", "HTTP 400: email: Invalid email address: it is not an address of the form name@domain"}))
 		Expect(res["7"][0]).To(Equal("error"))
 		Expect(res["7"][2]).To(ContainSubstring("resourceType"))
 		Expect(res["8"]).To(Equal([]string{"error", "", `admin: "maybe" is not true or false`}))

@@ -1,4 +1,5 @@
-// Command roster runs the Roster server and its maintenance subcommands:
+// Command roster runs the Roster server and its maintenance subcommands
+// (the list is commands, which `roster help` prints):
 //
 //	roster [serve]        run the server (default)
 //	roster migrate        apply schema migrations and exit
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -33,58 +35,117 @@ func main() {
 	}
 }
 
+// command is a subcommand of roster: its name, its arguments as usage
+// shows them, what it does, and how it runs.
+type command struct {
+	name, args, does string
+	run              func(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) error
+}
+
+// commands are roster's subcommands, in the order usage lists them: the
+// one list that run dispatches on, `roster help` prints and an unknown
+// command's error names.
+var commands = []command{
+	{"serve", "", "run the server (the default)", serveCmd},
+	{"migrate", "", "apply schema migrations and exit", migrate},
+	{"seed", "[--project ID] FILE", "load a FHIR Bundle into the database", seed},
+	{"keys", "rotate | list | retire KID", "add, list or retire token signing keys", keys},
+	{"invite", "...", "invite the rows of a CSV file into a project (roster invite --help)", inviteCmd},
+	{"bench", "...", "benchmark Roster against a bare-SQL baseline (roster bench --help)", benchCommand},
+	{"help", "", "show this list", nil},
+}
+
+func serveCmd(ctx context.Context, cfg app.Config, log *slog.Logger, _ []string) error {
+	return serve(ctx, cfg, log)
+}
+
+func inviteCmd(ctx context.Context, _ app.Config, _ *slog.Logger, args []string) error {
+	return invite(ctx, args)
+}
+
+func benchCommand(ctx context.Context, _ app.Config, _ *slog.Logger, args []string) error {
+	return benchCmd(ctx, args)
+}
+
+// usage is `roster help`'s text.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: roster [" + strings.Join(commandNames(), "|") + "] ...\n\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  roster %s %s\t%s\n", c.name, c.args, c.does)
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+func commandNames() []string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return names
+}
+
 func run(args []string) error {
 	log := telemetry.NewLogger(os.Stderr, os.Getenv("ROSTER_LOG_FORMAT"))
 	cfg := app.FromEnv()
-	cmd := "serve"
+	name := "serve"
 	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	if cmd != "serve" {
+	if name != "serve" {
 		cfg.MetricsAddr = "" // only the server is scraped; a migrate beside it must not take its port
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch cmd {
-	case "serve":
-		return serve(ctx, cfg, log)
-	case "migrate":
-		cfg.SkipBootstrap = true
-		a, err := app.New(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		a.Close()
-		fmt.Println("migrations applied")
-		return nil
-	case "seed":
-		return seed(ctx, cfg, log, args)
-	case "keys":
-		return keys(ctx, cfg, log, args)
-	case "invite":
-		return invite(ctx, args)
-	case "bench":
-		return benchCmd(ctx, args)
+	switch name {
 	case "help", "-h", "--help":
-		fmt.Println("usage: roster [serve|migrate|seed FILE|keys rotate|keys list|keys retire KID|invite ...]")
+		fmt.Print(usage())
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (try: serve, migrate, seed FILE, keys rotate, invite)", cmd)
+	for _, c := range commands {
+		if c.name == name && c.run != nil {
+			return c.run(ctx, cfg, log, args)
+		}
+	}
+	return fmt.Errorf("unknown command %q (commands: %s; roster help says more)", name, strings.Join(commandNames(), ", "))
 }
 
-func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+func migrate(ctx context.Context, cfg app.Config, log *slog.Logger, _ []string) error {
+	cfg.SkipBootstrap = true
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	a.Close()
+	fmt.Println("migrations applied")
+	return nil
+}
+
+// open builds the app, which on an empty database creates the first super
+// admin, and says so: every command that may create it opens through here.
+func open(ctx context.Context, cfg app.Config, log *slog.Logger) (*app.App, error) {
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	if b := a.Bootstrap; b != nil && b.Created {
 		log.Info("bootstrapped", "admin_email", b.Email, "project", b.ProjectID)
 		if b.GeneratedPassword != "" {
-			// Printed once, on the first start only; it is not stored anywhere in clear.
+			// Printed once, when the admin is created; it is not stored anywhere in clear.
 			fmt.Fprintf(os.Stderr, "\n  Super admin: %s\n  Password:    %s\n  (shown once; change it after signing in)\n\n", b.Email, b.GeneratedPassword)
 		}
 	}
+	return a, nil
+}
+
+func serve(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	a, err := open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	srv := &http.Server{Addr: cfg.Addr, Handler: a.Echo, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() {

@@ -35,7 +35,12 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger, args []string) 
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, cfg, log)
+	// As a request body would be: text that is not UTF-8 is refused, not
+	// stored as U+FFFD.
+	if err := rest.CheckText(body); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	a, err := open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -89,14 +89,14 @@ var _ = Describe("Request caps", func() {
 		Expect(c.TrustedProxies).To(Equal([]string{"10.0.0.0/8", "192.168.1.1"}))
 	})
 
-	It("default to 1000 Bundle entries, 1 MiB bodies and the default throttle", func() {
+	It("default to 1000 Bundle entries, 4 MiB bodies and the default throttle", func() {
 		for _, k := range []string{"ROSTER_MAX_BUNDLE_ENTRIES", "ROSTER_BODY_LIMIT", "ROSTER_THROTTLE_WINDOW",
 			"ROSTER_THROTTLE_PER_ACCOUNT", "ROSTER_THROTTLE_PER_ADDRESS", "ROSTER_TRUSTED_PROXIES"} {
 			GinkgoT().Setenv(k, "")
 		}
 		c := app.FromEnv()
 		Expect(c.MaxBundleEntries).To(Equal(1000))
-		Expect(c.BodyLimit).To(Equal(int64(1 << 20)))
+		Expect(c.BodyLimit).To(Equal(int64(4 << 20)))
 		Expect(c.Throttle).To(Equal(auth.DefaultLimits))
 		Expect(c.TrustedProxies).To(BeEmpty())
 	})

@@ -27,6 +27,7 @@ var statusByKind = map[resources.Kind]int{
 	resources.KindUnavailable:  http.StatusServiceUnavailable,
 
 	resources.KindMethodNotAllowed: http.StatusMethodNotAllowed,
+	resources.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
 }
 
 // Renderer writes an error's body in a surface's shape, with the status the
@@ -120,8 +121,10 @@ func ToError(err error) *resources.Error {
 // status no kind has).
 func fromStatus(status int) *resources.Error {
 	switch status {
-	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+	case http.StatusBadRequest:
 		return resources.Invalid("", "Bad request")
+	case http.StatusUnsupportedMediaType:
+		return resources.UnsupportedMedia("Unsupported media type")
 	case http.StatusUnauthorized:
 		return resources.Unauthorized("Unauthorized")
 	case http.StatusForbidden:

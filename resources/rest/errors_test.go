@@ -69,9 +69,9 @@ var _ = Describe("Errors", func() {
 		outcome(call("GET", fhir("Patient"), "", nil, "Authorization", "Basic !!!"), http.StatusUnauthorized)
 	})
 
-	Describe("a body over 1 MiB", func() {
+	Describe("a body over the 4 MiB limit", func() {
 		big := func() []byte {
-			filler := strings.Repeat("x", 1<<20)
+			filler := strings.Repeat("x", 4<<20)
 			return []byte(`{"resourceType":"Patient","name":[{"family":"` + filler + `"}]}`)
 		}
 

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -87,19 +86,9 @@ func WriteJSON(c echo.Context, status int, v any) error {
 	return c.Blob(status, FHIRJSON, b)
 }
 
-// ReadBody reads the request body; an empty body is a 400.
-func ReadBody(c echo.Context) ([]byte, error) {
-	b, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		// Echo's BodyLimit stops a body sent without a Content-Length
-		// mid-read, with its own 413.
-		return nil, bodyError(err)
-	}
-	if len(strings.TrimSpace(string(b))) == 0 {
-		return nil, resources.Invalid("", "Request body is empty")
-	}
-	return b, nil
-}
+// ReadBody reads a JSON request body (ReadBodyOf JSONTypes); an empty
+// body is a 400.
+func ReadBody(c echo.Context) ([]byte, error) { return ReadBodyOf(c, JSONTypes) }
 
 func (h *Handler) typeOf(c echo.Context) (*resources.Type, error) {
 	t, ok := resources.Lookup(c.Param("type"))
@@ -243,11 +232,7 @@ func (h *Handler) patchBody(c echo.Context) ([]byte, error) {
 	if _, err := h.typeOf(c); err != nil {
 		return nil, err
 	}
-	ct := c.Request().Header.Get("Content-Type")
-	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
-		return nil, &resources.Error{Kind: resources.KindInvalid, Code: "not-supported", Message: "PATCH needs Content-Type application/json-patch+json"}
-	}
-	return ReadBody(c)
+	return ReadBodyOf(c, PatchTypes)
 }
 
 func (h *Handler) patch(c echo.Context) error {
@@ -329,9 +314,9 @@ func (h *Handler) search(c echo.Context) error {
 }
 
 func (h *Handler) searchPost(c echo.Context) error {
-	form, err := c.FormParams()
+	form, err := ReadForm(c)
 	if err != nil {
-		return resources.Invalid("", "Invalid form body")
+		return err
 	}
 	for k, v := range c.QueryParams() {
 		form[k] = append(form[k], v...)

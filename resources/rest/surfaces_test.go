@@ -48,6 +48,7 @@ var errKinds = []errKind{
 	{"too many", func() error { return resources.TooMany(7) }, 429},
 	{"unavailable", func() error { return resources.Unavailable("Down for a moment") }, 503},
 	{"method not allowed", func() error { return echo.ErrMethodNotAllowed }, 405},
+	{"unsupported media", func() error { return echo.ErrUnsupportedMediaType }, 415},
 	{"OAuth", func() error { return auth.OAuthError("invalid_grant", "Invalid code") }, 400},
 	{"untyped", func() error { return errors.New("disk on fire at /var/lib/roster") }, 500},
 }
@@ -155,7 +156,8 @@ var faultOf = map[string]string{
 	"precondition": "cortex.conflict.unspecified", "too large": "cortex.tooLarge.unspecified",
 	"business rule": "cortex.invalidArgument.unspecified", "too many": "cortex.throttled.unspecified",
 	"unavailable": "cortex.tooBusy.unspecified", "method not allowed": "cortex.error.unspecified",
-	"OAuth": "cortex.invalidArgument.unspecified", "untyped": "cortex.error.unspecified",
+	"unsupported media": "cortex.invalidArgument.invalidJSON",
+	"OAuth":             "cortex.invalidArgument.unspecified", "untyped": "cortex.error.unspecified",
 }
 
 func surfaceCases() []surfaceCase {
@@ -184,9 +186,12 @@ func surfaceCases() []surfaceCase {
 				return call("PUT", fhir("Patient/"+p["id"].(string)), w.t.Token, p, "If-Match", `W/"99"`)
 			},
 			"too large": func(w *errWorld) *fixtures.Response {
-				return call("POST", fhir("Patient"), w.t.Token, `{"resourceType":"Patient","id":"`+strings.Repeat("x", 2<<20)+`"}`)
+				return call("POST", fhir("Patient"), w.t.Token, `{"resourceType":"Patient","id":"`+strings.Repeat("x", 5<<20)+`"}`)
 			},
 			"method not allowed": func(*errWorld) *fixtures.Response { return call("PUT", "healthz", "", nil) },
+			"unsupported media": func(w *errWorld) *fixtures.Response {
+				return call("POST", fhir("Patient"), w.t.Token, `{"resourceType":"Patient"}`, "Content-Type", "text/plain")
+			},
 			"too many": func(*errWorld) *fixtures.Response {
 				email := newTenant().Email
 				return untilThrottled(func() *fixtures.Response {
@@ -214,6 +219,9 @@ func surfaceCases() []surfaceCase {
 					"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("no-such-client:wrong")))
 				Expect(r.Header.Get("WWW-Authenticate")).To(Equal(auth.BasicChallenge), "RFC 6749 §5.2: HTTP Basic failed")
 				return r
+			},
+			"unsupported media": func(*errWorld) *fixtures.Response {
+				return call("POST", "oauth2/token", "", `{"grant_type":"client_credentials"}`, "Content-Type", "application/json")
 			},
 			"OAuth": func(*errWorld) *fixtures.Response {
 				return form("oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"nope"}})
@@ -290,6 +298,9 @@ func surfaceCases() []surfaceCase {
 				return call("POST", "p/api/v1/organizations/members/", "", map[string]any{}, "x-api-key", w.key)
 			},
 			"unauthorized": func(*errWorld) *fixtures.Response { return call("GET", "p/api/v1/organizations/members/", "", nil) },
+			"unsupported media": func(w *errWorld) *fixtures.Response {
+				return call("POST", "p/api/v1/organizations/members/", "", "role=admin", "x-api-key", w.key, "Content-Type", "application/x-www-form-urlencoded")
+			},
 			"forbidden": func(w *errWorld) *fixtures.Response {
 				return call("GET", "p/api/v1/organizations/members/", "", nil, "x-api-key", w.reader)
 			},
@@ -332,10 +343,13 @@ func surfaceCases() []surfaceCase {
 	}, {
 		name: "Medable", surface: medable.Errors, path: "/medable/some-org/v2/accounts/me",
 		statuses: map[string]int{"unauthorized": 403, "precondition": 409, "business rule": 400, "unavailable": 429,
-			"method not allowed": 500},
+			"method not allowed": 500, "unsupported media": 400},
 		real: map[string]func(w *errWorld) *fixtures.Response{
 			"invalid": func(w *errWorld) *fixtures.Response {
 				return call("POST", medableBase(w)+"accounts/register", "", map[string]any{})
+			},
+			"unsupported media": func(w *errWorld) *fixtures.Response {
+				return call("POST", medableBase(w)+"accounts/register", "", "{}", "Content-Type", "text/plain")
 			},
 			"forbidden": func(w *errWorld) *fixtures.Response {
 				return call("GET", medableBase(w)+"accounts/me", w.other.Token, nil)
@@ -371,6 +385,9 @@ func surfaceCases() []surfaceCase {
 				return call("POST", "api/v2/management/memberships", "", map[string]any{}, "Authorization", "Token "+w.t.Token)
 			},
 			"unauthorized": func(*errWorld) *fixtures.Response { return call("GET", "api/v2/management/memberships", "", nil) },
+			"unsupported media": func(w *errWorld) *fixtures.Response {
+				return call("POST", "api/v2/management/memberships", "", "{}", "Authorization", "Token "+w.t.Token, "Content-Type", "text/plain")
+			},
 			"not found": func(w *errWorld) *fixtures.Response {
 				return call("GET", "api/v2/management/memberships/no-such-id", "", nil, "Authorization", "Token "+w.t.Token)
 			},

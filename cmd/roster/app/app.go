@@ -61,7 +61,7 @@ type Config struct {
 	AdminPassword string
 	SMTPURL       string
 	AppURL        string
-	BodyLimit     int64 // bytes
+	BodyLimit     int64 // bytes (ROSTER_BODY_LIMIT, default DefaultBodyLimit)
 	// MaxBundleEntries caps batch and transaction Bundles
 	// (ROSTER_MAX_BUNDLE_ENTRIES, default 1000).
 	MaxBundleEntries int
@@ -95,6 +95,11 @@ type Config struct {
 	TestMode, TestModeAllowRemote bool
 }
 
+// DefaultBodyLimit is the largest request body by default: a resource
+// holding a string of FHIR's largest, 1 MB, even one whose every character
+// JSON escapes, and the rest of its resource.
+const DefaultBodyLimit = 4 << 20
+
 // FromEnv reads the configuration from the environment with the documented defaults.
 func FromEnv() Config {
 	c := Config{
@@ -106,7 +111,7 @@ func FromEnv() Config {
 		AdminPassword: os.Getenv("ROSTER_ADMIN_PASSWORD"),
 		SMTPURL:       os.Getenv("ROSTER_SMTP_URL"),
 		AppURL:        os.Getenv("ROSTER_APP_URL"),
-		BodyLimit:     1 << 20,
+		BodyLimit:     DefaultBodyLimit,
 		Mail:          mail.OptionsFromEnv(),
 		TestMode:      os.Getenv("ROSTER_TEST_MODE") == "1",
 	}
@@ -177,7 +182,7 @@ func (c *Config) normalize() {
 		c.AppURL += "/"
 	}
 	if c.BodyLimit == 0 {
-		c.BodyLimit = 1 << 20
+		c.BodyLimit = DefaultBodyLimit
 	}
 	if c.MaxBundleEntries <= 0 {
 		c.MaxBundleEntries = rest.MaxBundleEntries
