@@ -332,6 +332,9 @@ func indexRows(t *Type, r Resource) []IndexRow {
 		}
 		for _, v := range p.Values(r) {
 			row := IndexRow{Param: p.Code, System: v.System, Value: v.Value}
+			if v.Identifier {
+				row.Param = IdentifierParam(p.Code)
+			}
 			switch {
 			case p.Type == ParamString:
 				// Plain and prefix search ignore case; :exact compares the
@@ -577,7 +580,8 @@ func (s *Service) Delete(ctx context.Context, typ, id string) error {
 	return err
 }
 
-// Search runs q in the caller's project (every project for the super admin).
+// Search runs q in the caller's project (every project for the super
+// admin), and any chain of it within the same.
 func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) {
 	c, t, err := callerAndType(ctx, q.Type)
 	if err != nil {
@@ -589,6 +593,9 @@ func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) 
 	q.Project, q.All = c.Project, c.SuperAdmin && !c.System
 	if c.System && c.Project == "" {
 		q.All = true
+	}
+	if err := s.authorizeChains(ctx, c, q); err != nil {
+		return nil, 0, err
 	}
 	return s.store.Search(ctx, q)
 }
