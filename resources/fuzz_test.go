@@ -197,6 +197,10 @@ func (m *memStore) Search(context.Context, *resources.Query) ([]*resources.Recor
 	return nil, 0, nil
 }
 
+func (m *memStore) Referenced(context.Context, string, string, []string, []*resources.Query) ([]*resources.Record, error) {
+	return nil, nil
+}
+
 func (m *memStore) History(context.Context, *resources.HistoryQuery) ([]*resources.Record, error) {
 	return nil, nil
 }

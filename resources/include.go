@@ -1,10 +1,6 @@
 package resources
 
-import (
-	"context"
-	"slices"
-	"strings"
-)
+import "context"
 
 // IndexRows are the search-index rows the pipeline writes for r, a resource
 // of t (for a migration that indexes what an older Roster did not).
@@ -72,7 +68,6 @@ func (s *Service) Include(ctx context.Context, q *Query, matches []*Record) ([]*
 	base := matches
 	for round := 0; len(base) > 0 && round < maxIncludeRounds; round++ {
 		var added []*Record
-		decoded := map[*Record]Resource{}
 		for _, inc := range q.Includes {
 			if round > 0 && !inc.Iterate {
 				continue
@@ -82,7 +77,7 @@ func (s *Service) Include(ctx context.Context, q *Query, matches []*Record) ([]*
 			if inc.Reverse {
 				recs, err = s.revInclude(ctx, inc, base)
 			} else {
-				recs, err = s.forwardInclude(ctx, inc, base, decoded)
+				recs, err = s.forwardInclude(ctx, q, inc, base)
 			}
 			if err != nil {
 				return nil, err
@@ -107,44 +102,42 @@ func tooManyIncluded() error {
 }
 
 // forwardInclude reads the resources inc.Param of the inc.Source resources
-// of base points at.
-func (s *Service) forwardInclude(ctx context.Context, inc Include, base []*Record, decoded map[*Record]Resource) ([]*Record, error) {
-	ids := map[string][]string{}
+// of base points at, in one statement (Store.Referenced): of each type the
+// reference may lead to that the caller may search, as a search of it
+// would show them (q's project, a guard's narrowing).
+func (s *Service) forwardInclude(ctx context.Context, q *Query, inc Include, base []*Record) ([]*Record, error) {
+	var ids []string
 	for _, rec := range base {
-		if rec.Type != inc.Source {
-			continue
-		}
-		r, ok := decoded[rec]
-		if !ok {
-			var err error
-			if r, err = Unmarshal(rec); err != nil {
-				return nil, err
-			}
-			decoded[rec] = r
-		}
-		for _, v := range inc.Param.Values(r) {
-			typ, id, ok := strings.Cut(v.Value, "/")
-			if v.Identifier || !ok || strings.Contains(id, "/") || !isType(typ) || inc.Target != "" && typ != inc.Target {
-				continue // a logical, absolute or versioned reference: nothing Roster can read by it
-			}
-			if !slices.Contains(ids[typ], id) {
-				ids[typ] = append(ids[typ], id)
-			}
+		if rec.Type == inc.Source {
+			ids = append(ids, rec.ID)
 		}
 	}
-	var out []*Record
-	for _, typ := range sortedKeys(ids) {
-		f := Filter{Code: "_id"}
-		for _, id := range ids[typ] {
-			f.Values = append(f.Values, FilterValue{Op: "eq", Value: id})
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	c := CallerFrom(ctx)
+	if c == nil {
+		return nil, Unauthorized("Unauthorized")
+	}
+	var targets []*Query
+	for _, t := range Types() {
+		if inc.Target != "" && t.Name != inc.Target || inc.Param.Target != "" && t.Name != inc.Param.Target {
+			continue
 		}
-		recs, err := s.includeSearch(ctx, &Query{Type: typ, Filters: []Filter{f}, Count: len(ids[typ])})
+		target := &Query{Type: t.Name, Project: q.Project, All: q.All}
+		err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: target}, false)
+		if IsKind(err, KindForbidden, KindNotFound) {
+			continue // a type the caller may not search adds nothing
+		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, recs...)
+		targets = append(targets, target)
 	}
-	return out, nil
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	return s.store.Referenced(ctx, inc.Source, inc.Param.Code, ids, targets)
 }
 
 // revInclude searches the inc.Source resources whose inc.Param points at a
@@ -175,13 +168,4 @@ func (s *Service) includeSearch(ctx context.Context, q *Query) ([]*Record, error
 		return nil, nil
 	}
 	return recs, err
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

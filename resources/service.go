@@ -63,6 +63,11 @@ type Store interface {
 	Get(ctx context.Context, typ, id string) (*Record, error)
 	GetVersion(ctx context.Context, typ, id string, version int64) (*Record, error)
 	Search(ctx context.Context, q *Query) (recs []*Record, total int, err error)
+	// Referenced returns the live resources the reference parameter param
+	// of the typ resources ids points at (by their literal "Type/id"
+	// references), each of the type of one of targets and meeting its
+	// filters, in its project unless All.
+	Referenced(ctx context.Context, typ, param string, ids []string, targets []*Query) ([]*Record, error)
 	History(ctx context.Context, q *HistoryQuery) ([]*Record, error)
 }
 

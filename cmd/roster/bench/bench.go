@@ -116,6 +116,12 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	o.OpenOps = splitList(*openOps)
 	if *opsFlag != "all" {
 		o.Ops = splitList(*opsFlag)
+		// A workload measured against another runs with it.
+		for _, name := range slices.Clone(o.Ops) {
+			if op := findOp(name); op != nil && op.versus != "" && !slices.Contains(o.Ops, op.versus) {
+				o.Ops = append(o.Ops, op.versus)
+			}
+		}
 	}
 	for _, name := range append(slices.Clone(o.Ops), o.OpenOps...) {
 		if findOp(name) == nil {
@@ -197,6 +203,14 @@ type Row struct {
 	// baseline's: how many times the limit's cost Roster pays.
 	RatioThroughput float64 `json:"ratioThroughput,omitempty"`
 	RatioCPU        float64 `json:"ratioCpu,omitempty"`
+
+	// Versus is the Roster workload this one is measured against in the
+	// same run, at the same concurrency (search-include against
+	// search-members); the ratios are this one's over it.
+	Versus                string  `json:"versus,omitempty"`
+	VersusRatioCPU        float64 `json:"versusRatioCpu,omitempty"`
+	VersusRatioThroughput float64 `json:"versusRatioThroughput,omitempty"`
+	VersusRatioP50        float64 `json:"versusRatioP50,omitempty"`
 }
 
 // Report is everything a run measured.
@@ -478,6 +492,11 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 			addBaseline(&row, op.baseline, baseline(op.baseline, c))
 			rep.Rows = append(rep.Rows, row)
 			fmt.Fprintln(out, row.line())
+			if versus(&rep.Rows[len(rep.Rows)-1], op.versus, rep.Rows) {
+				r := rep.Rows[len(rep.Rows)-1]
+				fmt.Fprintf(out, "  %s c=%d against %s in this run: ×%.2f CPU per request (server + database), ×%.2f throughput, ×%.2f p50\n",
+					r.Op, c, r.Versus, r.VersusRatioCPU, r.VersusRatioThroughput, r.VersusRatioP50)
+			}
 		}
 	}
 	for _, name := range o.OpenOps {
@@ -853,6 +872,29 @@ func addBaseline(r *Row, name string, m *measured) {
 	if tot := b.CPUus + b.DBCPUus; tot > 0 {
 		r.RatioCPU = (r.CPUus + r.DBCPUus) / tot
 	}
+}
+
+// versus sets r's ratios against the closed-loop row of workload name at
+// r's concurrency among rows, when there is one.
+func versus(r *Row, name string, rows []Row) bool {
+	if name == "" {
+		return false
+	}
+	for _, o := range rows {
+		if o.Op != name || o.Mode != "closed" || o.Concurrency != r.Concurrency || o.Ops == 0 || r.Ops == 0 {
+			continue
+		}
+		r.Versus = name
+		if tot := o.CPUus + o.DBCPUus; tot > 0 {
+			r.VersusRatioCPU = (r.CPUus + r.DBCPUus) / tot
+		}
+		r.VersusRatioThroughput = r.Throughput / o.Throughput
+		if o.P50ms > 0 {
+			r.VersusRatioP50 = r.P50ms / o.P50ms
+		}
+		return true
+	}
+	return false
 }
 
 func header() string {
