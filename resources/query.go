@@ -97,12 +97,6 @@ type Query struct {
 	Ignored  []string
 }
 
-// Subsetted tells whether the query answers with only some of each
-// resource's elements.
-func (q *Query) Subsetted() bool {
-	return len(q.Elements) > 0 || q.Summary == SummaryTrue || q.Summary == SummaryText || q.Summary == SummaryData
-}
-
 // accepted are result parameters Roster accepts and that need no action:
 // the answer is always JSON, and pretty printing is the client's affair.
 var accepted = map[string]bool{"_format": true, "_pretty": true}

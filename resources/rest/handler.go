@@ -340,6 +340,19 @@ func (h *Handler) searchset(ctx context.Context, t *resources.Type, params url.V
 	for _, rec := range included {
 		b.Entry = append(b.Entry, h.searchEntry(rec, "include", q.Summary, nil))
 	}
+	if len(q.Ignored) > 0 {
+		// Lenient handling tells what it ignored (search.mode "outcome").
+		o := &OperationOutcome{ResourceType: "OperationOutcome"}
+		for _, key := range q.Ignored {
+			o.Issue = append(o.Issue, OutcomeIssue{Severity: "warning", Code: "not-supported", Expression: []string{key},
+				Details: &resources.CodeableConcept{Text: "Ignored " + key + ": Roster does not support it"}})
+		}
+		raw, err := json.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		b.Entry = append(b.Entry, BundleEntry{Resource: raw, Search: &BundleSearch{Mode: "outcome"}})
+	}
 	return b, nil
 }
 

@@ -133,7 +133,21 @@ var _ = Describe("Search modifiers and meta parameters", Ordered, ContinueOnFail
 				r := call("GET", fhir("Patient?family=modifier&"+query), t.Token, nil, "Prefer", "handling=lenient")
 				Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
 				b := body(r)
-				Expect(f.labels(resourceIDs(b))).To(ConsistOf("tagged", "plain", "bare"))
+				var matched []string
+				var outcomes []map[string]any
+				for _, e := range entries(b) {
+					res := e["resource"].(map[string]any)
+					switch e["search"].(map[string]any)["mode"] {
+					case "match":
+						matched = append(matched, res["id"].(string))
+					case "outcome":
+						outcomes = append(outcomes, res)
+					}
+				}
+				Expect(f.labels(matched)).To(ConsistOf("tagged", "plain", "bare"))
+				Expect(outcomes).To(HaveLen(1), "an OperationOutcome tells what was ignored")
+				Expect(outcomes[0]["resourceType"]).To(Equal("OperationOutcome"))
+				Expect(expressions(outcomes[0])).To(ConsistOf(ignored))
 				self := links(b)["self"]
 				Expect(self.Query()).NotTo(HaveKey(ignored))
 				Expect(self.Query().Get("family")).To(Equal("modifier"))
@@ -157,14 +171,14 @@ var _ = Describe("Search modifiers and meta parameters", Ordered, ContinueOnFail
 		It("takes handling among other preferences", func() {
 			r := call("GET", fhir("Patient?family=modifier&colour=blue"), t.Token, nil, "Prefer", "return=minimal, handling=lenient")
 			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
-			Expect(resourceIDs(body(r))).To(HaveLen(3))
+			Expect(entries(body(r))).To(HaveLen(4), "three matches and the outcome")
 		})
 
 		It("applies to POST _search too", func() {
 			r := call("POST", fhir("Patient/_search"), t.Token, "family=modifier&colour=blue",
 				"Content-Type", "application/x-www-form-urlencoded", "Prefer", "handling=lenient")
 			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
-			Expect(resourceIDs(body(r))).To(HaveLen(3))
+			Expect(entries(body(r))).To(HaveLen(4), "three matches and the outcome")
 			Expect(strings.Contains(links(body(r))["self"].RawQuery, "colour")).To(BeFalse())
 		})
 	})
