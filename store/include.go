@@ -9,9 +9,10 @@ import (
 
 // Referenced returns the live resources the reference parameter param of
 // the typ resources ids points at, each of the type of one of targets and
-// meeting that query's filters, within its project (any with All): an
-// _include in one statement, the references read from the search index's
-// (type, id) entries and each target from the primary key.
+// meeting that query's filters, within their project (any with All; every
+// target has the same): an _include in one statement, the references read
+// from the search index's (type, id) entries and each target from the
+// primary key.
 func (s *Store) Referenced(ctx context.Context, typ, param string, ids []string, targets []*resources.Query) ([]*resources.Record, error) {
 	query, args := ReferencedSQL(typ, param, ids, targets, s.postgres)
 	return s.collect(s.query(ctx, query, args...))
@@ -36,14 +37,15 @@ func ReferencedSQL(typ, param string, ids []string, targets []*resources.Query, 
 		args = append(args, id)
 	}
 	args = append(args, false)
-	var ors []string
+	// Targets share the search's project; those a guard narrowed add their
+	// filters, the others are one list of types.
+	var plain, ors []string
 	for _, t := range targets {
-		// Registry names: safe to inline.
-		cond := "r.type = '" + t.Type + "'"
-		if !t.All {
-			cond += " AND r.project_id = ?"
-			args = append(args, t.Project)
+		if len(t.Filters) == 0 {
+			plain = append(plain, "'"+t.Type+"'") // registry names: safe to inline
+			continue
 		}
+		cond := "r.type = '" + t.Type + "'"
 		for _, f := range t.Filters {
 			c, a := filterSQL(t, f, postgres)
 			cond += " AND " + c
@@ -51,7 +53,14 @@ func ReferencedSQL(typ, param string, ids []string, targets []*resources.Query, 
 		}
 		ors = append(ors, "("+cond+")")
 	}
+	if len(plain) > 0 {
+		ors = append(ors, "r.type IN ("+strings.Join(plain, ", ")+")")
+	}
+	where := "(" + strings.Join(ors, " OR ") + ")"
+	if !targets[0].All {
+		where += " AND r.project_id = ?"
+		args = append(args, targets[0].Project)
+	}
 	return "SELECT " + pageColumns + " FROM search_index s JOIN resources r ON r.type = " + refType + " AND r.id = " + refID +
-		" WHERE s.type = ? AND s.param = ? AND s.id IN (" + strings.Join(ph, ", ") + ") AND r.deleted = ? AND (" +
-		strings.Join(ors, " OR ") + ")", args
+		" WHERE s.type = ? AND s.param = ? AND s.id IN (" + strings.Join(ph, ", ") + ") AND r.deleted = ? AND " + where, args
 }
