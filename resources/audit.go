@@ -77,6 +77,8 @@ type AuditEventDetail struct {
 
 func init() {
 	Register(&Type{Name: "AuditEvent", New: func() Resource { return &AuditEvent{} }, AdminOnly: true, SystemWrite: true,
+		Summary:   []string{"type", "subtype", "action", "recorded", "outcome", "outcomeDesc", "purposeOfEvent"},
+		Mandatory: []string{"type", "recorded", "agent", "source"},
 		Params: []SearchParam{
 			{Code: "date", Type: ParamDate, Description: "When the event was recorded",
 				Values: func(r Resource) []IndexValue { return dateValue(r.(*AuditEvent).Recorded) }},

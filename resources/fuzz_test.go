@@ -102,8 +102,11 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("paging out of bounds: count %d offset %d", q.Count, q.Offset)
 		}
 		for _, f := range q.Filters {
-			if len(f.Values) == 0 {
+			if len(f.Values) == 0 && f.Plain() {
 				t.Fatalf("filter %s without values", f.Code)
+			}
+			if f.Chain != nil && len(f.Chain.Of) == 0 {
+				t.Fatalf("chain %s leading nowhere", f.Code)
 			}
 		}
 	})
@@ -192,6 +195,10 @@ func (m *memStore) GetVersion(ctx context.Context, typ, id string, _ int64) (*re
 
 func (m *memStore) Search(context.Context, *resources.Query) ([]*resources.Record, int, error) {
 	return nil, 0, nil
+}
+
+func (m *memStore) Referenced(context.Context, string, string, []string, []*resources.Query) ([]*resources.Record, error) {
+	return nil, nil
 }
 
 func (m *memStore) History(context.Context, *resources.HistoryQuery) ([]*resources.Record, error) {

@@ -14,15 +14,24 @@ const (
 	ParamToken     ParamType = "token"
 	ParamDate      ParamType = "date"
 	ParamReference ParamType = "reference"
+	ParamURI       ParamType = "uri"
 )
 
 // IndexValue is one indexed value of a search parameter: strings as sent
 // (the pipeline folds them for prefix search), tokens as system + code, dates
-// as ISO text, references as "Type/id".
+// as ISO text, references as "Type/id", URIs as sent.
 type IndexValue struct {
 	System string
 	Value  string
+	// Identifier marks a reference's logical identifier (Reference.identifier,
+	// system|value) rather than its literal reference: the :identifier
+	// modifier searches these, indexed under IdentifierParam.
+	Identifier bool
 }
+
+// IdentifierParam is the search-index parameter under which a reference
+// parameter's logical identifiers are kept.
+func IdentifierParam(code string) string { return code + ":identifier" }
 
 // SearchParam describes one search parameter of a type and how to extract its
 // values from a resource.
@@ -56,6 +65,13 @@ type Type struct {
 	Name   string
 	New    func() Resource
 	Params []SearchParam
+	// Summary lists the type's own top-level elements FHIR marks as
+	// summary elements (isSummary), which _summary=true keeps; Mandatory
+	// those with a minimum cardinality above 0, which every subset keeps.
+	// The elements every resource shares (id, meta, implicitRules) are
+	// not repeated here. A choice element is named by its base
+	// ("deceased" for deceasedBoolean and deceasedDateTime).
+	Summary, Mandatory []string
 	// AdminOnly types are read and written only by project admins.
 	AdminOnly bool
 	// SuperAdminCreate types are created only by the super admin.
@@ -76,6 +92,10 @@ type Type struct {
 	// the type (prev is the version being replaced, nil on create). Roster's
 	// own writes (Caller.System) skip it.
 	CheckWrite func(c *Caller, r, prev Resource) error
+
+	// elements maps each top-level element name (a choice element by its
+	// base too) to the JSON members that carry it (elementsOf).
+	elements map[string][]string
 }
 
 // Param returns the named search parameter.
@@ -90,8 +110,31 @@ func (t *Type) Param(code string) (*SearchParam, bool) {
 
 var registry = map[string]*Type{}
 
-// Register adds t to the registry; called from init of this package.
-func Register(t *Type) { registry[t.Name] = t }
+// Register adds t to the registry, with the parameters every type has
+// (metaParams); called from init of this package.
+func Register(t *Type) {
+	t.Params = append(t.Params, metaParams()...)
+	t.elements = elementsOf(t.New())
+	registry[t.Name] = t
+}
+
+// metaParams are the search parameters of every type, on its meta.
+func metaParams() []SearchParam {
+	meta := func(r Resource) *Meta {
+		if m := r.Base().Meta; m != nil {
+			return m
+		}
+		return &Meta{}
+	}
+	return []SearchParam{
+		{Code: "_tag", Type: ParamToken, Description: "A tag in meta.tag, as system|code",
+			Values: func(r Resource) []IndexValue { return codingValues(meta(r).Tag) }},
+		{Code: "_security", Type: ParamToken, Description: "A security label in meta.security, as system|code",
+			Values: func(r Resource) []IndexValue { return codingValues(meta(r).Security) }},
+		{Code: "_profile", Type: ParamURI, Description: "A profile the resource claims to conform to (meta.profile)",
+			Values: func(r Resource) []IndexValue { return uriValues(meta(r).Profile) }},
+	}
+}
 
 // Lookup returns the registered type called name.
 func Lookup(name string) (*Type, bool) {
@@ -198,11 +241,25 @@ func boolValue(b *bool, dflt bool) []IndexValue {
 	return []IndexValue{{Value: "false"}}
 }
 
+// refValue indexes a reference: its literal reference and, marked
+// Identifier, its logical identifier.
 func refValue(r *Reference) []IndexValue {
 	if r == nil {
 		return nil
 	}
-	return token("", r.Reference)
+	out := token("", r.Reference)
+	if id := r.Identifier; id != nil && id.Value != "" {
+		out = append(out, IndexValue{System: id.System, Value: id.Value, Identifier: true})
+	}
+	return out
+}
+
+func uriValues(uris []string) []IndexValue {
+	var out []IndexValue
+	for _, u := range uris {
+		out = append(out, token("", u)...)
+	}
+	return out
 }
 
 // dateValue indexes a date as the ISO text it was given in.

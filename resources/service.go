@@ -70,6 +70,11 @@ type Store interface {
 	Get(ctx context.Context, typ, id string) (*Record, error)
 	GetVersion(ctx context.Context, typ, id string, version int64) (*Record, error)
 	Search(ctx context.Context, q *Query) (recs []*Record, total int, err error)
+	// Referenced returns the live resources the reference parameter param
+	// of the typ resources ids points at (by their literal "Type/id"
+	// references), each of the type of one of targets and meeting its
+	// filters, in its project unless All.
+	Referenced(ctx context.Context, typ, param string, ids []string, targets []*Query) ([]*Record, error)
 	History(ctx context.Context, q *HistoryQuery) ([]*Record, error)
 }
 
@@ -353,6 +358,9 @@ func indexRows(t *Type, r Resource) []IndexRow {
 		}
 		for _, v := range p.Values(r) {
 			row := IndexRow{Param: p.Code, System: v.System, Value: v.Value}
+			if v.Identifier {
+				row.Param = IdentifierParam(p.Code)
+			}
 			switch {
 			case p.Type == ParamString:
 				// Plain and prefix search ignore case; :exact compares the
@@ -642,7 +650,8 @@ func (s *Service) remove(ctx context.Context, c *Caller, t *Type, cur *Record) e
 	return s.stored(ctx, ch, func(ctx context.Context) error { return s.store.Replace(ctx, rec) })
 }
 
-// Search runs q in the caller's project (every project for the super admin).
+// Search runs q in the caller's project (every project for the super
+// admin), and any chain of it within the same.
 func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) {
 	c, t, err := callerAndType(ctx, q.Type)
 	if err != nil {
@@ -654,6 +663,9 @@ func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) 
 	q.Project, q.All = c.Project, c.SuperAdmin && !c.System
 	if c.System && c.Project == "" {
 		q.All = true
+	}
+	if err := s.authorizeChains(ctx, c, q); err != nil {
+		return nil, 0, err
 	}
 	return s.store.Search(ctx, q)
 }

@@ -6,11 +6,19 @@ import (
 )
 
 func init() {
+	// Summary elements are FHIR R4's (isSummary); Medplum's definitions of
+	// its own types mark none, so those keep only their mandatory ones.
 	Register(&Type{Name: "Patient", New: func() Resource { return &Patient{} },
+		Summary: []string{"identifier", "active", "name", "telecom", "gender", "birthDate", "deceased", "address",
+			"managingOrganization", "link"},
 		Params: personParams(), Validate: validatePerson})
 	Register(&Type{Name: "Practitioner", New: func() Resource { return &Practitioner{} },
-		Params: personParams(), Validate: validatePerson})
+		Summary: []string{"identifier", "active", "name", "telecom", "address", "gender", "birthDate"},
+		Params:  personParams(), Validate: validatePerson})
 	Register(&Type{Name: "RelatedPerson", New: func() Resource { return &RelatedPerson{} },
+		Summary: []string{"identifier", "active", "patient", "relationship", "name", "telecom", "gender", "birthDate",
+			"address", "period"},
+		Mandatory: []string{"patient"},
 		Params: append(personParams(), SearchParam{Code: "patient", Type: ParamReference, Target: "Patient", Description: "The patient this person is related to",
 			Values: func(r Resource) []IndexValue { return refValue(&r.(*RelatedPerson).Patient) }}),
 		Validate: func(r Resource) []Issue {
@@ -65,6 +73,7 @@ func init() {
 		},
 	})
 	Register(&Type{Name: "ProjectMembership", New: func() Resource { return &ProjectMembership{} }, AdminOnly: true,
+		Mandatory: []string{"project", "user", "profile"},
 		Params: []SearchParam{
 			{Code: "user", Type: ParamReference, Target: "User", Description: "The member's User",
 				Values: func(r Resource) []IndexValue { return refValue(&r.(*ProjectMembership).User) }},

@@ -23,6 +23,7 @@ type migration struct {
 // the same transaction.
 var goSteps = map[int]func(ctx context.Context, s *Store) error{
 	17: carryLockouts,
+	20: indexMetaAndIdentifiers,
 	24: boundKeys,
 }
 
@@ -372,6 +373,11 @@ ALTER TABLE logins ADD COLUMN redirect_uri TEXT NOT NULL DEFAULT ''`},
 	// StringKey), so a 1 MB string fits an index entry; boundKeys (in
 	// goSteps: SHA-256) rewrites the longer values older versions wrote.
 	{24, ``},
+	// 20: every type is searched by _tag, _security and _profile (meta),
+	// and a reference parameter by :identifier (Reference.identifier,
+	// under IdentifierParam): indexMetaAndIdentifiers (in goSteps) writes
+	// those search rows for the resources stored before, which have any.
+	{20, ``},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted
@@ -468,6 +474,46 @@ func boundKeys(ctx context.Context, s *Store) error {
 		}
 	}
 	return nil
+// indexMetaAndIdentifiers (migration 20) writes the search rows of
+// _tag, _security, _profile and of references' logical identifiers for
+// the live resources whose JSON holds a tag, a security label, a profile
+// or a reference's identifier, a few hundred at a time in (type, id)
+// order. Decoding a resource to index it is why this step is Go.
+func indexMetaAndIdentifiers(ctx context.Context, s *Store) error {
+	const page = 500
+	after := []any{"", ""}
+	for {
+		recs, err := s.collect(s.query(ctx, "SELECT "+recordColumns+" FROM resources WHERE deleted = ? AND (type > ? OR type = ? AND id > ?)"+
+			` AND (content LIKE '%"tag":[%' OR content LIKE '%"security":[%' OR content LIKE '%"profile":["%' OR content LIKE '%"identifier":{%')`+
+			" ORDER BY type, id LIMIT ?", false, after[0], after[0], after[1], page))
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			t, ok := resources.Lookup(rec.Type)
+			if !ok {
+				continue
+			}
+			r, err := resources.Unmarshal(rec)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", rec.Type, rec.ID, err)
+			}
+			rec.Index = nil
+			for _, row := range resources.IndexRows(t, r) {
+				if strings.HasPrefix(row.Param, "_") || strings.HasSuffix(row.Param, ":identifier") {
+					rec.Index = append(rec.Index, row)
+				}
+			}
+			if err := s.insertIndex(ctx, rec); err != nil {
+				return err
+			}
+		}
+		if len(recs) < page {
+			return nil
+		}
+		last := recs[len(recs)-1]
+		after = []any{last.Type, last.ID}
+	}
 }
 
 // viewRows matches the rows of every parameter now answered by another's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -290,7 +291,7 @@ const maxRune = "\U0010FFFF"
 // Search runs a parsed query from the indexed columns: each filter is a
 // semi-join on search_index served by its (project, type, param, value) index.
 func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Record, int, error) {
-	where, args := searchWhere(q)
+	where, args := searchWhere(q, s.postgres)
 	var recs []*resources.Record
 	if q.Count > 0 {
 		page, pageArgs := pageSQL(q, s.postgres, where, args)
@@ -311,13 +312,13 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Re
 // SearchSQL is the statement Search sends for a page of q's matches, on
 // PostgreSQL or on SQLite.
 func SearchSQL(q *resources.Query, postgres bool) (string, []any) {
-	where, args := searchWhere(q)
+	where, args := searchWhere(q, postgres)
 	return pageSQL(q, postgres, where, args)
 }
 
 // searchWhere is the condition on a resource row (alias "r") that q's
 // matches meet, and its arguments.
-func searchWhere(q *resources.Query) (string, []any) {
+func searchWhere(q *resources.Query, postgres bool) (string, []any) {
 	var (
 		where strings.Builder
 		args  []any
@@ -339,7 +340,7 @@ func searchWhere(q *resources.Query) (string, []any) {
 		args = append(args, q.Type, false, q.Project)
 	}
 	for _, f := range q.Filters {
-		clause, fargs := filterSQL(q, f)
+		clause, fargs := filterSQL(q, f, postgres)
 		where.WriteString(" AND " + clause)
 		args = append(args, fargs...)
 	}
@@ -388,7 +389,7 @@ func rowPage(q *resources.Query, postgres bool) (string, []any, bool) {
 			narrowArgs = append(narrowArgs, a...)
 			continue
 		}
-		if !datedRows(q.Type, f) {
+		if !f.Plain() || !datedRows(q.Type, f) {
 			return "", nil, false
 		}
 		rowFilters = append(rowFilters, f)
@@ -430,15 +431,114 @@ func datedRows(typ string, f resources.Filter) bool {
 	return true
 }
 
-func filterSQL(q *resources.Query, f resources.Filter) (string, []any) {
+func filterSQL(q *resources.Query, f resources.Filter, postgres bool) (string, []any) {
+	switch {
+	case f.Chain != nil:
+		return chainSQL(q, f, postgres)
+	case f.Missing != nil:
+		return missingSQL(f)
+	}
 	if c, a, ok := ownFilterSQL(f, "r"); ok {
 		return c, a
 	}
 	branches, args := filterBranches(q, f, "s.id", "", nil)
-	if len(branches) == 0 {
+	switch {
+	case len(branches) == 0 && f.Not:
+		return "1 = 1", nil
+	case len(branches) == 0:
 		return "1 = 0", nil
+	case f.Not:
+		return "r.id NOT IN (" + strings.Join(branches, " UNION ALL ") + ")", args
 	}
 	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
+}
+
+// paramCodes are the search-row parameters whose rows answer f, and the
+// condition on their rows' system ("" for none): the parameter and those it
+// covers, or the one whose rows of one system answer it.
+func paramCodes(f resources.Filter) ([]string, string) {
+	if f.Param.Of != "" {
+		return []string{f.Param.Of}, f.Param.OfSystem
+	}
+	return append([]string{f.Code}, f.Param.Covers...), ""
+}
+
+// missingSQL is the condition of a :missing filter: the resource has (or,
+// missing=true, has not) a search row of the parameter, looked up by the
+// (type, id) index.
+func missingSQL(f resources.Filter) (string, []any) {
+	codes, system := paramCodes(f)
+	cond := "EXISTS (SELECT 1 FROM search_index s WHERE s.type = r.type AND s.id = r.id AND s.param IN (?" +
+		strings.Repeat(", ?", len(codes)-1) + ")"
+	args := make([]any, 0, len(codes)+1)
+	for _, c := range codes {
+		args = append(args, c)
+	}
+	if system != "" {
+		cond += " AND s.system = ?"
+		args = append(args, system)
+	}
+	cond += ")"
+	if *f.Missing {
+		cond = "NOT " + cond
+	}
+	return cond, args
+}
+
+// chainSQL is the condition of a chained filter. Forward (ref.param=x):
+// the resource's reference rows of f's parameter name a resource a query
+// of the chain matches — those resources' ids, as references, found first
+// and then looked up in the (project, type, param, value) index. Reverse
+// (_has:Type:ref:param=x): the resource is named by the reference rows of
+// Ref of a resource the chain's query matches, found by the (type, id)
+// index. Either side stays within the query's project.
+func chainSQL(q *resources.Query, f resources.Filter, postgres bool) (string, []any) {
+	var (
+		subs []string
+		args []any
+	)
+	if !f.Chain.Reverse {
+		for _, sub := range f.Chain.Of {
+			// 'Type/' || id, in the value index's collation (registry names are safe to inline).
+			ref := "('" + sub.Type + "/' || %s)"
+			if postgres {
+				ref += ` COLLATE "C"`
+			}
+			sql, a := matchIDs(sub, ref, postgres)
+			subs, args = append(subs, sql), append(args, a...)
+		}
+		scope, sargs := indexScope(q, f.Code)
+		return "r.id IN (SELECT s.id FROM search_index s WHERE " + scope + " AND s.value IN (" +
+			strings.Join(subs, " UNION ALL ") + "))", append(sargs, args...)
+	}
+	prefix := q.Type + "/"
+	id := "substr(s.value, ?)"
+	if postgres {
+		id += ` COLLATE "default"`
+	}
+	var branches []string
+	for _, sub := range f.Chain.Of {
+		scope, sargs := indexScope(sub, f.Chain.Ref.Code)
+		ids, iargs := matchIDs(sub, "%s", postgres)
+		branches = append(branches, "SELECT "+id+" FROM search_index s WHERE "+scope+" AND s.value >= ? AND s.value < ? AND s.id IN ("+ids+")")
+		args = append(append(append(append(args, len(prefix)+1), sargs...), prefix, prefix+maxRune), iargs...)
+	}
+	return "r.id IN (" + strings.Join(branches, " UNION ALL ") + ")", args
+}
+
+// matchIDs is a SELECT of idExpr (a format with one %s, the id column) for
+// each resource sub matches: straight from the value index when sub is one
+// plain parameter filter (search rows are only ever a live resource's),
+// else from the resources its filters all match.
+func matchIDs(sub *resources.Query, idExpr string, postgres bool) (string, []any) {
+	if len(sub.Filters) == 1 && sub.Filters[0].Plain() && sub.Filters[0].Param != nil {
+		branches, args := filterBranches(sub, sub.Filters[0], fmt.Sprintf(idExpr, "s.id"), "", nil)
+		if len(branches) > 0 {
+			return strings.Join(branches, " UNION ALL "), args
+		}
+	}
+	where, args := searchWhere(sub, postgres)
+	return "SELECT " + fmt.Sprintf(idExpr, "r.id") + " FROM resources r" + where, args
 }
 
 // ownFilterSQL is the condition of a filter on a resource's own columns
@@ -472,12 +572,7 @@ func ownFilterSQL(f resources.Filter, alias string) (string, []any, bool) {
 // index, which "param IN (…)" before a range is not. None when f can match
 // nothing.
 func filterBranches(q *resources.Query, f resources.Filter, cols, narrow string, narrowArgs []any) ([]string, []any) {
-	// The parameters whose rows match: the parameter and those it covers,
-	// or the one whose rows answer it.
-	codes := append([]string{f.Code}, f.Param.Covers...)
-	if f.Param.Of != "" {
-		codes = []string{f.Param.Of}
-	}
+	codes, _ := paramCodes(f)
 	var ors []string
 	var vargs []any
 	for _, v := range f.Values {
@@ -501,22 +596,27 @@ func filterBranches(q *resources.Query, f resources.Filter, cols, narrow string,
 	var branches []string
 	var args []any
 	for _, code := range codes {
-		switch {
-		case !q.All:
-			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = ? AND s.param = ? AND s.project_id = ?"+values)
-			args = append(append(args, q.Type, code, q.Project), vargs...)
-		case globalTypes[q.Type]:
-			// A literal the planner can match to search_index_global's
-			// predicate (a bound parameter it cannot); the name comes from
-			// the registry, so it is safe to inline.
-			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = '"+q.Type+"' AND s.param = ?"+values)
-			args = append(append(args, code), vargs...)
-		default:
-			branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE s.type = ? AND s.param = ?"+values)
-			args = append(append(args, q.Type, code), vargs...)
-		}
+		scope, sargs := indexScope(q, code)
+		branches = append(branches, "SELECT "+cols+" FROM search_index s WHERE "+scope+values)
+		args = append(append(args, sargs...), vargs...)
 	}
 	return branches, args
+}
+
+// indexScope is the condition on search rows (alias "s") of parameter code
+// of q's type within q's project (every project with q.All): the leading
+// columns of the value index.
+func indexScope(q *resources.Query, code string) (string, []any) {
+	switch {
+	case !q.All:
+		return "s.type = ? AND s.param = ? AND s.project_id = ?", []any{q.Type, code, q.Project}
+	case globalTypes[q.Type]:
+		// A literal the planner can match to search_index_global's
+		// predicate (a bound parameter it cannot); the name comes from
+		// the registry, so it is safe to inline.
+		return "s.type = '" + q.Type + "' AND s.param = ?", []any{code}
+	}
+	return "s.type = ? AND s.param = ?", []any{q.Type, code}
 }
 
 // globalTypes are the types search_index_global indexes (migration 6).

@@ -49,6 +49,8 @@ var _ = Describe("roster bench", func() {
 				Baseline           string  `json:"baseline"`
 				BaselineThroughput float64 `json:"baselineThroughput"`
 				BaselineErrors     int64   `json:"baselineErrors"`
+				Versus             string  `json:"versus"`
+				VersusRatioCPU     float64 `json:"versusRatioCpu"`
 			} `json:"rows"`
 			MetricsCost []struct {
 				Op       string  `json:"op"`
@@ -83,9 +85,14 @@ var _ = Describe("roster bench", func() {
 			if row.Baseline != "" {
 				Expect(row.BaselineThroughput).To(BeNumerically(">", 0), "%s baseline", row.Op)
 			}
+			if row.Op == "search-include" {
+				Expect(row.Versus).To(Equal("search-members"))
+				Expect(row.VersusRatioCPU).To(BeNumerically(">", 0))
+			}
 		}
 		for _, op := range []string{"read", "vread", "create", "update", "conditional-update", "search-name", "search-email", "search-identifier",
-			"page-100", "history", "invite", "invite-resend", "invites-list", "login", "oidc-code-flow", "userinfo", "mixed", "bundle-1+9"} {
+			"page-100", "history", "search-members", "search-include", "search-chain", "invite", "invite-resend", "invites-list",
+			"login", "oidc-code-flow", "userinfo", "mixed", "bundle-1+9"} {
 			Expect(seen).To(HaveKey(op+"/closed"), "workload %s", op)
 		}
 		for _, op := range []string{"read", "search-name", "create"} {

@@ -28,7 +28,7 @@ import (
 // on for one run without an edit.
 var clientCaseGroups = map[string]bool{
 	"conditional-writes": true,  // PUT, PATCH and DELETE /{type}?criteria (item 1)
-	"include":            false, // _include, entries with search.mode include (item 2)
+	"include":            true,  // _include, entries with search.mode include (item 2)
 }
 
 // Real client libraries drive the roster binary through a proxy that

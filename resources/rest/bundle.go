@@ -443,20 +443,9 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 		if err != nil {
 			return nil, resources.Invalid("request.url", "Invalid search")
 		}
-		q, err := resources.ParseQuery(t, vals)
+		b, err := h.searchset(ctx, t, vals, false)
 		if err != nil {
 			return nil, err
-		}
-		recs, total, err := h.svc.Search(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		b := &Bundle{ResourceType: "Bundle", Type: "searchset"}
-		if total >= 0 {
-			b.Total = &total
-		}
-		for _, rec := range recs {
-			b.Entry = append(b.Entry, BundleEntry{FullURL: h.base + "fhir/R4/" + rec.Type + "/" + rec.ID, Resource: rec.Content, Search: &BundleSearch{Mode: "match"}})
 		}
 		return &entryOutcome{status: "200 OK", body: b}, nil
 	}

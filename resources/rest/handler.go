@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -329,35 +330,80 @@ func (h *Handler) runSearch(c echo.Context, params url.Values) error {
 	if err != nil {
 		return err
 	}
-	q, err := resources.ParseQuery(t, params)
+	b, err := h.searchset(c.Request().Context(), t, params, preferLenient(c))
 	if err != nil {
 		return err
+	}
+	return writeStoredBundle(c, http.StatusOK, b)
+}
+
+// searchset runs a search of t and builds its Bundle: the page of matches,
+// then what _include and _revinclude add (search mode "include"), each
+// resource cut down as _summary and _elements ask (_elements applies to the
+// matches only, as FHIR R5 clarified), and the paging links. Lenient
+// handling ignores the parameters Roster does not support instead of
+// refusing them, and its links leave them out.
+func (h *Handler) searchset(ctx context.Context, t *resources.Type, params url.Values, lenient bool) (*Bundle, error) {
+	parse := resources.ParseQuery
+	if lenient {
+		parse = resources.ParseLenient
+	}
+	q, err := parse(t, params)
+	if err != nil {
+		return nil, err
 	}
 	// One row more than the page tells whether a next page exists.
 	page := q.Count
 	if page > 0 {
 		q.Count++
 	}
-	recs, total, err := h.svc.Search(c.Request().Context(), q)
+	recs, total, err := h.svc.Search(ctx, q)
 	q.Count = page
 	if err != nil {
-		return err
+		return nil, err
 	}
 	more := len(recs) > page
 	recs = recs[:min(len(recs), page)]
+	included, err := h.svc.Include(ctx, q, recs)
+	if err != nil {
+		return nil, err
+	}
 	b := &Bundle{ResourceType: "Bundle", Type: "searchset"}
 	if total >= 0 {
 		b.Total = &total
 	}
 	b.Link = h.pageLinks("fhir/R4/"+t.Name, q.RawQuery, q.Count, q.Offset, more)
+	b.Entry = make([]BundleEntry, 0, len(recs)+len(included))
 	for _, rec := range recs {
-		b.Entry = append(b.Entry, BundleEntry{
-			FullURL:  h.base + "fhir/R4/" + rec.Type + "/" + rec.ID,
-			Resource: rec.Content,
-			Search:   &BundleSearch{Mode: "match"},
-		})
+		b.Entry = append(b.Entry, h.searchEntry(rec, "match", q.Summary, q.Elements))
 	}
-	return writeStoredBundle(c, http.StatusOK, b)
+	for _, rec := range included {
+		b.Entry = append(b.Entry, h.searchEntry(rec, "include", q.Summary, nil))
+	}
+	if len(q.Ignored) > 0 {
+		// Lenient handling tells what it ignored (search.mode "outcome").
+		o := &OperationOutcome{ResourceType: "OperationOutcome"}
+		for _, key := range q.Ignored {
+			o.Issue = append(o.Issue, OutcomeIssue{Severity: "warning", Code: "not-supported", Expression: []string{key},
+				Details: &resources.CodeableConcept{Text: "Ignored " + key + ": Roster does not support it"}})
+		}
+		raw, err := json.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		b.Entry = append(b.Entry, BundleEntry{Resource: raw, Search: &BundleSearch{Mode: "outcome"}})
+	}
+	return b, nil
+}
+
+// searchEntry is a searchset entry of rec, cut down to the elements a
+// _summary or _elements keeps.
+func (h *Handler) searchEntry(rec *resources.Record, mode string, summary resources.Summary, elements []string) BundleEntry {
+	content := rec.Content
+	if t, ok := resources.Lookup(rec.Type); ok {
+		content = resources.Subset(t, content, summary, elements)
+	}
+	return BundleEntry{FullURL: h.base + "fhir/R4/" + rec.Type + "/" + rec.ID, Resource: content, Search: &BundleSearch{Mode: mode}}
 }
 
 // pageLinks builds self/first/next/previous for a page of count entries at

@@ -41,6 +41,8 @@ type capabilityResource struct {
 	ConditionalUpdate bool                  `json:"conditionalUpdate"`
 	ConditionalDelete string                `json:"conditionalDelete"`
 	SearchParam       []capabilityParam     `json:"searchParam"`
+	SearchInclude     []string              `json:"searchInclude,omitempty"`
+	SearchRevInclude  []string              `json:"searchRevInclude,omitempty"`
 }
 
 type capabilityExtension struct {
@@ -65,6 +67,11 @@ var commonParams = []capabilityParam{
 	{Name: "_offset", Type: "number", Documentation: "Entries to skip"},
 	{Name: "_sort", Type: "string", Documentation: "Sort keys, - for descending"},
 	{Name: "_total", Type: "string", Documentation: "accurate: include Bundle.total"},
+	{Name: "_summary", Type: "string", Documentation: "true, text, data, count or false"},
+	{Name: "_elements", Type: "string", Documentation: "Comma-separated top-level elements to return"},
+	{Name: "_include", Type: "special", Documentation: "Type:parameter[:targetType], Type:* or *; :iterate"},
+	{Name: "_revinclude", Type: "special", Documentation: "Type:parameter[:targetType], Type:* or *; :iterate"},
+	{Name: "_has", Type: "special", Documentation: "_has:Type:reference:parameter=value (reverse chaining)"},
 }
 
 var started = time.Now().UTC().Format(time.RFC3339)
@@ -98,8 +105,29 @@ func (h *Handler) metadata(c echo.Context) error {
 		for _, p := range t.Params {
 			r.SearchParam = append(r.SearchParam, capabilityParam{Name: p.Code, Type: string(p.Type), Documentation: p.Description})
 		}
+		r.SearchInclude, r.SearchRevInclude = includes(t)
 		rest.Resource = append(rest.Resource, r)
 	}
 	cs.Rest = []capabilityRest{rest}
 	return WriteJSON(c, http.StatusOK, cs)
+}
+
+// includes are what _include and _revinclude of a search of t accept: its
+// own reference parameters, and every type's that may point at t.
+func includes(t *resources.Type) (forward, reverse []string) {
+	forward, reverse = []string{"*"}, []string{"*"}
+	for _, src := range resources.Types() {
+		for _, p := range src.Params {
+			if p.Type != resources.ParamReference {
+				continue
+			}
+			if src.Name == t.Name {
+				forward = append(forward, src.Name+":"+p.Code)
+			}
+			if p.Target == "" || p.Target == t.Name {
+				reverse = append(reverse, src.Name+":"+p.Code)
+			}
+		}
+	}
+	return forward, reverse
 }

@@ -36,3 +36,21 @@ func preferReturn(c echo.Context) Return {
 	}
 	return ReturnRepresentation
 }
+
+// preferLenient reads Prefer: handling=lenient, which asks a search to
+// ignore the parameters Roster does not support; handling=strict, the
+// default, has them refused (FHIR search.html#errors).
+func preferLenient(c echo.Context) bool {
+	lenient := false
+	for _, h := range c.Request().Header.Values("Prefer") {
+		for _, p := range strings.FieldsFunc(h, func(r rune) bool { return r == ',' || r == ';' }) {
+			switch strings.ToLower(strings.TrimSpace(p)) {
+			case "handling=lenient":
+				lenient = true
+			case "handling=strict":
+				lenient = false
+			}
+		}
+	}
+	return lenient
+}

@@ -47,6 +47,10 @@ type Options struct {
 	Resources   int
 	BundleSize  int
 	LoadWorkers int
+	// Project, when set, is the population an earlier run loaded and kept
+	// (--keep) in the database at DatabaseURL: it is measured as it is,
+	// nothing is loaded.
+	Project string
 
 	Duration     time.Duration
 	Warmup       time.Duration
@@ -90,6 +94,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&o.Resources, "resources", 10000, "population size in resources (10000, 100000, 1000000)")
 	fs.IntVar(&o.BundleSize, "bundle", 500, "resources per transaction Bundle while loading")
 	fs.IntVar(&o.LoadWorkers, "load-workers", 4, "concurrent Bundles while loading")
+	fs.StringVar(&o.Project, "project", "", "measure the population an earlier run kept (--keep) in --database-url or --data-dir: its project id; nothing is loaded")
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "measured time of each closed-loop phase")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each phase")
 	conc := fs.String("c", "1,16,64", "closed-loop concurrencies")
@@ -123,6 +128,12 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	o.OpenOps = splitList(*openOps)
 	if *opsFlag != "all" {
 		o.Ops = splitList(*opsFlag)
+		// A workload measured against another runs with it.
+		for _, name := range slices.Clone(o.Ops) {
+			if op := findOp(name); op != nil && op.versus != "" && !slices.Contains(o.Ops, op.versus) {
+				o.Ops = append(o.Ops, op.versus)
+			}
+		}
 	}
 	for _, name := range append(slices.Clone(o.Ops), o.OpenOps...) {
 		if findOp(name) == nil {
@@ -204,6 +215,14 @@ type Row struct {
 	// baseline's: how many times the limit's cost Roster pays.
 	RatioThroughput float64 `json:"ratioThroughput,omitempty"`
 	RatioCPU        float64 `json:"ratioCpu,omitempty"`
+
+	// Versus is the Roster workload this one is measured against in the
+	// same run, at the same concurrency (search-include against
+	// search-members); the ratios are this one's over it.
+	Versus                string  `json:"versus,omitempty"`
+	VersusRatioCPU        float64 `json:"versusRatioCpu,omitempty"`
+	VersusRatioThroughput float64 `json:"versusRatioThroughput,omitempty"`
+	VersusRatioP50        float64 `json:"versusRatioP50,omitempty"`
 }
 
 // Report is everything a run measured.
@@ -366,7 +385,7 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 	}
 	var env []string
 	if o.DatabaseURL != "" {
-		if o.FreshDatabase && o.Server == "" {
+		if o.FreshDatabase && o.Server == "" && o.Project == "" {
 			u, drop, err := store.CreateDatabase(o.DatabaseURL, "roster_bench_")
 			if err != nil {
 				return nil, err
@@ -434,12 +453,23 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 	meter := cpuMeter{serverPID: srv.pid(), postgres: o.DatabaseURL != ""}
 	deferred0 := meter.deferred()
 
-	w, token, err := setup(ctx, base, o)
+	var (
+		w     *world
+		token string
+		err   error
+	)
+	if o.Project != "" {
+		w, token, err = reuse(ctx, base, o, rep)
+	} else {
+		w, token, err = setup(ctx, base, o)
+	}
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(out, "roster bench: %s, %d CPUs, load average %s; project %s\n", rep.Database, rep.CPUs, rep.LoadAvgBefore, w.project)
-	if err := load(ctx, base, token, o, w, rep, meter, out); err != nil {
+	if o.Project != "" {
+		fmt.Fprintf(out, "measuring the population kept in project %s: %d Patients sampled of %d\n", w.project, len(w.patients), rep.Patients)
+	} else if err := load(ctx, base, token, o, w, rep, meter, out); err != nil {
 		return nil, err
 	}
 
@@ -495,6 +525,11 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 			addBaseline(&row, op.baseline, baseline(op.baseline, c))
 			rep.Rows = append(rep.Rows, row)
 			fmt.Fprintln(out, row.line())
+			if versus(&rep.Rows[len(rep.Rows)-1], op.versus, rep.Rows) {
+				r := rep.Rows[len(rep.Rows)-1]
+				fmt.Fprintf(out, "  %s c=%d against %s in this run: ×%.2f CPU per request (server + database), ×%.2f throughput, ×%.2f p50\n",
+					r.Op, c, r.Versus, r.VersusRatioCPU, r.VersusRatioThroughput, r.VersusRatioP50)
+			}
 		}
 	}
 	for _, name := range o.OpenOps {
@@ -662,6 +697,100 @@ func setup(ctx context.Context, base string, o *Options) (*world, string, error)
 	cl.token = token
 	if w.oidcClient, err = createOIDCClient(ctx, cl); err != nil {
 		return nil, "", err
+	}
+	return w, token, nil
+}
+
+// reuse signs in to the population an earlier run loaded in project
+// o.Project (its admin and users have the passwords setup gives them, its
+// run tag is in the project's name) and samples up to 20 000 of its
+// Patients for the workloads to pick from.
+func reuse(ctx context.Context, base string, o *Options, rep *Report) (*world, string, error) {
+	if o.Server != "" && (o.AdminEmail == "" || o.AdminPassword == "") {
+		return nil, "", errors.New("the super admin's email and password are needed (--admin-email, --admin-password)")
+	}
+	cl := newClient(base, "", 0)
+	defer cl.close()
+	su, err := login(ctx, cl, o.AdminEmail, o.AdminPassword, "")
+	if err != nil {
+		return nil, "", fmt.Errorf("super admin login: %w", err)
+	}
+	cl.token = su
+	var p struct {
+		Name string `json:"name"`
+	}
+	if s, _, err := cl.do(ctx, "GET", "fhir/R4/Project/"+o.Project, "", nil); err != nil || s != 200 || json.Unmarshal(cl.buf.Bytes(), &p) != nil {
+		return nil, "", fmt.Errorf("project %s: %v %d %.300s", o.Project, err, s, cl.buf.String())
+	}
+	run, ok := strings.CutPrefix(p.Name, "Bench ")
+	if !ok {
+		return nil, "", fmt.Errorf("project %s (%q) is not one roster bench made", o.Project, p.Name)
+	}
+	w := &world{run: run, project: o.Project}
+	for i := range 8 {
+		w.users = append(w.users, fmt.Sprintf("bench-login-%s-%d@example.org", run, i))
+	}
+	cl.token = ""
+	token, err := login(ctx, cl, "bench-project-admin-"+run+"@example.org", LoginPassword, w.project)
+	if err != nil {
+		return nil, "", fmt.Errorf("project admin login: %w", err)
+	}
+	cl.token = token
+	type patientPage struct {
+		Total int `json:"total"`
+		Entry []struct {
+			Resource struct {
+				ID   string `json:"id"`
+				Name []struct {
+					Family string
+					Given  []string
+				} `json:"name"`
+				Telecom    []struct{ System, Value string } `json:"telecom"`
+				Identifier []struct{ System, Value string } `json:"identifier"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	for offset := 0; offset < 20000; offset += 1000 {
+		path := "fhir/R4/Patient?_count=1000&_elements=name,telecom,identifier&_offset=" + strconv.Itoa(offset)
+		if offset == 0 {
+			path += "&_total=accurate"
+		}
+		var page patientPage
+		if s, _, err := cl.do(ctx, "GET", path, "", nil); err != nil || s != 200 || json.Unmarshal(cl.buf.Bytes(), &page) != nil {
+			return nil, "", fmt.Errorf("sample the Patients: %v %d %.300s", err, s, cl.buf.String())
+		}
+		if offset == 0 {
+			rep.Patients = page.Total
+		}
+		for _, e := range page.Entry {
+			r := e.Resource
+			pr := patientRef{ID: r.ID}
+			if len(r.Name) > 0 && len(r.Name[0].Family) > 1 {
+				pr.Person.Family = r.Name[0].Family
+			}
+			for _, t := range r.Telecom {
+				switch t.System {
+				case "email":
+					pr.Person.Email = t.Value
+				case "phone":
+					pr.Person.Phone = t.Value
+				}
+			}
+			for _, id := range r.Identifier {
+				if id.System == MRNSystem {
+					pr.Person.MRN = id.Value
+				}
+			}
+			if pr.Person.Family != "" && pr.Person.Email != "" && pr.Person.MRN != "" {
+				w.patients = append(w.patients, pr)
+			}
+		}
+		if len(page.Entry) < 1000 {
+			break
+		}
+	}
+	if len(w.patients) == 0 {
+		return nil, "", fmt.Errorf("project %s has no Patient the bench loaded", o.Project)
 	}
 	return w, token, nil
 }
@@ -882,6 +1011,29 @@ func addBaseline(r *Row, name string, m *measured) {
 	if tot := b.CPUus + b.DBCPUus; tot > 0 {
 		r.RatioCPU = (r.CPUus + r.DBCPUus) / tot
 	}
+}
+
+// versus sets r's ratios against the closed-loop row of workload name at
+// r's concurrency among rows, when there is one.
+func versus(r *Row, name string, rows []Row) bool {
+	if name == "" {
+		return false
+	}
+	for _, o := range rows {
+		if o.Op != name || o.Mode != "closed" || o.Concurrency != r.Concurrency || o.Ops == 0 || r.Ops == 0 {
+			continue
+		}
+		r.Versus = name
+		if tot := o.CPUus + o.DBCPUus; tot > 0 {
+			r.VersusRatioCPU = (r.CPUus + r.DBCPUus) / tot
+		}
+		r.VersusRatioThroughput = r.Throughput / o.Throughput
+		if o.P50ms > 0 {
+			r.VersusRatioP50 = r.P50ms / o.P50ms
+		}
+		return true
+	}
+	return false
 }
 
 func header() string {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -33,11 +34,14 @@ type world struct {
 // LoginPassword is the password of the users the login workload signs in.
 const LoginPassword = "Bench-tundra-Mosaic-4711"
 
-// op is one workload: how a worker sends it to Roster, and the name of the
-// baseline workload it is compared with ("" for none).
+// op is one workload: how a worker sends it to Roster, the name of the
+// baseline workload it is compared with ("" for none), and the Roster
+// workload whose cost it is measured against in the same run ("" for
+// none; it then runs whenever this one does).
 type op struct {
 	name     string
 	baseline string
+	versus   string
 	roster   func(w *world) worker
 }
 
@@ -111,6 +115,13 @@ var ops = []op{
 		return func(cl *client, _, _ int) task { return get(cl, "fhir/R4/Patient?_count=100") }
 	}},
 	{name: "history", baseline: "b-history", roster: getPatient(func(w *world, p patientRef) string { return "fhir/R4/Patient/" + p.ID + "/_history" })},
+	{name: "search-members", baseline: "b-search-members", roster: membersPage("")},
+	{name: "search-include", versus: "search-members", roster: membersPage("&_include=ProjectMembership:profile")},
+	{name: "search-chain", roster: getPatient(func(w *world, p patientRef) string {
+		// A family-name prefix, as search-name's, of the memberships'
+		// Practitioner profiles.
+		return "fhir/R4/ProjectMembership?profile:Practitioner.name=" + url.QueryEscape(p.Person.namePrefix())
+	})},
 	{name: "invite", roster: func(w *world) worker {
 		return func(cl *client, i, _ int) task {
 			g := newGenerator(uint64(2000+i), w.run)
@@ -222,6 +233,29 @@ func updatePatient(conditional bool) func(w *world) worker {
 	}
 }
 
+// membersPage is a workload GETting a page of 20 of the project's
+// ProjectMemberships, newest first, at one of the first pages (at most 50,
+// about a tenth of the resources are memberships), with extra appended
+// to the query. With an _include, a page that has memberships must answer
+// their profiles too.
+func membersPage(extra string) func(w *world) worker {
+	return func(w *world) worker {
+		pages := min(50, max(1, len(w.patients)/6/20))
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				path := "fhir/R4/ProjectMembership?_count=20&_offset=" + strconv.Itoa(20*r.IntN(pages)) + extra
+				s, _, err := cl.do(ctx, "GET", path, "", nil)
+				if err == nil && s == 200 && extra != "" && bytes.Contains(cl.buf.Bytes(), []byte(`"mode":"match"`)) &&
+					!bytes.Contains(cl.buf.Bytes(), []byte(`"mode":"include"`)) {
+					return s, fmt.Errorf("%s answered memberships without their profiles", path)
+				}
+				return s, err
+			}
+		}
+	}
+}
+
 // MixedShare is the mixed workload's mix, in percent, in the shape public
 // FHIR server comparisons use.
 var MixedShare = []struct {
@@ -314,6 +348,16 @@ var baselineOps = map[string]func(w *world) worker{
 		return func(cl *client, _, _ int) task { return get(cl, "search/"+w.project+"/Patient?_count=100") }
 	},
 	"b-history": getPatient(func(w *world, p patientRef) string { return "history/Patient/" + p.ID }),
+	"b-search-members": func(w *world) worker {
+		pages := min(50, max(1, len(w.patients)/6/20))
+		return func(cl *client, i, _ int) task {
+			r := w.rnd(i)
+			return func(ctx context.Context) (int, error) {
+				s, _, err := cl.do(ctx, "GET", "search/"+w.project+"/ProjectMembership?_count=20&_offset="+strconv.Itoa(20*r.IntN(pages)), "", nil)
+				return s, err
+			}
+		}
+	},
 }
 
 // statusError is an answer that was not the expected one.

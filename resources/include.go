@@ -1,0 +1,171 @@
+package resources
+
+import "context"
+
+// IndexRows are the search-index rows the pipeline writes for r, a resource
+// of t (for a migration that indexes what an older Roster did not).
+func IndexRows(t *Type, r Resource) []IndexRow { return indexRows(t, r) }
+
+// authorizeChains scopes every query q's chains lead to as q is scoped and
+// checks the caller may search each one's type, as a search of it (so a
+// guard may narrow it too). A chain that may lead to several types drops
+// those the caller may not search; one that leads to a single type it may
+// not search refuses the whole search.
+func (s *Service) authorizeChains(ctx context.Context, c *Caller, q *Query) error {
+	for _, f := range q.Filters {
+		if f.Chain == nil {
+			continue
+		}
+		var kept []*Query
+		var refused error
+		for _, sub := range f.Chain.Of {
+			sub.Project, sub.All = q.Project, q.All
+			t, err := lookup(sub.Type)
+			if err == nil {
+				err = s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: sub}, false)
+			}
+			if err == nil {
+				err = s.authorizeChains(ctx, c, sub)
+			}
+			if err != nil && len(f.Chain.Of) > 1 && IsKind(err, KindForbidden, KindNotFound) {
+				refused = err
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			kept = append(kept, sub)
+		}
+		if len(kept) == 0 {
+			return refused
+		}
+		f.Chain.Of = kept
+	}
+	return nil
+}
+
+// MaxIncluded bounds how many resources _include and _revinclude may add to
+// one page; a page that would need more is refused rather than cut short.
+const MaxIncluded = MaxCount
+
+// maxIncludeRounds bounds how many rounds :iterate includes take.
+const maxIncludeRounds = 5
+
+// Include returns the resources q's _include and _revinclude parameters add
+// to matches, a page of q's results: each as a search of its type by the
+// caller would show it (another project's, or a type the caller may not
+// search, stays out), none twice and none a match. :iterate includes then
+// apply to what the previous round added, until a round adds nothing.
+func (s *Service) Include(ctx context.Context, q *Query, matches []*Record) ([]*Record, error) {
+	if len(q.Includes) == 0 || len(matches) == 0 {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	for _, r := range matches {
+		seen[r.Type+"/"+r.ID] = true
+	}
+	var out []*Record
+	base := matches
+	for round := 0; len(base) > 0 && round < maxIncludeRounds; round++ {
+		var added []*Record
+		for _, inc := range q.Includes {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			var recs []*Record
+			var err error
+			if inc.Reverse {
+				recs, err = s.revInclude(ctx, inc, base)
+			} else {
+				recs, err = s.forwardInclude(ctx, q, inc, base)
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range recs {
+				if k := r.Type + "/" + r.ID; !seen[k] {
+					seen[k] = true
+					added = append(added, r)
+				}
+			}
+		}
+		if len(out)+len(added) > MaxIncluded {
+			return nil, tooManyIncluded()
+		}
+		out, base = append(out, added...), added
+	}
+	return out, nil
+}
+
+func tooManyIncluded() error {
+	return Invalid("_include", "_include and _revinclude would add more than %d resources to the page: ask for a smaller page (_count)", MaxIncluded)
+}
+
+// forwardInclude reads the resources inc.Param of the inc.Source resources
+// of base points at, in one statement (Store.Referenced): of each type the
+// reference may lead to that the caller may search, as a search of it
+// would show them (q's project, a guard's narrowing).
+func (s *Service) forwardInclude(ctx context.Context, q *Query, inc Include, base []*Record) ([]*Record, error) {
+	var ids []string
+	for _, rec := range base {
+		if rec.Type == inc.Source {
+			ids = append(ids, rec.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	c := CallerFrom(ctx)
+	if c == nil {
+		return nil, Unauthorized("Unauthorized")
+	}
+	var targets []*Query
+	for _, t := range Types() {
+		if inc.Target != "" && t.Name != inc.Target || inc.Param.Target != "" && t.Name != inc.Param.Target {
+			continue
+		}
+		target := &Query{Type: t.Name, Project: q.Project, All: q.All}
+		err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: target}, false)
+		if IsKind(err, KindForbidden, KindNotFound) {
+			continue // a type the caller may not search adds nothing
+		}
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, target)
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	return s.store.Referenced(ctx, inc.Source, inc.Param.Code, ids, targets)
+}
+
+// revInclude searches the inc.Source resources whose inc.Param points at a
+// resource of base.
+func (s *Service) revInclude(ctx context.Context, inc Include, base []*Record) ([]*Record, error) {
+	f := Filter{Param: inc.Param, Code: inc.Param.Code}
+	for _, rec := range base {
+		if inc.Param.Target != "" && rec.Type != inc.Param.Target || inc.Target != "" && rec.Type != inc.Target {
+			continue
+		}
+		f.Values = append(f.Values, FilterValue{Op: "eq", Value: rec.Type + "/" + rec.ID})
+	}
+	if len(f.Values) == 0 {
+		return nil, nil
+	}
+	recs, err := s.includeSearch(ctx, &Query{Type: inc.Source, Filters: []Filter{f}, Count: MaxIncluded + 1})
+	if len(recs) > MaxIncluded {
+		return nil, tooManyIncluded()
+	}
+	return recs, err
+}
+
+// includeSearch runs an include's search as the caller; a type the caller
+// may not search adds nothing, as its resources would be invisible to it.
+func (s *Service) includeSearch(ctx context.Context, q *Query) ([]*Record, error) {
+	recs, _, err := s.Search(ctx, q)
+	if IsKind(err, KindForbidden, KindNotFound) {
+		return nil, nil
+	}
+	return recs, err
+}
