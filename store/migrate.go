@@ -474,6 +474,8 @@ func boundKeys(ctx context.Context, s *Store) error {
 		}
 	}
 	return nil
+}
+
 // indexMetaAndIdentifiers (migration 20) writes the search rows of
 // _tag, _security, _profile and of references' logical identifiers for
 // the live resources whose JSON holds a tag, a security label, a profile

@@ -27,8 +27,8 @@ import (
 // here once its feature is merged. ROSTER_CLIENT_CASES=group,… turns groups
 // on for one run without an edit.
 var clientCaseGroups = map[string]bool{
-	"conditional-writes": true,  // PUT, PATCH and DELETE /{type}?criteria (item 1)
-	"include":            true,  // _include, entries with search.mode include (item 2)
+	"conditional-writes": true, // PUT, PATCH and DELETE /{type}?criteria (item 1)
+	"include":            true, // _include, entries with search.mode include (item 2)
 }
 
 // Real client libraries drive the roster binary through a proxy that

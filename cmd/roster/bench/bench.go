@@ -418,7 +418,6 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	runEnv := append(slices.Clone(serverEnv), "ROSTER_METRICS_ADDR="+metricsAddr)
 	var pprofAddr string
 	if o.ProfileDir != "" {
 		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
@@ -431,6 +430,7 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 		pprofAddr = a
 		serverEnv = append(serverEnv, "ROSTER_BENCH_PPROF="+a)
 	}
+	runEnv := append(slices.Clone(serverEnv), "ROSTER_METRICS_ADDR="+metricsAddr)
 
 	var srv *child
 	base := o.Server
@@ -456,7 +456,6 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 	var (
 		w     *world
 		token string
-		err   error
 	)
 	if o.Project != "" {
 		w, token, err = reuse(ctx, base, o, rep)
