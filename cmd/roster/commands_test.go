@@ -51,7 +51,7 @@ var _ = Describe("roster's commands", func() {
 	It("takes the first admin from the environment when `roster seed` creates it, printing no password", func() {
 		db := newTestDatabase()
 		clinic := filepath.Join(moduleRoot(), "fixtures", "data", "clinic.json")
-		_, errOut, code := runRoster(db.env(adminEnv()...), "seed", clinic)
+		_, errOut, code := runRoster(db.env(append(adminEnv(), "ROSTER_LOG_FORMAT=json")...), "seed", clinic)
 		Expect(code).To(Equal(0), errOut)
 		Expect(errOut).To(ContainSubstring(`"msg":"bootstrapped"`))
 		Expect(errOut).NotTo(ContainSubstring("Password:"))
