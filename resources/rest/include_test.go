@@ -5,8 +5,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/rosterhq/roster/fixtures"
 )
 
 // byMode are the "Type/id"s of a searchset's entries, by search mode.
@@ -179,11 +177,7 @@ var _ = Describe("_include and _revinclude", func() {
 			var member string
 
 			BeforeEach(func() {
-				email := "member-" + a.Project[:8] + "@example.com"
-				Expect(srv.AddMember(a.Project, email, "Nia", "Member", fixtures.AdminPassword, false)).To(Succeed())
-				var err error
-				member, err = srv.Login(email, fixtures.AdminPassword)
-				Expect(err).NotTo(HaveOccurred())
+				member = signInMember(a.Project)
 			})
 
 			It("gets no resource of a type it may not search through an include", func() {

@@ -217,11 +217,7 @@ var _ = Describe("Project isolation", func() {
 		var member string
 
 		BeforeEach(func() {
-			email := "member-" + a.Project[:8] + "@example.com"
-			Expect(srv.AddMember(a.Project, email, "Nia", "Member", fixtures.AdminPassword, false)).To(Succeed())
-			var err error
-			member, err = srv.Login(email, fixtures.AdminPassword)
-			Expect(err).NotTo(HaveOccurred())
+			member = signInMember(a.Project)
 		})
 
 		DescribeTable("is refused the admin-only types (403) and writes nothing",

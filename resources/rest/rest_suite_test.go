@@ -221,3 +221,14 @@ func meta(res map[string]any) map[string]any {
 	Expect(ok).To(BeTrue(), "resource without meta: %v", res)
 	return m
 }
+
+// signInMember adds a member who is not an admin (Nia Member) to project
+// and answers its access token.
+func signInMember(project string) string {
+	GinkgoHelper()
+	email := "member-" + project[:8] + "@example.com"
+	Expect(srv.AddMember(project, email, "Nia", "Member", fixtures.AdminPassword, false)).To(Succeed())
+	token, err := srv.Login(email, fixtures.AdminPassword)
+	Expect(err).NotTo(HaveOccurred())
+	return token
+}

@@ -178,12 +178,7 @@ var _ = Describe("Test mode", func() {
 			remote *fixtures.Remote
 			p      *fixtures.TestProject
 		)
-		BeforeEach(func() {
-			srv, remote, _ = testModeServer(nil)
-			var err error
-			p, err = remote.Project()
-			Expect(err).NotTo(HaveOccurred())
-		})
+		BeforeEach(func() { srv, remote, p = testModeProject() })
 
 		It("answers an address's mail, newest first, with its set-password link parsed", func() {
 			email := inviteNew(remote, p, "mary")
@@ -264,12 +259,7 @@ var _ = Describe("Test mode", func() {
 			remote *fixtures.Remote
 			p      *fixtures.TestProject
 		)
-		BeforeEach(func() {
-			srv, remote, _ = testModeServer(nil)
-			var err error
-			p, err = remote.Project()
-			Expect(err).NotTo(HaveOccurred())
-		})
+		BeforeEach(func() { srv, remote, p = testModeProject() })
 
 		It("makes a set-password link expire once moved past its seven days", func() {
 			first := lastMail(remote, inviteNew(remote, p, "early")).SetPassword
@@ -375,3 +365,13 @@ var _ = Describe("Test mode", func() {
 		})
 	})
 })
+
+// testModeProject starts a server in test mode and makes one project there
+// through /_test/projects.
+func testModeProject() (*fixtures.Server, *fixtures.Remote, *fixtures.TestProject) {
+	GinkgoHelper()
+	srv, remote, _ := testModeServer(nil)
+	p, err := remote.Project()
+	Expect(err).NotTo(HaveOccurred())
+	return srv, remote, p
+}
