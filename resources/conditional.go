@@ -58,6 +58,24 @@ func (s *Service) ConditionalUpdate(ctx context.Context, r Resource, criteria ur
 	return rec, created && err == nil, err
 }
 
+// ConditionalCreate creates r unless criteria match one resource of its
+// type in the caller's project (If-None-Exist, FHIR R4 http.html#ccreate):
+// the match is returned then, with created false; several are 412. newID,
+// when set, is the id a create takes. Concurrent conditional creates with
+// the same criteria take turns on the criteria's lock, so they create one
+// resource.
+func (s *Service) ConditionalCreate(ctx context.Context, r Resource, criteria url.Values, newID string) (rec *Record, created bool, err error) {
+	rec, err = s.conditional(ctx, r.Base().ResourceType, criteria, "create", false, true,
+		func(ctx context.Context, _ *Caller, _ *Type, match *Record) (*Record, error) {
+			if match != nil {
+				return match, nil
+			}
+			created = true
+			return s.create(ctx, r, "", newID, http.MethodPost)
+		})
+	return rec, created && err == nil, err
+}
+
 // ConditionalPatch applies a JSON Patch document to the one resource of typ
 // that criteria match in the caller's project: none is 404, several 412.
 func (s *Service) ConditionalPatch(ctx context.Context, typ string, criteria url.Values, patch []byte, ifMatch string) (*Record, error) {

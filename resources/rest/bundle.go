@@ -338,35 +338,28 @@ func (h *Handler) runEntry(ctx context.Context, e *BundleEntry, ids map[string]s
 		if err != nil {
 			return nil, err
 		}
-		if e.Request.IfNoneExist != "" {
-			vals, err := url.ParseQuery(e.Request.IfNoneExist)
-			if err != nil {
-				return nil, resources.Invalid("ifNoneExist", "Invalid ifNoneExist")
-			}
-			q, err := resources.ParseQuery(t, vals)
-			if err != nil {
-				return nil, err
-			}
-			q.Count = 2
-			recs, _, err := h.svc.Search(ctx, q)
-			if err != nil {
-				return nil, err
-			}
-			if len(recs) > 1 {
-				return nil, resources.Precondition("multiple-matches", "ifNoneExist matched more than one %s", t.Name)
-			}
-			if len(recs) == 1 {
-				retarget(ids, e.FullURL, recs[0]) // later entries point at the match
-				return &entryOutcome{status: "200 OK", rec: recs[0], write: true}, nil
-			}
-		}
 		id := ""
 		if ref, ok := ids[e.FullURL]; ok {
 			_, id, _ = strings.Cut(ref, "/")
 		}
-		rec, err := h.svc.CreateWithID(ctx, r, "", id)
+		if e.Request.IfNoneExist == "" {
+			rec, err := h.svc.CreateWithID(ctx, r, "", id)
+			if err != nil {
+				return nil, err
+			}
+			return &entryOutcome{status: "201 Created", rec: rec, write: true}, nil
+		}
+		vals, err := url.ParseQuery(e.Request.IfNoneExist)
+		if err != nil {
+			return nil, resources.Invalid("ifNoneExist", "Invalid ifNoneExist")
+		}
+		rec, created, err := h.svc.ConditionalCreate(ctx, r, vals, id)
 		if err != nil {
 			return nil, err
+		}
+		if !created {
+			retarget(ids, e.FullURL, rec) // later entries point at the match
+			return &entryOutcome{status: "200 OK", rec: rec, write: true}, nil
 		}
 		return &entryOutcome{status: "201 Created", rec: rec, write: true}, nil
 	case method == http.MethodPut && len(parts) == 2:

@@ -136,6 +136,25 @@ var _ = Describe("FHIR batch and transaction Bundles", func() {
 			Expect(resourceIDs(search(t.Token, "Patient", "family=known"))).To(ConsistOf(existing))
 		})
 
+		It("creates a conditional entry that matches nothing, and later entries point at it", func() {
+			patientURN := "urn:uuid:6c7e2a1e-0000-4000-8000-000000000004"
+			cond := entry("POST", "Patient", person("Patient", "Unknown", nil, map[string]any{
+				"identifier": []any{map[string]any{"system": "http://example.org/mrn", "value": "U-" + t.Project[:8]}},
+			}), patientURN)
+			cond["request"].(map[string]any)["ifNoneExist"] = "identifier=http://example.org/mrn|U-" + t.Project[:8]
+			r := postBundle(bundleOf("transaction", cond,
+				entry("POST", "RelatedPerson", person("RelatedPerson", "Carer", nil, map[string]any{
+					"patient": map[string]any{"reference": patientURN},
+				}), ""),
+			))
+			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
+			Expect(statuses(body(r))).To(HaveExactElements(HavePrefix("201"), HavePrefix("201")))
+			es := entries(body(r))
+			created := es[0]["resource"].(map[string]any)["id"].(string)
+			Expect(es[1]["resource"]).To(HaveKeyWithValue("patient", HaveKeyWithValue("reference", "Patient/"+created)))
+			Expect(resourceIDs(search(t.Token, "Patient", "identifier=http://example.org/mrn|U-"+t.Project[:8]))).To(ConsistOf(created))
+		})
+
 		DescribeTable("is all-or-nothing: one failing entry fails the Bundle and nothing it did remains",
 			func(status int, failing func(existing string) map[string]any) {
 				existing := create(t.Token, patient("Existing", "E"))["id"].(string)

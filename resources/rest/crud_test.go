@@ -118,6 +118,40 @@ var _ = Describe("FHIR instance interactions", func() {
 			Expect(body(r)["id"]).NotTo(Equal(theirs["id"]))
 		})
 
+		It("creates one resource when concurrent creates with the same criteria match nothing", func() {
+			answers := fixtures.Race(8, func(int) (*fixtures.Response, error) {
+				return srv.Do("POST", fhir("Patient"), t.Token, withIdentifier("Raced"), "If-None-Exist", "identifier="+system+"|"+ident)
+			})
+			var created, matched []string
+			for _, a := range answers {
+				Expect(a.Err).NotTo(HaveOccurred())
+				switch a.Status {
+				case http.StatusCreated:
+					created = append(created, body(a.Response)["id"].(string))
+				case http.StatusOK:
+					matched = append(matched, body(a.Response)["id"].(string))
+				default:
+					Fail("unexpected answer: " + string(a.Body))
+				}
+			}
+			Expect(created).To(HaveLen(1))
+			Expect(matched).To(HaveLen(7))
+			Expect(matched).To(HaveEach(created[0]), "the others answer the one created")
+			Expect(count()).To(Equal(1))
+		})
+
+		It("matches only in the super admin's own project, where it creates", func() {
+			other := newTenant()
+			theirs := create(other.Token, withIdentifier("Theirs"))
+
+			r := call("POST", fhir("Patient"), srv.AdminToken, withIdentifier("Admin's"), "If-None-Exist", "identifier="+system+"|"+ident)
+			Expect(r.Status).To(Equal(http.StatusCreated), string(r.Body))
+			mine := body(r)["id"].(string)
+			DeferCleanup(func() { call("DELETE", fhir("Patient/"+mine), srv.AdminToken, nil) })
+			Expect(mine).NotTo(Equal(theirs["id"]))
+			Expect(stored("Patient", theirs["id"].(string)).Version).To(BeEquivalentTo(1))
+		})
+
 		It("rejects an invalid search with 400", func() {
 			r := call("POST", fhir("Patient"), t.Token, withIdentifier("X"), "If-None-Exist", "nosuchparam=1")
 			Expect(issueText(outcome(r, http.StatusBadRequest))).To(ContainSubstring("nosuchparam"))

@@ -159,44 +159,25 @@ func (h *Handler) create(c echo.Context) error {
 		return err
 	}
 	if cond := c.Request().Header.Get("If-None-Exist"); cond != "" {
-		match, err := h.conditionalMatch(c, t, cond)
+		criteria, err := url.ParseQuery(strings.TrimPrefix(cond, t.Name+"?"))
+		if err != nil {
+			return resources.Invalid("If-None-Exist", "Invalid If-None-Exist search")
+		}
+		rec, created, err := h.svc.ConditionalCreate(c.Request().Context(), r, criteria, "")
 		if err != nil {
 			return err
 		}
-		if match != nil {
-			return h.writeResult(c, http.StatusOK, match, preferReturn(c))
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
 		}
+		return h.writeResult(c, status, rec, preferReturn(c))
 	}
 	rec, err := h.svc.Create(c.Request().Context(), r)
 	if err != nil {
 		return err
 	}
 	return h.writeResult(c, http.StatusCreated, rec, preferReturn(c))
-}
-
-// conditionalMatch resolves If-None-Exist: nil when nothing matches, the one
-// match, or 412 for several.
-func (h *Handler) conditionalMatch(c echo.Context, t *resources.Type, cond string) (*resources.Record, error) {
-	vals, err := url.ParseQuery(strings.TrimPrefix(cond, t.Name+"?"))
-	if err != nil {
-		return nil, resources.Invalid("If-None-Exist", "Invalid If-None-Exist search")
-	}
-	q, err := resources.ParseQuery(t, vals)
-	if err != nil {
-		return nil, err
-	}
-	q.Count, q.Offset = 2, 0
-	recs, _, err := h.svc.Search(c.Request().Context(), q)
-	if err != nil {
-		return nil, err
-	}
-	switch len(recs) {
-	case 0:
-		return nil, nil
-	case 1:
-		return recs[0], nil
-	}
-	return nil, resources.Precondition("multiple-matches", "If-None-Exist matched more than one %s", t.Name)
 }
 
 func (h *Handler) read(c echo.Context) error {
