@@ -17,6 +17,7 @@ import (
 func (s *Service) Register(e *echo.Echo) {
 	e.POST("/auth/login", s.handleLogin)
 	e.POST("/auth/profile", s.handleProfile)
+	e.POST("/auth/method", s.handleMethod)
 	e.POST("/oauth2/token", s.handleToken, rest.On(OAuthErrors))
 	e.GET("/.well-known/jwks.json", s.handleJWKS)
 	// Per-route middleware: a group with an empty prefix would catch every
@@ -188,4 +189,20 @@ func (s *Service) handleLogout(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]bool{"ok": true})
+}
+
+// handleMethod answers Medplum's POST /auth/method {email}, which Medplum's
+// sign-in form asks before the password: {} tells it to go on with the
+// password. (Medplum answers {domain, authorizeUrl} for an email domain
+// with an identity provider of its own; Roster's identity providers belong
+// to clients and projects and are offered on /oauth2/authorize.)
+func (s *Service) handleMethod(c echo.Context) error {
+	return answer(c, func(_ context.Context, req struct {
+		Email string `json:"email"`
+	}) (map[string]any, error) {
+		if _, err := resources.NormalizeEmail(req.Email); err != nil {
+			return nil, resources.Invalid("email", "Valid email address is required")
+		}
+		return map[string]any{}, nil
+	})
 }

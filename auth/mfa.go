@@ -164,6 +164,27 @@ func (s *Service) callerUser(ctx context.Context, c *resources.Caller) (*resourc
 	return u, err
 }
 
+// mfaCaller is the storage of second factors and the User the caller acts
+// as (a client has none).
+func (s *Service) mfaCaller(ctx context.Context, c *resources.Caller) (MFAStore, *resources.User, error) {
+	ms, err := s.mfaStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	user, err := s.callerUser(ctx, c)
+	return ms, user, err
+}
+
+// mustHaveMFA reports whether user must have a second factor, through
+// itself or any project it is an active member of.
+func (s *Service) mustHaveMFA(ctx context.Context, user *resources.User) (bool, error) {
+	mems, err := s.Memberships(ctx, "User/"+user.ID)
+	if err != nil {
+		return false, err
+	}
+	return s.mfaRequired(ctx, user, mems)
+}
+
 // mfaRequired reports whether user must have a second factor: its own
 // mfaRequired (Medplum's), or that of the Project of any of mems.
 func (s *Service) mfaRequired(ctx context.Context, user *resources.User, mems []*resources.ProjectMembership) (bool, error) {
@@ -194,19 +215,11 @@ func (s *Service) mfaRequired(ctx context.Context, user *resources.User, mems []
 // MFAStatus answers GET /auth/mfa/status for the caller, giving a user
 // without a secret a pending one.
 func (s *Service) MFAStatus(ctx context.Context, c *resources.Caller) (*MFAStatus, error) {
-	ms, err := s.mfaStore()
+	ms, user, err := s.mfaCaller(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	user, err := s.callerUser(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	mems, err := s.Memberships(ctx, "User/"+user.ID)
-	if err != nil {
-		return nil, err
-	}
-	required, err := s.mfaRequired(ctx, user, mems)
+	required, err := s.mustHaveMFA(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -266,25 +279,27 @@ func (s *Service) pendingSecret(ctx context.Context, ms MFAStore, user *resource
 	if err != nil {
 		return "", "", err
 	}
+	qr, err = qrCode(key)
+	return key.URL(), qr, err
+}
+
+// qrCode is key's otpauth:// URI as a QR code: a PNG data URL.
+func qrCode(key *otp.Key) (string, error) {
 	img, err := key.Image(256, 256)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
-		return "", "", err
+		return "", err
 	}
-	return key.URL(), "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
 // EnrollMFA enrolls the caller's pending secret with the first code its
 // authenticator shows, and answers the recovery codes.
 func (s *Service) EnrollMFA(ctx context.Context, c *resources.Caller, token string) (*MFAEnrolled, error) {
-	ms, err := s.mfaStore()
-	if err != nil {
-		return nil, err
-	}
-	user, err := s.callerUser(ctx, c)
+	ms, user, err := s.mfaCaller(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -339,11 +354,7 @@ func (s *Service) enroll(ctx context.Context, ms MFAStore, p *mfaProof, a *audit
 // DisableMFA removes the caller's second factor, given one of its codes
 // (or a recovery code). A user who must have one cannot.
 func (s *Service) DisableMFA(ctx context.Context, c *resources.Caller, token string) error {
-	ms, err := s.mfaStore()
-	if err != nil {
-		return err
-	}
-	user, err := s.callerUser(ctx, c)
+	ms, user, err := s.mfaCaller(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -354,11 +365,7 @@ func (s *Service) DisableMFA(ctx context.Context, c *resources.Caller, token str
 	if !enrolled(rec) {
 		return errMFANotEnrolled
 	}
-	mems, err := s.Memberships(ctx, "User/"+user.ID)
-	if err != nil {
-		return err
-	}
-	required, err := s.mfaRequired(ctx, user, mems)
+	required, err := s.mustHaveMFA(ctx, user)
 	if err != nil {
 		return err
 	}

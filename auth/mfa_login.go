@@ -112,40 +112,18 @@ func (s *Service) heldLogin(ctx context.Context, ms MFAStore, loginID, token str
 // authenticator or one of its recovery codes. It answers what the
 // password step would have: {login, code} or {login, memberships}.
 func (s *Service) VerifyMFA(ctx context.Context, loginID, token string) (*LoginResponse, error) {
-	ms, err := s.mfaStore()
-	if err != nil {
-		return nil, err
-	}
-	l, err := s.heldLogin(ctx, ms, loginID, token)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := mfaOf(ctx, ms, l.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if !enrolled(rec) {
-		return nil, errMFANotEnrolled
-	}
-	p, att, err := s.checkMFA(ctx, ms, rec, token, true)
-	if err != nil {
-		s.auditMFAFailure(ctx, l, err)
-		return nil, err
-	}
-	var out *LoginResponse
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.spend(ctx, ms, p); err != nil {
-			return err
+	return s.releaseHeld(ctx, loginID, token, func(ctx context.Context, ms MFAStore, l *Login) (*mfaProof, *attempt, error) {
+		rec, err := mfaOf(ctx, ms, l.UserID)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case !enrolled(rec):
+			return nil, nil, errMFANotEnrolled
 		}
-		out, err = s.releaseLogin(ctx, ms, l)
-		return err
+		return s.checkMFA(ctx, ms, rec, token, true)
+	}, func(ctx context.Context, ms MFAStore, _ *Login, p *mfaProof) ([]string, error) {
+		return nil, s.spend(ctx, ms, p)
 	})
-	att.settle(ctx, err)
-	if err != nil {
-		s.auditMFAFailure(ctx, l, err)
-		return nil, err
-	}
-	return out, nil
 }
 
 // LoginEnrollMFA enrolls the pending secret of a login held because its
@@ -153,6 +131,21 @@ func (s *Service) VerifyMFA(ctx context.Context, loginID, token string) (*LoginR
 // authenticator, and completes the login; the answer carries the recovery
 // codes, shown this once.
 func (s *Service) LoginEnrollMFA(ctx context.Context, loginID, token string) (*LoginResponse, error) {
+	return s.releaseHeld(ctx, loginID, token, func(ctx context.Context, ms MFAStore, l *Login) (*mfaProof, *attempt, error) {
+		return s.checkEnrollment(ctx, ms, l.UserID, token)
+	}, func(ctx context.Context, ms MFAStore, l *Login, p *mfaProof) ([]string, error) {
+		user := "User/" + l.UserID
+		return s.enroll(ctx, ms, p, &audit.Agent{Who: &resources.Reference{Reference: user}, User: user})
+	})
+}
+
+// releaseHeld runs the second step of held login loginID: check checks
+// token, and use spends the proof (answering recovery codes, if it makes
+// some) in the transaction that releases the login. A refusal is recorded
+// as a refused sign-in.
+func (s *Service) releaseHeld(ctx context.Context, loginID, token string,
+	check func(context.Context, MFAStore, *Login) (*mfaProof, *attempt, error),
+	use func(context.Context, MFAStore, *Login, *mfaProof) ([]string, error)) (*LoginResponse, error) {
 	ms, err := s.mfaStore()
 	if err != nil {
 		return nil, err
@@ -161,25 +154,22 @@ func (s *Service) LoginEnrollMFA(ctx context.Context, loginID, token string) (*L
 	if err != nil {
 		return nil, err
 	}
-	p, att, err := s.checkEnrollment(ctx, ms, l.UserID, token)
-	if err != nil {
-		s.auditMFAFailure(ctx, l, err)
-		return nil, err
-	}
+	p, att, err := check(ctx, ms, l)
 	var out *LoginResponse
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		user := "User/" + l.UserID
-		codes, err := s.enroll(ctx, ms, p, &audit.Agent{Who: &resources.Reference{Reference: user}, User: user})
-		if err != nil {
-			return err
-		}
-		if out, err = s.releaseLogin(ctx, ms, l); err != nil {
-			return err
-		}
-		out.RecoveryCodes = codes
-		return nil
-	})
-	att.settle(ctx, err)
+	if err == nil {
+		err = s.store.InTx(ctx, func(ctx context.Context) error {
+			codes, err := use(ctx, ms, l, p)
+			if err != nil {
+				return err
+			}
+			if out, err = s.releaseLogin(ctx, ms, l); err != nil {
+				return err
+			}
+			out.RecoveryCodes = codes
+			return nil
+		})
+		att.settle(ctx, err)
+	}
 	if err != nil {
 		s.auditMFAFailure(ctx, l, err)
 		return nil, err

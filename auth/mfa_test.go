@@ -177,7 +177,10 @@ func expectIssue(r *fixtures.Response, field string) {
 	Expect(fields).To(ContainElement(field), string(r.Body))
 }
 
-var _ = Describe("Second factors (MFA)", Ordered, func() {
+// startMFAEnv starts a Roster on the frozen clock, with the suite's
+// throttle, for the enclosing Ordered container; the clock is reset
+// before each spec.
+func startMFAEnv() *mfaEnv {
 	e := &mfaEnv{clock: &mfaClock{}}
 	BeforeAll(func() {
 		e.clock.reset()
@@ -188,6 +191,19 @@ var _ = Describe("Second factors (MFA)", Ordered, func() {
 		DeferCleanup(e.srv.Close)
 	})
 	BeforeEach(e.clock.reset)
+	return e
+}
+
+// requireMFA turns on the mfaRequired setting of a's project.
+func (e *mfaEnv) requireMFA(a *mfaAccount) {
+	GinkgoHelper()
+	r := e.do("PATCH", "fhir/R4/Project/"+a.Project, a.Token, `[{"op":"add","path":"/setting","value":[{"name":"mfaRequired","valueBoolean":true}]}]`,
+		"Content-Type", "application/json-patch+json")
+	Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
+}
+
+var _ = Describe("Second factors (MFA)", Ordered, func() {
+	e := startMFAEnv()
 
 	It("computes its codes as RFC 6238 does (the specs' own authenticator)", func() {
 		// RFC 6238 appendix B, SHA-1: the 8-digit codes end in these six.
@@ -445,9 +461,7 @@ var _ = Describe("Second factors (MFA)", Ordered, func() {
 	Describe("a Project's mfaRequired", func() {
 		It("makes a member enroll at the next sign-in before any code is given, and keeps the second factor on", func() {
 			a := e.newAccount()
-			r := e.do("PATCH", "fhir/R4/Project/"+a.Project, a.Token, `[{"op":"add","path":"/setting","value":[{"name":"mfaRequired","valueBoolean":true}]}]`,
-				"Content-Type", "application/json-patch+json")
-			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))
+			e.requireMFA(a)
 
 			r, verifier := e.login(a.Email, a.Password, nil)
 			Expect(r.Status).To(Equal(http.StatusOK), string(r.Body))

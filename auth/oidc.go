@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,6 +37,7 @@ func (s *Service) registerOIDC(e *echo.Echo) {
 	e.GET("/oauth2/assets/:file", handleAsset)
 	e.GET("/oauth2/authorize", s.handleAuthorize, page)
 	e.POST("/oauth2/authorize", s.handleAuthorizeSubmit, page)
+	e.GET("/oauth2/callback", s.handleUpstreamCallback, page)
 	userinfo := []echo.MiddlewareFunc{rest.On(OAuthErrors), s.prefetchUser, s.bearerRequired()}
 	e.GET("/oauth2/userinfo", s.handleUserInfo, userinfo...)
 	e.POST("/oauth2/userinfo", s.handleUserInfo, userinfo...)
@@ -53,24 +55,39 @@ func (s *Service) registerOIDC(e *echo.Echo) {
 	}
 }
 
-func (s *Service) handleDiscovery(c echo.Context) error {
+// serverMetadata is what the OpenID Connect and SMART discovery documents
+// share: the endpoints and what they accept.
+func (s *Service) serverMetadata() map[string]any {
 	base := s.Issuer()
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.JSON(http.StatusOK, map[string]any{
+	return map[string]any{
 		"issuer":                                base,
 		"authorization_endpoint":                base + "/oauth2/authorize",
 		"token_endpoint":                        base + "/oauth2/token",
 		"userinfo_endpoint":                     base + "/oauth2/userinfo",
 		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"end_session_endpoint":                  base + "/oauth2/logout",
 		"scopes_supported":                      smartScopesSupported,
 		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
 		"grant_types_supported":                 []string{"authorization_code", "client_credentials", "refresh_token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{Alg},
 		"token_endpoint_auth_methods_supported": tokenAuthMethods,
 		"code_challenge_methods_supported":      []string{"S256"},
+	}
+}
+
+// metadataDocument answers a discovery document: the shared metadata with
+// the document's own.
+func (s *Service) metadataDocument(c echo.Context, own map[string]any) error {
+	doc := s.serverMetadata()
+	maps.Copy(doc, own)
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, doc)
+}
+
+func (s *Service) handleDiscovery(c echo.Context) error {
+	return s.metadataDocument(c, map[string]any{
+		"end_session_endpoint":                  s.Issuer() + "/oauth2/logout",
+		"response_modes_supported":              []string{"query"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{Alg},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
 			"name", "given_name", "family_name", "email", "email_verified", "fhirUser"},
 		"prompt_values_supported":                        []string{"none", "login"},
@@ -213,9 +230,24 @@ func (s *Service) FHIRBase() string { return s.keys.issuer + "fhir/R4" }
 // (a code, or an error) and the request's state and Roster's issuer (RFC
 // 9207).
 func (s *Service) redirectBack(c echo.Context, ar *authzRequest, params url.Values) error {
+	u, err := s.answerURL(ar, params)
+	if err != nil {
+		return err
+	}
+	status := http.StatusFound
+	if c.Request().Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(status, u.String())
+}
+
+// answerURL is the client's redirect URI with params, the request's state
+// and Roster's issuer.
+func (s *Service) answerURL(ar *authzRequest, params url.Values) (*url.URL, error) {
 	u, err := url.Parse(ar.get("redirect_uri"))
 	if err != nil {
-		return resources.Invalid("redirect_uri", "The redirect_uri is not a URL")
+		return nil, resources.Invalid("redirect_uri", "The redirect_uri is not a URL")
 	}
 	q := u.Query()
 	for k, v := range params {
@@ -226,12 +258,7 @@ func (s *Service) redirectBack(c echo.Context, ar *authzRequest, params url.Valu
 	}
 	q.Set("iss", s.Issuer())
 	u.RawQuery = q.Encode()
-	status := http.StatusFound
-	if c.Request().Method == http.MethodPost {
-		status = http.StatusSeeOther
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Redirect(status, u.String())
+	return u, nil
 }
 
 // refuse redirects with e as an OAuth error.
@@ -281,57 +308,119 @@ func (s *Service) handleAuthorizeSubmit(c echo.Context) error {
 	var resp *LoginResponse
 	switch step {
 	case "signin":
-		resp, err = s.Login(ctx, LoginRequest{Email: form.Get("email"), Password: form.Get("password"),
-			VerificationCode: strings.TrimSpace(form.Get("verificationCode")), ClientID: ar.get("client_id"),
-			CodeChallenge: ar.get("code_challenge"), CodeChallengeMethod: ar.get("code_challenge_method"),
-			Device: s.browserDevice(c), grant: ar.grant()}, c.RealIP(), c.Request().UserAgent())
+		req := ar.loginRequest()
+		req.Email, req.Password, req.Device = form.Get("email"), form.Get("password"), s.browserDevice(c)
+		req.VerificationCode = strings.TrimSpace(form.Get("verificationCode"))
+		resp, err = s.Login(ctx, req, c.RealIP(), c.Request().UserAgent())
 	case "choose":
 		resp, err = s.chooseFor(ctx, ar, form.Get("login"), form.Get("profile"), s.browserDevice(c))
+	case "mfa", "enroll":
+		resp, err = s.secondFactorFor(ctx, ar, step, form.Get("login"), form.Get("token"))
+	case "upstream":
+		return s.startUpstream(c, ar, form.Get("provider"))
 	default:
 		return resources.Invalid("step", "Unknown step")
 	}
 	return s.nextStep(c, ar, form, resp, err)
 }
 
+// loginRequest is the part of a sign-in the authorization request sets.
+func (ar *authzRequest) loginRequest() LoginRequest {
+	return LoginRequest{ClientID: ar.get("client_id"), CodeChallenge: ar.get("code_challenge"),
+		CodeChallengeMethod: ar.get("code_challenge_method"), grant: ar.grant()}
+}
+
 // nextStep decides what the browser sees after a sign-in step: the
-// client's redirect URI with the code once the login has one, the choice
-// of membership when it has several, or the sign-in form again saying what
-// is missing or wrong. A further step (a second factor, an upstream
-// identity provider) is one more case here.
+// client's redirect URI with the code once the login has one (after the
+// recovery codes, when the step enrolled a second factor), the choice of
+// membership when it has several, the second factor when the login is
+// held for it, or the step's form again saying what is missing or wrong.
 func (s *Service) nextStep(c echo.Context, ar *authzRequest, form url.Values, resp *LoginResponse, err error) error {
-	view := signInView{Email: form.Get("email")}
 	switch {
 	case err != nil:
-		e, ok := resources.AsError(err)
-		if !ok || (e.Kind != resources.KindInvalid && e.Kind != resources.KindTooMany) {
-			return err
-		}
-		view.Error = e.Message
-		if form.Get("step") == "choose" {
-			view.Error = "That sign-in has expired or was already used. Please sign in again."
-		}
-		_, view.Verify = form["verificationCode"]
-		return s.signInError(c, e, ar, view)
+		return s.stepFailed(c, ar, form, err)
+	case resp.Code != "" && len(resp.RecoveryCodes) > 0:
+		return s.renderRecovery(c, ar, resp)
 	case resp.Code != "":
 		return s.redirectBack(c, ar, url.Values{"code": {resp.Code}})
 	case len(resp.Memberships) > 0:
 		return s.renderChoice(c, ar, resp)
+	case resp.MFARequired:
+		return renderOIDC(c, http.StatusOK, s.secondFactorForm(c, ar, "mfa", resp.Login, ""))
+	case resp.MFAEnrollRequired:
+		return renderOIDC(c, http.StatusOK, s.secondFactorForm(c, ar, "enroll", resp.Login, resp.EnrollURI))
 	case resp.VerificationRequired:
-		view.Verify, view.Message = true, "We emailed you a code to confirm this device. Enter it with your password."
+		view := signInView{Email: form.Get("email"), Verify: true,
+			Message: "We emailed you a code to confirm this device. Enter it with your password."}
 		return s.renderSignIn(c, http.StatusOK, ar, view)
 	}
 	return resources.Invalid("", "The sign-in could not continue")
+}
+
+// msgSignInAgain is what a step says of a login it cannot continue.
+const msgSignInAgain = "That sign-in has expired or was already used. Please sign in again."
+
+// stepFailed shows the form of the step that failed with what went wrong:
+// a wrong code asks for the code again; a login that cannot go on, and
+// anything wrong at the first step, shows the sign-in form. Errors that
+// are not the user's (a 500, an unavailable database) reach the error
+// page unprepared.
+func (s *Service) stepFailed(c echo.Context, ar *authzRequest, form url.Values, err error) error {
+	e, ok := resources.AsError(err)
+	if !ok || (e.Kind != resources.KindInvalid && e.Kind != resources.KindTooMany) {
+		return err
+	}
+	view := signInView{Email: form.Get("email"), Error: e.Message}
+	switch step := form.Get("step"); {
+	case (step == "mfa" || step == "enroll") && !blames(e, "login"):
+		v := s.secondFactorForm(c, ar, step, form.Get("login"), form.Get("enrollUri"))
+		v.Error = e.Message
+		c.Set(oidcViewKey, v)
+		return e
+	case step == "choose", step == "mfa", step == "enroll":
+		view.Error = msgSignInAgain
+	}
+	_, view.Verify = form["verificationCode"]
+	return s.signInError(c, e, ar, view)
+}
+
+// blames reports whether one of e's issues names field.
+func blames(e *resources.Error, field string) bool {
+	return slices.ContainsFunc(e.Issues, func(i resources.Issue) bool { return i.Expression == field })
+}
+
+// requestLogin checks that loginID is a login this request's client
+// started (a form may name any).
+func (s *Service) requestLogin(ctx context.Context, ar *authzRequest, loginID string, refusal error) error {
+	sess, err := s.store.Session(ctx, loginID)
+	if err != nil || sess.Login.ClientID != ar.get("client_id") {
+		return refusal
+	}
+	return nil
 }
 
 // chooseFor completes a login of this request's client that matched
 // several memberships. (The code stays bound to the redirect URI the login
 // was started with: the token request must repeat it.)
 func (s *Service) chooseFor(ctx context.Context, ar *authzRequest, loginID, profile string, device func() string) (*LoginResponse, error) {
-	sess, err := s.store.Session(ctx, loginID)
-	if err != nil || sess.Login.ClientID != ar.get("client_id") {
-		return nil, resources.Invalid("login", "Login not found or already completed")
+	if err := s.requestLogin(ctx, ar, loginID, resources.Invalid("login", "Login not found or already completed")); err != nil {
+		return nil, err
 	}
 	return s.ChooseProfile(ctx, loginID, profile, device)
+}
+
+// secondFactorFor gives a login of this request's client held for its
+// second factor the code typed (step mfa), or enrolls the user's new
+// authenticator with its first code (step enroll), as /auth/mfa/verify
+// and /auth/mfa/login-enroll do.
+func (s *Service) secondFactorFor(ctx context.Context, ar *authzRequest, step, loginID, token string) (*LoginResponse, error) {
+	if err := s.requestLogin(ctx, ar, loginID, errMFALoginNotHeld); err != nil {
+		return nil, err
+	}
+	if step == "enroll" {
+		return s.LoginEnrollMFA(ctx, loginID, token)
+	}
+	return s.VerifyMFA(ctx, loginID, token)
 }
 
 // browserDevice is the device secret of the browser signing in on the

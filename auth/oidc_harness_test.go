@@ -6,10 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -179,11 +182,17 @@ func (b *webBrowser) submit(p page, fields map[string]string) page {
 			values.Set(k, v)
 		}
 	}
+	return b.post(p, m[2], values)
+}
+
+// post sends values as a form to action (as written in page p).
+func (b *webBrowser) post(p page, action string, values url.Values) page {
+	GinkgoHelper()
 	base, err := url.Parse(p.url)
 	Expect(err).NotTo(HaveOccurred())
-	action, err := base.Parse(html.UnescapeString(m[2]))
+	to, err := base.Parse(html.UnescapeString(action))
 	Expect(err).NotTo(HaveOccurred())
-	req, err := http.NewRequest("POST", action.String(), strings.NewReader(values.Encode()))
+	req, err := http.NewRequest("POST", to.String(), strings.NewReader(values.Encode()))
 	Expect(err).NotTo(HaveOccurred())
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.send(req)
@@ -217,4 +226,52 @@ func (b *webBrowser) code(f flow, email, password string) string {
 	Expect(q.Get("error")).To(BeEmpty(), q.Get("error_description"))
 	Expect(q.Get("code")).NotTo(BeEmpty())
 	return q.Get("code")
+}
+
+// signedInAs exchanges the code the browser came back with (q), checks the
+// id token as the relying party would, and that it and userinfo name who.
+func (rp *relyingParty) signedInAs(q url.Values, f flow, who account) *oauth2.Token {
+	GinkgoHelper()
+	Expect(q.Get("state")).To(Equal(f.state))
+	tok, err := rp.exchange(q.Get("code"), f)
+	Expect(err).NotTo(HaveOccurred())
+	idt, err := rp.verify(tok, f.nonce)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(idt.Subject).To(Equal(who.UserID))
+	info, err := rp.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(info.Email).To(Equal(who.Email))
+	return tok
+}
+
+// callbackPage serves a relying party's redirect URI for the browser
+// specs: the page the browser lands on, until the container ends.
+func callbackPage() *httptest.Server {
+	GinkgoHelper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><title>RP</title><p id="rp-done">back at the relying party</p>`))
+	}))
+	DeferCleanup(srv.Close)
+	return srv
+}
+
+// scriptless starts Chromium with JavaScript off: the pages' forms work
+// without it.
+func scriptless() context.Context {
+	GinkgoHelper()
+	browser := newBrowser()
+	_, err := chromedp.Call(within(browser), emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+	Expect(err).NotTo(HaveOccurred())
+	return browser
+}
+
+// landedAt waits for the browser to be back at the relying party
+// (callbackPage) and answers where it is.
+func landedAt(ctx context.Context) *url.URL {
+	GinkgoHelper()
+	Expect(chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("#rp-done")))).To(Succeed())
+	u, err := url.Parse(read(ctx, chromedp.Evaluate[string](`location.href`)))
+	Expect(err).NotTo(HaveOccurred())
+	return u
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/pquerna/otp"
 
 	"github.com/rosterhq/roster/resources"
 	"github.com/rosterhq/roster/resources/rest"
@@ -28,7 +29,7 @@ const csrfCookie = "roster.csrf"
 
 // oidcView is what the sign-in template renders.
 type oidcView struct {
-	State   string // signin, choose, logout, signedout, error
+	State   string // signin, choose, mfa, enroll, recovery, logout, signedout, error
 	Title   string
 	Message string
 	Error   string
@@ -41,10 +42,26 @@ type oidcView struct {
 	Verify  bool // the sign-in form asks for the new-device code
 	Login   string
 	Choices []choice
-	// Target is the URI the form's answer may redirect to (the client's
-	// redirect URI): the page's CSP lets the form go there.
-	Target string
+	// Upstreams are the identity providers the sign-in page offers.
+	Upstreams []upstreamChoice
+	// The enrollment form's secret: its otpauth:// URI (posted back, so a
+	// wrong first code shows the same one), as a QR code and as the key
+	// to type.
+	EnrollURI string
+	EnrollQR  template.URL
+	EnrollKey string
+	// RecoveryCodes are shown once, right after enrollment; Continue is
+	// then the link on to the client (its redirect URI with the code).
+	RecoveryCodes []string
+	Continue      template.URL
+	// Targets are the URIs the forms' answers may redirect to (the
+	// client's redirect URI, an identity provider's authorize URL): the
+	// page's CSP lets the forms go there.
+	Targets []string
 }
+
+// upstreamChoice is an identity provider's button on the sign-in page.
+type upstreamChoice struct{ Source, Label string }
 
 type field struct{ Name, Value string }
 
@@ -82,9 +99,16 @@ func renderSignInError(c echo.Context, status int, e *resources.Error) error {
 
 func renderOIDC(c echo.Context, status int, v oidcView) error {
 	csp := PageCSP
-	if src := cspSource(v.Target); src != "" {
-		// Browsers hold a form's redirects to form-action as well.
-		csp = strings.Replace(PageCSP, "form-action 'self'", "form-action 'self' "+src, 1)
+	// Browsers hold a form's redirects to form-action as well.
+	action := "form-action 'self'"
+	for _, t := range v.Targets {
+		if src := cspSource(t); src != "" && !strings.Contains(action, " "+src) {
+			action += " " + src
+		}
+	}
+	csp = strings.Replace(csp, "form-action 'self'", action, 1)
+	if v.EnrollQR != "" {
+		csp = strings.Replace(csp, "default-src 'none';", "default-src 'none'; img-src data:;", 1)
 	}
 	return renderHTML(c, status, signInTemplate, v, csp)
 }
@@ -105,7 +129,7 @@ func cspSource(uri string) string {
 // requestView is the part every form of a request's pages shares.
 func (s *Service) requestView(c echo.Context, ar *authzRequest, state, title string) oidcView {
 	v := oidcView{State: state, Title: title, Client: ar.client.Name, Action: "authorize", CSRF: s.csrfToken(c),
-		Target: ar.get("redirect_uri")}
+		Targets: []string{ar.get("redirect_uri")}}
 	names := make([]string, 0, len(ar.params))
 	for k := range ar.params {
 		names = append(names, k)
@@ -120,6 +144,7 @@ func (s *Service) requestView(c echo.Context, ar *authzRequest, state, title str
 func (s *Service) signInForm(c echo.Context, ar *authzRequest, sv signInView) oidcView {
 	v := s.requestView(c, ar, "signin", "Sign in")
 	v.Step, v.Email, v.Error, v.Message, v.Verify = "signin", sv.Email, sv.Error, sv.Message, sv.Verify
+	s.offerUpstreams(c.Request().Context(), ar, &v)
 	if ar.client.SignInForm != nil && ar.client.SignInForm.WelcomeString != "" && v.Message == "" {
 		v.Message = ar.client.SignInForm.WelcomeString
 	}
@@ -141,6 +166,9 @@ func (s *Service) signInError(c echo.Context, e *resources.Error, ar *authzReque
 func (s *Service) renderChoice(c echo.Context, ar *authzRequest, resp *LoginResponse) error {
 	v := s.requestView(c, ar, "choose", "Choose a profile")
 	v.Step, v.Login = "choose", resp.Login
+	if len(resp.RecoveryCodes) > 0 {
+		v.Message, v.RecoveryCodes = msgRecovery, resp.RecoveryCodes
+	}
 	for i, raw := range resp.Memberships {
 		var m resources.ProjectMembership
 		if json.Unmarshal(raw, &m) != nil {
@@ -156,6 +184,56 @@ func (s *Service) renderChoice(c echo.Context, ar *authzRequest, resp *LoginResp
 		v.Choices = append(v.Choices, choice{ID: m.ID, Label: label, Checked: i == 0})
 	}
 	return renderOIDC(c, http.StatusOK, v)
+}
+
+// What the second-factor pages say.
+const (
+	msgMFA      = "Your account has two-step sign-in. Enter the code your authenticator app shows now, or one of your recovery codes."
+	msgEnroll   = "This project requires two-step sign-in. Scan the QR code with an authenticator app (or type the key into it), then enter the 6-digit code it shows."
+	msgRecovery = "Two-step sign-in is on. Each of these recovery codes signs you in once if you lose your authenticator app. They are shown only now: keep them somewhere safe."
+)
+
+// secondFactorForm asks login, held for its second factor, for a code
+// (step mfa) or for the first code of a new authenticator (step enroll,
+// showing the secret of enrollURI).
+func (s *Service) secondFactorForm(c echo.Context, ar *authzRequest, step, loginID, enrollURI string) oidcView {
+	v := s.requestView(c, ar, step, "Two-step sign-in")
+	v.Step, v.Login, v.Message = step, loginID, msgMFA
+	if step == "enroll" {
+		v.Title, v.Message, v.EnrollURI = "Set up two-step sign-in", msgEnroll, enrollURI
+		if key, err := otp.NewKeyFromURL(enrollURI); err == nil && key.Type() == "totp" {
+			v.EnrollKey = key.Secret()
+			if qr, err := qrCode(key); err == nil {
+				v.EnrollQR = template.URL(qr) // a data: URL made here, from a PNG
+			}
+		}
+	}
+	return v
+}
+
+// renderRecovery shows the recovery codes of the second factor the user
+// just enrolled, then links on to the client with the code.
+func (s *Service) renderRecovery(c echo.Context, ar *authzRequest, resp *LoginResponse) error {
+	u, err := s.answerURL(ar, url.Values{"code": {resp.Code}})
+	if err != nil {
+		return err
+	}
+	v := s.requestView(c, ar, "recovery", "Save your recovery codes")
+	v.Message, v.RecoveryCodes = msgRecovery, resp.RecoveryCodes
+	if safeLink(u) {
+		v.Continue = template.URL(u.String()) // a redirect URI registered on the client
+	}
+	return renderOIDC(c, http.StatusOK, v)
+}
+
+// safeLink reports whether u may be a link on Roster's pages: not a scheme
+// that runs or embeds content.
+func safeLink(u *url.URL) bool {
+	switch strings.ToLower(u.Scheme) {
+	case "", "javascript", "data", "vbscript", "file", "blob":
+		return false
+	}
+	return true
 }
 
 // csrfToken is the browser's CSRF token, set as a cookie on first use.

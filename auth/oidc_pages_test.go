@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -61,12 +60,7 @@ var _ = Describe("The sign-in pages in a browser", Label("browser"), Ordered, fu
 
 	BeforeAll(func() {
 		admin = h.newAdmin()
-		// The relying party's callback page: where the browser lands.
-		rpServer = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write([]byte(`<!doctype html><title>RP</title><p id="rp-done">back at the relying party</p>`))
-		}))
-		DeferCleanup(rpServer.Close)
+		rpServer = callbackPage()
 		r := h.do("POST", "fhir/R4/ClientApplication", admin.Token, map[string]any{"resourceType": "ClientApplication",
 			"name": "Browser app", "redirectUris": []string{rpServer.URL + "/callback", rpServer.URL + "/signed-out"}})
 		Expect(r.Status).To(Equal(http.StatusCreated), string(r.Body))
@@ -75,19 +69,8 @@ var _ = Describe("The sign-in pages in a browser", Label("browser"), Ordered, fu
 	})
 
 	BeforeEach(func() {
-		browser = newBrowser()
-		_, err := chromedp.Call(within(browser), emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
-		Expect(err).NotTo(HaveOccurred())
+		browser = scriptless()
 	})
-
-	// landed is where the browser is, once back at the relying party.
-	landed := func(ctx context.Context) *url.URL {
-		GinkgoHelper()
-		Expect(chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("#rp-done")))).To(Succeed())
-		u, err := url.Parse(read(ctx, chromedp.Evaluate[string](`location.href`)))
-		Expect(err).NotTo(HaveOccurred())
-		return u
-	}
 
 	// signIn runs the flow f in the browser and exchanges the code.
 	signIn := func(ctx context.Context, f flow) *oauth2.Token {
@@ -103,7 +86,7 @@ var _ = Describe("The sign-in pages in a browser", Label("browser"), Ordered, fu
 			chromedp.SendKeys(chromedp.CSS("#password"), admin.Password),
 			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 		)).To(Succeed())
-		u := landed(ctx)
+		u := landedAt(ctx)
 		Expect(u.Path).To(Equal("/callback"))
 		Expect(u.Query().Get("state")).To(Equal(f.state))
 		tok, err := rp.exchange(u.Query().Get("code"), f)
@@ -155,7 +138,7 @@ var _ = Describe("The sign-in pages in a browser", Label("browser"), Ordered, fu
 			chromedp.Click(chromedp.CSS(`label[for="m-`+second.JSON()["id"].(string)+`"]`)),
 			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 		)).To(Succeed())
-		u := landed(ctx)
+		u := landedAt(ctx)
 		tok, err := rp.exchange(u.Query().Get("code"), f)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(tok.Extra("profile")).To(HaveKeyWithValue("display", "Locum profile"))
@@ -172,7 +155,7 @@ var _ = Describe("The sign-in pages in a browser", Label("browser"), Ordered, fu
 		Expect(read(ctx, chromedp.Text(chromedp.CSS("#status")))).To(ContainSubstring("sign out"))
 		Expect(h.works(tok.AccessToken)).To(BeTrue())
 		Expect(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))).To(Succeed())
-		u := landed(ctx)
+		u := landedAt(ctx)
 		Expect(u.Path).To(Equal("/signed-out"))
 		Expect(u.Query().Get("state")).To(Equal("s1"))
 		Expect(h.works(tok.AccessToken)).To(BeFalse())

@@ -222,7 +222,7 @@ func (s *Service) handleEndSession(c echo.Context) error {
 	}
 	if v.Get("step") != "logout" {
 		view := oidcView{State: "logout", Title: "Sign out", Message: "Do you want to sign out of Roster?",
-			Action: "logout", Step: "logout", CSRF: s.csrfToken(c), Target: es.redirect}
+			Action: "logout", Step: "logout", CSRF: s.csrfToken(c), Targets: []string{es.redirect}}
 		if es.client != nil {
 			view.Client = es.client.Name
 		}

@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -66,6 +68,13 @@ type Service struct {
 	// Meter, when set, counts sign-ins and throttle refusals for the
 	// operator's metrics.
 	Meter Meter
+
+	// Log, when set, receives what the pages do not say: why an identity
+	// provider's answer was refused.
+	Log *slog.Logger
+	// UpstreamClient talks to identity providers (default: a 10-second
+	// timeout).
+	UpstreamClient *http.Client
 
 	verificationAliases []string
 
@@ -213,6 +222,9 @@ type LoginRequest struct {
 	// to keep (set by the authorize page only: /auth/login's own scope,
 	// nonce and redirectUri are not kept, as before).
 	grant grant
+	// upstream: an external identity provider signed the user in (no
+	// password was checked here, nor is the device).
+	upstream bool
 }
 
 // LoginResponse is {login, code} or {login, memberships}; or, when the
@@ -313,14 +325,25 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, remoteAddr, userA
 		return nil, resources.Invalid("projectId", "User has no active membership in this project")
 	}
 	lock.succeed(ctx)
+	return s.startLogin(ctx, user, mems, projectID, &req, remoteAddr, userAgent)
+}
+
+// startLogin starts the login of user, whose credentials were checked, as
+// req asks: mems are its active memberships (in projectID, when the
+// sign-in names one). The new device is checked, unless an upstream
+// identity provider signed the user in; the login is held for its second
+// factor when the user has one or must enroll one; else it answers the
+// code, or the memberships to choose from.
+func (s *Service) startLogin(ctx context.Context, user *resources.User, mems []*resources.ProjectMembership, projectID string,
+	req *LoginRequest, remoteAddr, userAgent string) (*LoginResponse, error) {
 	// The device is checked for the project the login is for; a login that
 	// named none and matched several has it checked when one is chosen.
 	into := projectID
 	if into == "" && len(mems) == 1 {
 		into = strings.TrimPrefix(mems[0].Project.Reference, "Project/")
 	}
-	if into != "" {
-		if ask, err := s.checkDevice(ctx, deviceAttempt{userID: user.ID, user: user, project: into, req: &req}); err != nil || ask != nil {
+	if into != "" && !req.upstream {
+		if ask, err := s.checkDevice(ctx, deviceAttempt{userID: user.ID, user: user, project: into, req: req}); err != nil || ask != nil {
 			return ask, err
 		}
 	}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -140,19 +139,7 @@ var smartScopesSupported = []string{"openid", "profile", "email", "fhirUser", "o
 // handleSMARTConfiguration serves /.well-known/smart-configuration (SMART
 // App Launch 2.0 §2.1).
 func (s *Service) handleSMARTConfiguration(c echo.Context) error {
-	base := s.Issuer()
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.JSON(http.StatusOK, map[string]any{
-		"issuer":                                base,
-		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"authorization_endpoint":                base + "/oauth2/authorize",
-		"token_endpoint":                        base + "/oauth2/token",
-		"userinfo_endpoint":                     base + "/oauth2/userinfo",
-		"grant_types_supported":                 []string{"authorization_code", "client_credentials", "refresh_token"},
-		"token_endpoint_auth_methods_supported": tokenAuthMethods,
-		"scopes_supported":                      smartScopesSupported,
-		"response_types_supported":              []string{"code"},
-		"code_challenge_methods_supported":      []string{"S256"},
+	return s.metadataDocument(c, map[string]any{
 		"capabilities": []string{"launch-standalone", "client-public", "client-confidential-symmetric",
 			"sso-openid-connect", "permission-offline", "permission-patient", "permission-user",
 			"permission-v1", "permission-v2", "authorize-post"},

@@ -3,7 +3,10 @@ package resources
 import (
 	"bytes"
 	"encoding/json"
+	"net"
+	"net/url"
 	"reflect"
+	"strings"
 )
 
 // This file holds the FHIR R4 data types (plus Medplum's IdentityProvider)
@@ -152,6 +155,8 @@ type Expression struct {
 // IdentityProvider is Medplum's external Identity Provider (IdP) configuration.
 type IdentityProvider struct {
 	Element
+	Issuer               string `json:"issuer,omitempty"`
+	JwksURL              string `json:"jwksUrl,omitempty"`
 	AuthorizeURL         string `json:"authorizeUrl,omitempty"`
 	TokenURL             string `json:"tokenUrl,omitempty"`
 	TokenAuthMethod      string `json:"tokenAuthMethod,omitempty"`
@@ -210,4 +215,55 @@ func jsonKind(b []byte) string {
 		return "null"
 	}
 	return "number"
+}
+
+// Issues are what is wrong with an identity provider's configuration at
+// path (nil when nothing): the authorize and token URLs and the client id
+// are required, and every URL is absolute, https or http to a loopback
+// host.
+func (p *IdentityProvider) Issues(path string) []Issue {
+	if p == nil {
+		return nil
+	}
+	var issues []Issue
+	add := func(code, element, msg string) {
+		issues = append(issues, Issue{Code: code, Expression: path + "." + element, Message: msg})
+	}
+	for _, u := range []struct {
+		element, value string
+		required       bool
+	}{{"authorizeUrl", p.AuthorizeURL, true}, {"tokenUrl", p.TokenURL, true}, {"userInfoUrl", p.UserInfoURL, false},
+		{"issuer", p.Issuer, false}, {"jwksUrl", p.JwksURL, false}} {
+		switch {
+		case u.value == "" && u.required:
+			add("required", u.element, path+"."+u.element+" is required")
+		case u.value != "" && !providerURL(u.value):
+			add("invalid", u.element, path+"."+u.element+" must be an https URL (http only to localhost)")
+		}
+	}
+	if strings.TrimSpace(p.ClientID) == "" {
+		add("required", "clientId", path+".clientId is required")
+	}
+	if m := p.TokenAuthMethod; m != "" && m != "client_secret_basic" && m != "client_secret_post" {
+		add("invalid", "tokenAuthMethod", path+".tokenAuthMethod must be client_secret_basic or client_secret_post")
+	}
+	return issues
+}
+
+// providerURL reports whether s is an absolute https URL, or an http one
+// to a loopback host (a provider on the same machine, as in tests).
+func providerURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		return host == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	return false
 }

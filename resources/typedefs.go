@@ -123,16 +123,21 @@ func init() {
 		},
 		CheckWrite: superAdminFlag("Project.superAdmin", func(r Resource) *bool { return r.(*Project).SuperAdmin }),
 		Validate: func(r Resource) []Issue {
-			if strings.TrimSpace(r.(*Project).Name) == "" {
-				return []Issue{{Code: "required", Expression: "Project.name", Message: "Project.name is required"}}
+			p := r.(*Project)
+			issues := p.IdentityProvider.Issues("Project.identityProvider")
+			if strings.TrimSpace(p.Name) == "" {
+				issues = append(issues, Issue{Code: "required", Expression: "Project.name", Message: "Project.name is required"})
 			}
-			return nil
+			return issues
 		},
 	})
 	Register(&Type{Name: "ClientApplication", New: func() Resource { return &ClientApplication{} }, AdminOnly: true,
 		Params: []SearchParam{
 			{Code: "name", Type: ParamString, Description: "The application's name",
 				Values: func(r Resource) []IndexValue { return strs(r.(*ClientApplication).Name) }},
+		},
+		Validate: func(r Resource) []Issue {
+			return r.(*ClientApplication).IdentityProvider.Issues("ClientApplication.identityProvider")
 		},
 	})
 	Register(&Type{Name: "AccessPolicy", New: func() Resource { return &AccessPolicy{} }, AdminOnly: true,

@@ -121,6 +121,11 @@ type Project struct {
 	Link                       []ProjectLink           `json:"link,omitempty"`
 	DefaultProfile             []ProjectDefaultProfile `json:"defaultProfile,omitempty"`
 	ExportedResourceType       []string                `json:"exportedResourceType,omitempty"`
+	// IdentityProvider signs the project's members in through an external
+	// OpenID Connect provider, beside their passwords. Medplum keeps one on
+	// ClientApplication and DomainConfiguration; Roster's Project has one
+	// too, for every client of the project.
+	IdentityProvider *IdentityProvider `json:"identityProvider,omitempty"`
 }
 
 // MFARequiredSetting names the Project.setting whose valueBoolean true

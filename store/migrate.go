@@ -373,6 +373,19 @@ ALTER TABLE logins ADD COLUMN redirect_uri TEXT NOT NULL DEFAULT ''`},
 	// StringKey), so a 1 MB string fits an index entry; boundKeys (in
 	// goSteps: SHA-256) rewrites the longer values older versions wrote.
 	{24, ``},
+	// 25: sign-ins through an external identity provider in flight: the
+	// hash of the state sent upstream, what the callback needs to go on
+	// (the authorization request, the nonce, the hash of the browser's
+	// binding secret) and when it started. A row is taken once, by the
+	// callback; rows left by abandoned sign-ins are purged as new ones
+	// arrive.
+	{25, `
+CREATE TABLE IF NOT EXISTS upstream_states (
+  state_hash TEXT PRIMARY KEY,
+  data TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS upstream_states_created ON upstream_states (created_at)`},
 	// 20: every type is searched by _tag, _security and _profile (meta),
 	// and a reference parameter by :identifier (Reference.identifier,
 	// under IdentifierParam): indexMetaAndIdentifiers (in goSteps) writes

@@ -39,6 +39,7 @@ var (
 	_ auth.LinkStore        = (*store.Store)(nil)
 	_ auth.ThrottleStore    = (*store.Store)(nil)
 	_ auth.DeviceStore      = (*store.Store)(nil)
+	_ auth.UpstreamStore    = (*store.Store)(nil)
 	_ mail.Store            = (*store.Store)(nil)
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
@@ -269,6 +270,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Auth.Limits = cfg.Throttle
 	a.Auth.Verification = cfg.Verification
 	a.Auth.SecureCookies = strings.HasPrefix(cfg.BaseURL, "https://")
+	a.Auth.Log = log
 	a.Auth.SetClock(clock.Now)
 	a.Admin = admin.NewService(a.Resources, a.Auth, st)
 	a.Admin.Mail, a.Admin.AppURL = a.Mail, cfg.AppURL
