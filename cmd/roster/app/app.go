@@ -42,7 +42,7 @@ var (
 	_ mail.Store            = (*store.Store)(nil)
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
-	_ admin.InvitationStore = (*store.Store)(nil)
+	_ admin.Store           = (*store.Store)(nil)
 	_ telemetry.Database    = (*store.Store)(nil)
 
 	_ auth.Meter  = (*telemetry.Metrics)(nil)
