@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -219,6 +220,9 @@ func (s *Service) invitationPage(ctx context.Context, projectID string, q Invita
 	if resources.ControlChar(q.Email) {
 		issues = append(issues, resources.Issue{Code: "invalid", Expression: "email", Message: "email must not contain control characters"})
 	}
+	if q.MembershipID != "" && !fhirID.MatchString(q.MembershipID) {
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "membership", Message: "membership must be a membership id"})
+	}
 	if len(issues) > 0 {
 		return nil, resources.Invalids(issues)
 	}
@@ -233,6 +237,9 @@ func (s *Service) invitationPage(ctx context.Context, projectID string, q Invita
 	}
 	return out, nil
 }
+
+// fhirID is FHIR's id: 1 to 64 letters, digits, '-' and '.'.
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // checkPage validates a page's size and start.
 func checkPage(count, offset int) []resources.Issue {
@@ -570,7 +577,7 @@ func (s *Service) handleListInvitations(c echo.Context) error {
 	if _, err := s.RequireProjectAdmin(ctx, projectID); err != nil {
 		return err
 	}
-	q := InvitationQuery{Status: c.QueryParam("status"), Email: c.QueryParam("email")}
+	q := InvitationQuery{Status: c.QueryParam("status"), Email: c.QueryParam("email"), MembershipID: c.QueryParam("membership")}
 	var issues []resources.Issue
 	q.Count, q.Offset, issues = readPage(c)
 	out, err := s.invitationPage(ctx, projectID, q, issues)
