@@ -143,15 +143,19 @@ func (c *Console) attach(next echo.HandlerFunc) echo.HandlerFunc {
 // pageHeaders sets the headers of every console answer.
 func pageHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
-		h := ec.Response().Header()
-		h.Set("Content-Security-Policy", CSP)
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if !strings.HasPrefix(ec.Path(), "/console/assets/") {
-			h.Set("Cache-Control", "no-store")
-		}
+		setHeaders(ec.Response().Header(), ec.Path())
 		return next(ec)
+	}
+}
+
+// setHeaders sets the headers of a console answer on route path.
+func setHeaders(h http.Header, path string) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if !strings.HasPrefix(path, "/console/assets/") {
+		h.Set("Cache-Control", "no-store")
 	}
 }

@@ -231,7 +231,18 @@ func screenshotDir() string {
 // screenshot writes the whole page as a PNG named name.
 func screenshot(ctx context.Context, name string) {
 	GinkgoHelper()
-	png := read(within(ctx), chromedp.FullScreenshot(100))
+	save(name, read(within(ctx), chromedp.FullScreenshot(100)))
+}
+
+// screenshotTop writes what the window shows of a long page, from its top.
+func screenshotTop(ctx context.Context, name string) {
+	GinkgoHelper()
+	read(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	save(name, read(within(ctx), chromedp.CaptureScreenshot()))
+}
+
+func save(name string, png []byte) {
+	GinkgoHelper()
 	dir := screenshotDir()
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
 	Expect(os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)).To(Succeed())

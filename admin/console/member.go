@@ -171,7 +171,8 @@ func (c *Console) events(ec echo.Context, m *apiMembership) ([]eventView, error)
 		}
 		for _, en := range r.Entity {
 			for _, d := range en.Detail {
-				if d.Type == "invitation" || d.Type == "link" {
+				switch d.Type {
+				case "invitation", "link", "profile", "user":
 					continue // ids, which say nothing to a reader
 				}
 				v.Details = append(v.Details, d.Type+": "+d.ValueString)

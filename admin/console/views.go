@@ -124,7 +124,10 @@ func renderError(ec echo.Context, status int, e *resources.Error) error {
 	}
 	c, _ := ec.Get(consoleKey).(*Console)
 	if c == nil {
-		return ec.String(status, msg)
+		// An error that came before the console's routes did (a body over
+		// the limit, say): the page as a console at the root would show it.
+		c = &Console{base: &url.URL{Path: "/"}, prefix: "/console/"}
+		setHeaders(ec.Response().Header(), ec.Path())
 	}
 	if pp, ok := ec.Get(errorView).(preparedPage); ok {
 		return c.render(ec, status, pp.name, pp.p)

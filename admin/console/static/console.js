@@ -33,6 +33,7 @@
   // ---- actions, confirmed in a dialog ----
   var dialog = document.getElementById('confirm');
   var current = null; // the action link being confirmed
+  var reloadOnClose = false; // a member's page, after a link was made
 
   function el(id) { return document.getElementById(id); }
 
@@ -75,7 +76,9 @@
     ok.className = link.classList.contains('danger') ? 'danger' : '';
     el('confirm-cancel').textContent = 'Cancel';
     dialog.showModal();
-    (action === 'email' ? el('confirm-email-input') : ok).focus();
+    // Focus goes to the question, not a button: the key that opened the
+    // dialog would otherwise go on to press it.
+    el('confirm-title').focus();
   }
 
   function run() {
@@ -114,6 +117,7 @@
       } else {
         dialog.close();
       }
+      reloadOnClose = !members();
       if (members()) {
         refreshTable(memberId).catch(function (e) { complain(e.message); });
       } else if (!out.link) {
@@ -141,6 +145,11 @@
       run();
     });
     dialog.addEventListener('close', function () {
+      if (reloadOnClose) {
+        reloadOnClose = false;
+        window.location.reload();
+        return;
+      }
       if (current && document.body.contains(current)) {
         var summary = current.closest('details') ? current.closest('details').querySelector('summary') : current;
         summary.focus();
