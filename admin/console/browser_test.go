@@ -324,7 +324,7 @@ var _ = Describe("The console in a browser", Label("browser"), func() {
 		signInBrowser(browser, admin.Email, fixtures.AdminPassword)
 		screenshot(browser, "members")
 		browse(browser,
-			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
 			chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS("table.members")),
 		)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -29,7 +30,13 @@ func sessionRow(v *visitor) (sealed string, data map[string]any, found bool) {
 	GinkgoHelper()
 	ck := v.cookie("roster.console")
 	Expect(ck).NotTo(BeNil())
-	raw, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	return sessionOfSecret(ck.Value)
+}
+
+// sessionOfSecret is sessionRow of the cookie's secret.
+func sessionOfSecret(secret string) (sealed string, data map[string]any, found bool) {
+	GinkgoHelper()
+	raw, err := base64.RawURLEncoding.DecodeString(secret)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(raw).To(HaveLen(32), "the cookie is a 256-bit secret, nothing else")
 	derive := func(info string) []byte {
@@ -150,6 +157,40 @@ var _ = Describe("Signing in to the console", func() {
 		for _, next := range []string{"https://evil.example/", "//evil.example/console/", "/oauth2/logout", "/console/../admin/"} {
 			Expect(newVisitor().get("/console/signin?next=" + url.QueryEscape(next)).status).To(Equal(http.StatusFound))
 		}
+	})
+
+	It("refreshes the access token as it runs out, and ends the session after 12 hours or with its login", func() {
+		admin := newAdmin()
+		v := newVisitor()
+		home := v.signIn(admin.Email, fixtures.AdminPassword).location
+		_, before, _ := sessionRow(v)
+
+		advanceClock(59*time.Minute + 30*time.Second)
+		Expect(v.get(home).status).To(Equal(http.StatusOK))
+		_, after, found := sessionRow(v)
+		Expect(found).To(BeTrue())
+		Expect(after["access"]).NotTo(Equal(before["access"]), "a new access token")
+		Expect(after["refresh"]).NotTo(Equal(before["refresh"]), "rotated with its refresh token")
+		Expect(v.get(home).status).To(Equal(http.StatusOK), "and it works")
+
+		By("a login ended elsewhere ending the session")
+		secret := v.cookie("roster.console").Value
+		_, err := srv.Do("POST", "oauth2/logout", after["access"].(string), nil)
+		Expect(err).NotTo(HaveOccurred())
+		r := v.get(home)
+		Expect(r.status).To(Equal(http.StatusUnauthorized))
+		Expect(r.body).To(ContainSubstring("Sign in"))
+		Expect(v.cookie("roster.console")).To(BeNil())
+		_, _, found = sessionOfSecret(secret)
+		Expect(found).To(BeFalse())
+
+		By("12 hours ending any session")
+		v2 := newVisitor()
+		home = v2.signIn(admin.Email, fixtures.AdminPassword).location
+		advanceClock(12*time.Hour + time.Minute)
+		r = v2.get(home)
+		Expect(r.status).To(Equal(http.StatusFound))
+		Expect(r.location).To(HavePrefix("/console/signin?next="))
 	})
 
 	It("signs out: the login ends at Roster at once, and the session is gone", func() {

@@ -217,7 +217,16 @@ func (c *Console) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 			return errSignedOut
 		}
 		ec.Set(sessionKey, &session{keys: k, data: data})
-		return next(ec)
+		err := next(ec)
+		if resources.IsKind(err, resources.KindUnauthorized) {
+			// The API no longer takes the token (the login was ended, the
+			// membership deactivated): the session is over.
+			if derr := c.sessions.DeleteConsoleSession(ec.Request().Context(), k.id); derr != nil {
+				return derr
+			}
+			ec.SetCookie(c.cookie(sessionCookie, "", -1))
+		}
+		return err
 	}
 }
 
