@@ -161,7 +161,7 @@ func (a *answer) refusal() *resources.Error {
 	}
 	switch {
 	case len(messages) > 0:
-		e.Message = strings.Join(messages, " ")
+		e.Message = strings.Join(messages, "; ")
 	case body.ErrorDescription != "":
 		e.Message = body.ErrorDescription
 	default:
