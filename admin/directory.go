@@ -170,24 +170,15 @@ func (s *Service) memberPage(ctx context.Context, project *resources.Project, q 
 	for _, m := range mems {
 		byID[m.ID] = m
 	}
-	rows, err := s.invitations.MembershipInvitations(ctx, project.ID, ids)
-	if err != nil {
-		return nil, err
-	}
-	newest := map[string]*store.Invitation{}
-	for _, row := range rows {
-		if newest[row.MembershipID] == nil {
-			newest[row.MembershipID] = row
-		}
-	}
 	for _, l := range listed {
 		m := byID[l.MembershipID]
 		if m == nil {
 			continue // deleted since the directory was read
 		}
 		mw := MemberWithInvitation{MemberSummary: summarize(project, m), Email: l.Email, LastSignIn: timeOrNil(l.LastSignIn)}
-		if row := newest[m.ID]; row != nil {
-			mw.Invitation = &InvitationStatus{ID: row.ID, Status: s.status(row)}
+		if l.InvitationID != "" {
+			mw.Invitation = &InvitationStatus{ID: l.InvitationID,
+				Status: s.status(&store.Invitation{Status: l.InvitationStatus, ExpiresAt: l.InvitationExpires})}
 		}
 		out.Members = append(out.Members, mw)
 	}

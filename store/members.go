@@ -70,14 +70,9 @@ func (s *Store) MemberSignedIn(ctx context.Context, membershipID string, at time
 	return err
 }
 
-// newestInvitationSQL joins each directory row m to the newest invitation
-// of its membership (i), as the members list shows it.
-const newestInvitationSQL = ` JOIN invitations i ON i.id = (SELECT x.id FROM invitations x WHERE x.membership_id = m.membership_id
-  ORDER BY x.created_at DESC, x.id DESC LIMIT 1)`
-
 // Members returns one page of a project's directory, in q's order, and
 // how many rows match. A page in one of the orders is a range of that
-// order's index; the text filter reads the project's rows of it.
+// order's index; the filters read the project's rows of it.
 func (s *Store) Members(ctx context.Context, q MemberQuery) ([]MemberListing, int, error) {
 	from := " FROM member_directory m"
 	where := " WHERE m.project_id = ?"
@@ -94,16 +89,13 @@ func (s *Store) Members(ctx context.Context, q MemberQuery) ([]MemberListing, in
 	switch q.Invitation {
 	case "":
 	case InvitationPending:
-		from += newestInvitationSQL
-		where += " AND i.status = ? AND i.expires_at > ?"
+		where += " AND m.invitation_status = ? AND m.invitation_expires > ?"
 		args = append(args, InvitationPending, micro(q.Now))
 	case InvitationExpired:
-		from += newestInvitationSQL
-		where += " AND i.status = ? AND i.expires_at <= ?"
+		where += " AND m.invitation_status = ? AND m.invitation_expires <= ?"
 		args = append(args, InvitationPending, micro(q.Now))
 	default:
-		from += newestInvitationSQL
-		where += " AND i.status = ?"
+		where += " AND m.invitation_status = ?"
 		args = append(args, q.Invitation)
 	}
 	var total int
@@ -133,13 +125,13 @@ func (s *Store) Members(ctx context.Context, q MemberQuery) ([]MemberListing, in
 			order = " ORDER BY m.last_updated, m.membership_id DESC"
 		}
 	}
-	rows, err := s.query(ctx, "SELECT m.membership_id, m.email, m.last_sign_in"+from+where+order+" LIMIT ? OFFSET ?",
-		append(args, q.Limit, q.Offset)...)
+	rows, err := s.query(ctx, "SELECT m.membership_id, m.email, m.last_sign_in, m.invitation_id, m.invitation_status, m.invitation_expires"+
+		from+where+order+" LIMIT ? OFFSET ?", append(args, q.Limit, q.Offset)...)
 	out, err := scanAll(rows, err, func(sc rowScanner) (MemberListing, error) {
 		var l MemberListing
-		var signIn int64
-		err := sc.Scan(&l.MembershipID, &l.Email, &signIn)
-		l.LastSignIn = fromMicro(signIn)
+		var signIn, expires int64
+		err := sc.Scan(&l.MembershipID, &l.Email, &signIn, &l.InvitationID, &l.InvitationStatus, &expires)
+		l.LastSignIn, l.InvitationExpires = fromMicro(signIn), fromMicro(expires)
 		return l, err
 	})
 	return out, total, translate(err)
@@ -196,8 +188,29 @@ func fillMemberDirectory(ctx context.Context, s *Store) error {
 			}
 		}
 		if len(recs) < page {
-			return nil
+			break
 		}
 		after = recs[len(recs)-1].ID
 	}
+	// Each row's newest invitation, from the (membership_id, created_at,
+	// id) index.
+	_, err = s.exec(ctx, `UPDATE member_directory SET
+  invitation_id = COALESCE((SELECT x.id FROM invitations x WHERE x.membership_id = member_directory.membership_id
+    ORDER BY x.created_at DESC, x.id DESC LIMIT 1), ''),
+  invitation_status = COALESCE((SELECT x.status FROM invitations x WHERE x.membership_id = member_directory.membership_id
+    ORDER BY x.created_at DESC, x.id DESC LIMIT 1), ''),
+  invitation_expires = COALESCE((SELECT x.expires_at FROM invitations x WHERE x.membership_id = member_directory.membership_id
+    ORDER BY x.created_at DESC, x.id DESC LIMIT 1), 0)`)
+	return err
+}
+
+// Invitations of a membership keep its directory row's newest invitation
+// in step: a new one becomes it; a change of status or expiry is copied
+// when it is the one the row names.
+
+// newestInvitation makes inv its membership's newest invitation.
+func (s *Store) newestInvitation(ctx context.Context, inv *Invitation) error {
+	_, err := s.exec(ctx, "UPDATE member_directory SET invitation_id = ?, invitation_status = ?, invitation_expires = ? WHERE membership_id = ?",
+		inv.ID, inv.Status, micro(inv.ExpiresAt), inv.MembershipID)
+	return err
 }

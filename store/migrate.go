@@ -382,11 +382,12 @@ ALTER TABLE logins ADD COLUMN redirect_uri TEXT NOT NULL DEFAULT ''`},
 	// 27: the member directory (store/members.go): a project's members
 	// filtered by name, email, activity and invitation status, and sorted
 	// by name, email, last sign-in or last change, a page at a time from
-	// one index each, never by decoding every membership to sort it.
-	// fillMemberDirectory (in goSteps) writes the rows of the memberships
-	// stored before. A membership's newest invitation is found from
-	// (membership_id, created_at, id), which replaces the index of
-	// membership_id alone.
+	// one index each, never by decoding every membership to sort it. A row
+	// carries its membership's newest invitation (id, status, expiry),
+	// which the invitations' writes keep. fillMemberDirectory (in goSteps)
+	// writes the rows of the memberships stored before, finding each one's
+	// newest invitation from (membership_id, created_at, id), which
+	// replaces the index of membership_id alone.
 	{27, `
 CREATE TABLE IF NOT EXISTS member_directory (
   membership_id TEXT PRIMARY KEY,
@@ -396,7 +397,10 @@ CREATE TABLE IF NOT EXISTS member_directory (
   email {{text_c}} NOT NULL DEFAULT '',
   active BOOLEAN NOT NULL DEFAULT TRUE,
   last_updated BIGINT NOT NULL,
-  last_sign_in BIGINT NOT NULL DEFAULT 0
+  last_sign_in BIGINT NOT NULL DEFAULT 0,
+  invitation_id TEXT NOT NULL DEFAULT '',
+  invitation_status TEXT NOT NULL DEFAULT '',
+  invitation_expires BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS member_directory_recent ON member_directory (project_id, last_updated DESC, membership_id);
 CREATE INDEX IF NOT EXISTS member_directory_name ON member_directory (project_id, name_key, membership_id);

@@ -205,4 +205,8 @@ type MemberListing struct {
 	MembershipID string
 	Email        string    // folded; "" for none
 	LastSignIn   time.Time // zero: never
+	// The membership's newest invitation ("" for none): its id, stored
+	// status (InvitationPending, …) and expiry.
+	InvitationID, InvitationStatus string
+	InvitationExpires              time.Time
 }

@@ -25,7 +25,8 @@ import (
 // trip and a commit (groupcommit.go).
 
 // sqlInsertMany writes any number of new records, their search rows and
-// their unique keys — and the invitations of the invites among them — in
+// their unique keys — and the invitations of the invites among them, each
+// its membership's newest in the member directory — in
 // one statement whose text never changes (so it is prepared once per
 // connection), from column arrays. It returns the keys it claimed: a key
 // already taken (or given twice) is skipped, and the caller, inside a
@@ -39,7 +40,10 @@ const sqlInsertMany = `WITH r AS (INSERT INTO resources (` + versionColumns + `)
   ON CONFLICT DO NOTHING RETURNING key),
  n AS (INSERT INTO invitations (` + invitationColumns + `)
   SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],
-   $28::text[], $29::integer[], $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[]))
+   $28::text[], $29::integer[], $30::bigint[], $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[])),
+ d AS (UPDATE member_directory SET invitation_id = v.id, invitation_status = v.status, invitation_expires = v.expires
+  FROM unnest($20::text[], $22::text[], $26::text[], $31::bigint[]) AS v(id, membership, status, expires)
+  WHERE member_directory.membership_id = v.membership)
 SELECT key FROM k`
 
 // insertMany is Insert of recs in one statement. Records with unique keys

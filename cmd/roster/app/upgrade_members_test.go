@@ -26,6 +26,11 @@ var _ = Describe("Upgrading a database to the member directory", func() {
 		Expect(srv.AddMember(project, yuri, "Yuri", "Young", "a-good-long-password", false)).To(Succeed())
 		_, err = srv.LoginFull(yuri, "a-good-long-password", project)
 		Expect(err).NotTo(HaveOccurred())
+		xena := fixtures.Email("xena")
+		r, err := srv.Do("POST", "admin/projects/"+project+"/invite", token, map[string]any{"resourceType": "Practitioner",
+			"firstName": "Xena", "lastName": "Xu", "email": xena})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Status).To(Equal(200), string(r.Body))
 
 		By("putting the database back as it was before migration 27")
 		for _, stmt := range []string{"DROP TABLE member_directory", "DROP INDEX invitations_membership_created",
@@ -49,8 +54,12 @@ var _ = Describe("Upgrading a database to the member directory", func() {
 			return out
 		}
 		byName := list("_sort=-name")
-		Expect(byName).To(HaveLen(3))
-		Expect([]any{byName[0]["name"], byName[1]["name"], byName[2]["name"]}).To(Equal([]any{"Zoe Zimmer", "Yuri Young", "Pat Admin"}))
+		Expect(byName).To(HaveLen(4))
+		Expect([]any{byName[0]["name"], byName[1]["name"], byName[2]["name"], byName[3]["name"]}).
+			To(Equal([]any{"Zoe Zimmer", "Yuri Young", "Xena Xu", "Pat Admin"}))
+		Expect(byName[2]["invitation"]).To(HaveKeyWithValue("status", "pending"), "the newest invitation, found again")
+		Expect(list("invitation=pending")).To(HaveLen(1))
+		byName = append(byName[:2], byName[3])
 		Expect(byName[0]).To(HaveKeyWithValue("email", zoe))
 		Expect(byName[0]).NotTo(HaveKey("lastSignIn"))
 		signedIn, err := time.Parse(time.RFC3339Nano, byName[1]["lastSignIn"].(string))
