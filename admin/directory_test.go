@@ -179,6 +179,32 @@ var _ = Describe("The members list's filters and orders", func() {
 		Expect(memberRow(p, m)).To(HaveKeyWithValue("invitation", BeNil()))
 	})
 
+	It("lists a membership a transaction Bundle writes before its User, with the User's email", func() {
+		email := "bundled-" + uniq() + "@example.com"
+		r := do(srv, "POST", "fhir/R4", p.Token, map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+			map[string]any{"fullUrl": "urn:uuid:6c1a4f0e-0000-4000-8000-000000000001", "request": map[string]any{"method": "POST", "url": "ProjectMembership"},
+				"resource": map[string]any{"resourceType": "ProjectMembership",
+					"user":    map[string]any{"reference": "urn:uuid:6c1a4f0e-0000-4000-8000-000000000002"},
+					"profile": map[string]any{"reference": "urn:uuid:6c1a4f0e-0000-4000-8000-000000000003", "display": "Bea Bundled"}}},
+			map[string]any{"fullUrl": "urn:uuid:6c1a4f0e-0000-4000-8000-000000000002", "request": map[string]any{"method": "POST", "url": "User"},
+				"resource": map[string]any{"resourceType": "User", "firstName": "Bea", "lastName": "Bundled", "email": email,
+					"project": map[string]any{"reference": "Project/" + p.ID}}},
+			map[string]any{"fullUrl": "urn:uuid:6c1a4f0e-0000-4000-8000-000000000003", "request": map[string]any{"method": "POST", "url": "Practitioner"},
+				"resource": map[string]any{"resourceType": "Practitioner", "name": []any{map[string]any{"given": []any{"Bea"}, "family": "Bundled"}}}},
+		}})
+		Expect(r.Status).To(Equal(200), string(r.Body))
+		ids, _ := memberIDs(p, url.Values{"q": {email}})
+		Expect(ids).To(HaveLen(1), "found by the email of a User written after it")
+	})
+
+	It("sorts and finds a name longer than an index entry may be by its first 256 bytes", func() {
+		long := strings.Repeat("Wolfeschlegelsteinhausenbergerdorff", 100)
+		m := inviteInto(srv, p, named("Hubert", long, "long-"+uniq()+"@example.com"))
+		ids, _ := memberIDs(p, url.Values{"q": {"hubert wolfeschlegel"}})
+		Expect(ids).To(Equal([]string{m.membership}))
+		Expect(memberRow(p, m.membership)).To(HaveKeyWithValue("name", "Hubert "+long), "the list shows the whole name")
+	})
+
 	DescribeTable("answers bad parameters with 400 naming each",
 		func(query string, fields ...string) {
 			r := do(srv, "GET", "admin/projects/"+p.ID+"/members?"+query, p.Token, nil)

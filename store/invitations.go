@@ -35,7 +35,7 @@ func scanInvitation(sc rowScanner) (*Invitation, error) {
 func (s *Store) CreateInvitation(ctx context.Context, inv *Invitation) error {
 	if p := deferred(ctx); p != nil {
 		p.invitations = append(p.invitations, inv)
-		return nil
+		return s.newestInvitation(ctx, inv) // held back too, after its membership's row
 	}
 	_, err := s.exec(ctx, "INSERT INTO invitations ("+invitationColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		inv.ID, inv.ProjectID, inv.MembershipID, inv.UserID, inv.Email, inv.Kind, inv.Status, inv.InvitedBy, inv.LinkID,

@@ -35,32 +35,54 @@ func MemberEntryOf(rec *resources.Record, m *resources.ProjectMembership) Member
 // without one.
 const userEmailSQL = `COALESCE((SELECT value FROM search_index WHERE type = 'User' AND id = ? AND param = 'email' LIMIT 1), '')`
 
+// maxNameKey bounds the name a directory row sorts and is searched by (a
+// name may be as long as a FHIR string; an index entry may not).
+const maxNameKey = 256
+
+// nameKey is a name as the directory sorts and searches it: folded, its
+// first maxNameKey bytes.
+func nameKey(name string) string {
+	k := resources.Fold(name)
+	if len(k) <= maxNameKey {
+		return k
+	}
+	return strings.ToValidUTF8(k[:maxNameKey], "")
+}
+
 // PutMember writes (or rewrites) a membership's directory row; its last
-// sign-in is kept.
+// sign-in and newest invitation are kept. In a bulk transaction it waits
+// for the creates held back (the User's among them), so it never writes
+// them early.
 func (s *Store) PutMember(ctx context.Context, e MemberEntry) error {
 	userID, _ := strings.CutPrefix(e.UserRef, "User/")
 	if !strings.HasPrefix(e.UserRef, "User/") {
 		userID = ""
 	}
-	_, err := s.exec(ctx, `INSERT INTO member_directory (membership_id, project_id, user_ref, name_key, email, active, last_updated)
+	return s.holdBack(ctx, func(ctx context.Context) error {
+		_, err := s.exec(ctx, `INSERT INTO member_directory (membership_id, project_id, user_ref, name_key, email, active, last_updated)
   VALUES (?, ?, ?, ?, `+userEmailSQL+`, ?, ?)
   ON CONFLICT (membership_id) DO UPDATE SET project_id = excluded.project_id, user_ref = excluded.user_ref,
     name_key = excluded.name_key, email = excluded.email, active = excluded.active, last_updated = excluded.last_updated`,
-		e.MembershipID, e.ProjectID, e.UserRef, resources.Fold(e.Name), userID, e.Active, micro(e.LastUpdated))
-	return err
+			e.MembershipID, e.ProjectID, e.UserRef, nameKey(e.Name), userID, e.Active, micro(e.LastUpdated))
+		return err
+	})
 }
 
 // DeleteMember drops a deleted membership's directory row.
 func (s *Store) DeleteMember(ctx context.Context, membershipID string) error {
-	_, err := s.exec(ctx, "DELETE FROM member_directory WHERE membership_id = ?", membershipID)
-	return err
+	return s.holdBack(ctx, func(ctx context.Context) error {
+		_, err := s.exec(ctx, "DELETE FROM member_directory WHERE membership_id = ?", membershipID)
+		return err
+	})
 }
 
 // FollowMemberEmail gives every directory row of the user userRef
 // ("User/…") its new email (folded).
 func (s *Store) FollowMemberEmail(ctx context.Context, userRef, email string) error {
-	_, err := s.exec(ctx, "UPDATE member_directory SET email = ? WHERE user_ref = ?", email, userRef)
-	return err
+	return s.holdBack(ctx, func(ctx context.Context) error {
+		_, err := s.exec(ctx, "UPDATE member_directory SET email = ? WHERE user_ref = ?", email, userRef)
+		return err
+	})
 }
 
 // MemberSignedIn records that the membership's user signed in through it at.
@@ -210,7 +232,9 @@ func fillMemberDirectory(ctx context.Context, s *Store) error {
 
 // newestInvitation makes inv its membership's newest invitation.
 func (s *Store) newestInvitation(ctx context.Context, inv *Invitation) error {
-	_, err := s.exec(ctx, "UPDATE member_directory SET invitation_id = ?, invitation_status = ?, invitation_expires = ? WHERE membership_id = ?",
-		inv.ID, inv.Status, micro(inv.ExpiresAt), inv.MembershipID)
-	return err
+	return s.holdBack(ctx, func(ctx context.Context) error {
+		_, err := s.exec(ctx, "UPDATE member_directory SET invitation_id = ?, invitation_status = ?, invitation_expires = ? WHERE membership_id = ?",
+			inv.ID, inv.Status, micro(inv.ExpiresAt), inv.MembershipID)
+		return err
+	})
 }
