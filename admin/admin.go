@@ -24,6 +24,7 @@ type Service struct {
 	res         *resources.Service
 	auth        *auth.Service
 	invitations InvitationStore
+	directory   MemberDirectory
 	now         func() time.Time
 
 	// Mail queues outgoing mail; AppURL is the base of links in mails.
@@ -55,12 +56,13 @@ func (s *Service) IdempotentWrites(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.Idempotency(next)
 }
 
-// NewService returns the admin service, keeping invitations in st. It
-// hooks into authSvc so that an invitation is accepted when its link is
-// used or its user signs in through its membership (dialects chain their
-// own hooks after it).
-func NewService(res *resources.Service, authSvc *auth.Service, st InvitationStore) *Service {
-	s := &Service{res: res, auth: authSvc, invitations: st, now: time.Now}
+// NewService returns the admin service, keeping invitations and the
+// member directory in st. It hooks into authSvc so that an invitation is
+// accepted when its link is used or its user signs in through its
+// membership, and the sign-in dated (dialects chain their own hooks after
+// it).
+func NewService(res *resources.Service, authSvc *auth.Service, st Store) *Service {
+	s := &Service{res: res, auth: authSvc, invitations: st, directory: st, now: time.Now}
 	prevLink, prevSignIn := authSvc.OnLinkUsed, authSvc.OnSignIn
 	authSvc.OnLinkUsed = func(ctx context.Context, l *auth.Link) error {
 		if prevLink != nil {
@@ -76,9 +78,13 @@ func NewService(res *resources.Service, authSvc *auth.Service, st InvitationStor
 				return err
 			}
 		}
-		return s.invitationSignedIn(ctx, l, m)
+		if err := s.invitationSignedIn(ctx, l, m); err != nil {
+			return err
+		}
+		return s.memberSignedIn(ctx, l, m)
 	}
 	res.AddWriteHook(s.membershipWritten, "ProjectMembership")
+	res.AddWriteHook(s.directoryWritten, "ProjectMembership", "User")
 	return s
 }
 
@@ -94,6 +100,7 @@ func (s *Service) SetClock(now func() time.Time) {
 // cases (User/$update-email), behind authentication.
 func (s *Service) Register(e *echo.Echo) {
 	g := e.Group("/admin", s.auth.Required())
+	g.GET("/projects", s.handleListProjects)
 	g.POST("/projects", s.handleCreateProject)
 	g.POST("/projects/:projectId/client", s.handleCreateClient)
 	g.POST("/projects/:projectId/invite", s.handleInvite, s.IdempotentWrites)

@@ -3,7 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
-	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -220,6 +220,9 @@ func (s *Service) invitationPage(ctx context.Context, projectID string, q Invita
 	if resources.ControlChar(q.Email) {
 		issues = append(issues, resources.Issue{Code: "invalid", Expression: "email", Message: "email must not contain control characters"})
 	}
+	if q.MembershipID != "" && !fhirID.MatchString(q.MembershipID) {
+		issues = append(issues, resources.Issue{Code: "invalid", Expression: "membership", Message: "membership must be a membership id"})
+	}
 	if len(issues) > 0 {
 		return nil, resources.Invalids(issues)
 	}
@@ -234,6 +237,9 @@ func (s *Service) invitationPage(ctx context.Context, projectID string, q Invita
 	}
 	return out, nil
 }
+
+// fhirID is FHIR's id: 1 to 64 letters, digits, '-' and '.'.
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // checkPage validates a page's size and start.
 func checkPage(count, offset int) []resources.Issue {
@@ -571,7 +577,7 @@ func (s *Service) handleListInvitations(c echo.Context) error {
 	if _, err := s.RequireProjectAdmin(ctx, projectID); err != nil {
 		return err
 	}
-	q := InvitationQuery{Status: c.QueryParam("status"), Email: c.QueryParam("email")}
+	q := InvitationQuery{Status: c.QueryParam("status"), Email: c.QueryParam("email"), MembershipID: c.QueryParam("membership")}
 	var issues []resources.Issue
 	q.Count, q.Offset, issues = readPage(c)
 	out, err := s.invitationPage(ctx, projectID, q, issues)
@@ -605,10 +611,15 @@ type MemberPage struct {
 }
 
 // MemberWithInvitation is a member as GET /admin/projects/{projectId}
-// lists it, with its invitation's id and status (null for a membership no
-// invite created).
+// lists it, with its email, last sign-in and its invitation's id and
+// status (null for a membership no invite created).
 type MemberWithInvitation struct {
 	MemberSummary
+	// Email is the member's User's address ("" for a client, or a user
+	// without one); LastSignIn when the user last signed in through this
+	// membership (nil: never).
+	Email      string            `json:"email,omitempty"`
+	LastSignIn *time.Time        `json:"lastSignIn,omitempty"`
 	Invitation *InvitationStatus `json:"invitation"`
 }
 
@@ -616,81 +627,4 @@ type MemberWithInvitation struct {
 type InvitationStatus struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
-}
-
-// Members lists a page of projectID's memberships, most recently changed
-// first (the order the resource index keeps), each with its invitation's
-// status; project admins only.
-func (s *Service) Members(ctx context.Context, projectID string, count, offset int) (*MemberPage, error) {
-	project, err := s.RequireProjectAdmin(ctx, projectID)
-	if err != nil {
-		return nil, err
-	}
-	if issues := checkPage(count, offset); len(issues) > 0 {
-		return nil, resources.Invalids(issues)
-	}
-	return s.memberPage(ctx, project, count, offset)
-}
-
-// memberPage is Members once the caller's rights and the paging were checked.
-func (s *Service) memberPage(ctx context.Context, project *resources.Project, count, offset int) (*MemberPage, error) {
-	projectID := project.ID
-	t, _ := resources.Lookup("ProjectMembership")
-	q, err := resources.ParseQuery(t, url.Values{})
-	if err != nil {
-		return nil, err
-	}
-	q.Count, q.Offset, q.Total = count, offset, true
-	recs, total, err := s.res.Search(resources.AsSystem(ctx, projectID), q)
-	if err != nil {
-		return nil, err
-	}
-	out := &MemberPage{Members: make([]MemberWithInvitation, 0, len(recs)), Total: total, Count: count, Offset: offset}
-	ids := make([]string, 0, len(recs))
-	for _, rec := range recs {
-		r, err := resources.Unmarshal(rec)
-		if err != nil {
-			return nil, err
-		}
-		m, ok := r.(*resources.ProjectMembership)
-		if !ok {
-			continue
-		}
-		out.Members = append(out.Members, MemberWithInvitation{MemberSummary: summarize(project, m)})
-		ids = append(ids, m.ID)
-	}
-	rows, err := s.invitations.MembershipInvitations(ctx, projectID, ids)
-	if err != nil {
-		return nil, err
-	}
-	newest := map[string]*store.Invitation{}
-	for _, row := range rows {
-		if newest[row.MembershipID] == nil {
-			newest[row.MembershipID] = row
-		}
-	}
-	for i := range out.Members {
-		if row := newest[out.Members[i].MembershipID]; row != nil {
-			out.Members[i].Invitation = &InvitationStatus{ID: row.ID, Status: s.status(row)}
-		}
-	}
-	return out, nil
-}
-
-func (s *Service) handleListMembers(c echo.Context) error {
-	ctx := c.Request().Context()
-	project, err := s.RequireProjectAdmin(ctx, c.Param("projectId"))
-	if err != nil {
-		return err
-	}
-	count, offset, issues := readPage(c)
-	if len(issues) > 0 {
-		return resources.Invalids(issues)
-	}
-	out, err := s.memberPage(ctx, project, count, offset)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, out)
 }

@@ -435,7 +435,7 @@ var _ = Describe("Invitations", func() {
 	})
 
 	Describe("GET …/invites", func() {
-		It("lists newest first, filtered by status or email (any case), with the total", func() {
+		It("lists newest first, filtered by status, email (any case) or membership, with the total", func() {
 			a := inviteInto(srv, p, practitioner(emailFor("a")))
 			b := inviteInto(srv, p, with(practitioner(emailFor("b")), "password", invitePassword))
 			c := inviteInto(srv, p, practitioner(emailFor("c")))
@@ -461,6 +461,8 @@ var _ = Describe("Invitations", func() {
 			Expect(ids("?status=expired")).To(BeEmpty())
 			Expect(ids("?email=" + url.QueryEscape(strings.ToUpper(a.email)))).To(Equal([]string{a.invitation}))
 			Expect(ids("?email=nobody@example.com")).To(BeEmpty())
+			Expect(ids("?membership=" + b.membership)).To(Equal([]string{b.invitation}))
+			Expect(ids("?membership=" + b.membership + "&status=pending")).To(BeEmpty())
 
 			r := do(srv, "GET", invitesPath(p.ID)+"?_count=1&_offset=1", p.Token, nil)
 			Expect(r.JSON()).To(HaveKeyWithValue("total", BeNumerically("==", 3)))
@@ -489,6 +491,7 @@ var _ = Describe("Invitations", func() {
 			Entry("an _offset that is no number", "_offset=1e3", "_offset"),
 			Entry("everything at once", "status=x&_count=-5&_offset=y", "status", "_count", "_offset"),
 			Entry("an email with a control character", "email=a%00b@example.com", "email"),
+			Entry("a membership with a control character", "membership=a%0Ab", "membership"),
 		)
 	})
 

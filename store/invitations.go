@@ -35,12 +35,15 @@ func scanInvitation(sc rowScanner) (*Invitation, error) {
 func (s *Store) CreateInvitation(ctx context.Context, inv *Invitation) error {
 	if p := deferred(ctx); p != nil {
 		p.invitations = append(p.invitations, inv)
-		return nil
+		return s.newestInvitation(ctx, inv) // held back too, after its membership's row
 	}
 	_, err := s.exec(ctx, "INSERT INTO invitations ("+invitationColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		inv.ID, inv.ProjectID, inv.MembershipID, inv.UserID, inv.Email, inv.Kind, inv.Status, inv.InvitedBy, inv.LinkID,
 		inv.SentCount, micro(inv.CreatedAt), micro(inv.ExpiresAt), micro(inv.AcceptedAt), micro(inv.RevokedAt), micro(inv.LastSentAt))
-	return err
+	if err != nil {
+		return err
+	}
+	return s.newestInvitation(ctx, inv)
 }
 
 // Invitation reads one invitation (NotFound when unknown).
@@ -114,10 +117,16 @@ func (s *Store) invitations(ctx context.Context, query string, args ...any) ([]*
 // changes, only while the stored status is still from: false when another
 // request (an acceptance, say) changed it first.
 func (s *Store) UpdateInvitation(ctx context.Context, inv *Invitation, from string) (bool, error) {
-	return s.claim(ctx, "UPDATE invitations SET status = ?, link_id = ?, sent_count = ?, expires_at = ?, accepted_at = ?, "+
+	ok, err := s.claim(ctx, "UPDATE invitations SET status = ?, link_id = ?, sent_count = ?, expires_at = ?, accepted_at = ?, "+
 		"revoked_at = ?, last_sent_at = ? WHERE id = ? AND status = ?",
 		inv.Status, inv.LinkID, inv.SentCount, micro(inv.ExpiresAt), micro(inv.AcceptedAt), micro(inv.RevokedAt),
 		micro(inv.LastSentAt), inv.ID, from)
+	if err != nil || !ok {
+		return ok, err
+	}
+	_, err = s.exec(ctx, "UPDATE member_directory SET invitation_status = ?, invitation_expires = ? WHERE membership_id = ? AND invitation_id = ?",
+		inv.Status, micro(inv.ExpiresAt), inv.MembershipID, inv.ID)
+	return true, err
 }
 
 // AcceptInvitationByLink marks accepted the pending invitation whose
@@ -129,15 +138,29 @@ func (s *Store) AcceptInvitationByLink(ctx context.Context, linkID string, at ti
 	}
 	// link_id <> '' names the link index's predicate, so a generic plan
 	// may use it.
-	return s.claim(ctx, "UPDATE invitations SET status = ?, accepted_at = ? WHERE link_id = ? AND link_id <> '' AND status = ?",
+	ok, err := s.claim(ctx, "UPDATE invitations SET status = ?, accepted_at = ? WHERE link_id = ? AND link_id <> '' AND status = ?",
 		InvitationAccepted, micro(at), linkID, InvitationPending)
+	if err != nil || !ok {
+		return ok, err
+	}
+	// The invitation keeps its link id once accepted: it finds its row.
+	_, err = s.exec(ctx, `UPDATE member_directory SET invitation_status = ?
+  WHERE membership_id IN (SELECT membership_id FROM invitations WHERE link_id = ? AND link_id <> '')
+    AND invitation_id IN (SELECT id FROM invitations WHERE link_id = ? AND link_id <> '')`, InvitationAccepted, linkID, linkID)
+	return true, err
 }
 
 // AcceptInvitationOfMembership marks accepted the pending invitation of a
 // membership; false when it has none pending.
 func (s *Store) AcceptInvitationOfMembership(ctx context.Context, membershipID string, at time.Time) (bool, error) {
-	return s.claim(ctx, "UPDATE invitations SET status = ?, accepted_at = ? WHERE membership_id = ? AND status = ?",
+	ok, err := s.claim(ctx, "UPDATE invitations SET status = ?, accepted_at = ? WHERE membership_id = ? AND status = ?",
 		InvitationAccepted, micro(at), membershipID, InvitationPending)
+	if err != nil || !ok {
+		return ok, err
+	}
+	_, err = s.exec(ctx, "UPDATE member_directory SET invitation_status = ? WHERE membership_id = ? AND invitation_status = ?",
+		InvitationAccepted, membershipID, InvitationPending)
+	return true, err
 }
 
 // FollowEmail moves userID's pending invitations to email (the user's

@@ -25,6 +25,7 @@ var goSteps = map[int]func(ctx context.Context, s *Store) error{
 	17: carryLockouts,
 	20: indexMetaAndIdentifiers,
 	24: boundKeys,
+	27: fillMemberDirectory,
 }
 
 var migrations = []migration{
@@ -391,6 +392,46 @@ CREATE INDEX IF NOT EXISTS upstream_states_created ON upstream_states (created_a
 	// under IdentifierParam): indexMetaAndIdentifiers (in goSteps) writes
 	// those search rows for the resources stored before, which have any.
 	{20, ``},
+	// 27: the member directory (store/members.go): a project's members
+	// filtered by name, email, activity and invitation status, and sorted
+	// by name, email, last sign-in or last change, a page at a time from
+	// one index each, never by decoding every membership to sort it. A row
+	// carries its membership's newest invitation (id, status, expiry),
+	// which the invitations' writes keep. fillMemberDirectory (in goSteps)
+	// writes the rows of the memberships stored before, finding each one's
+	// newest invitation from (membership_id, created_at, id), which
+	// replaces the index of membership_id alone.
+	{27, `
+CREATE TABLE IF NOT EXISTS member_directory (
+  membership_id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  user_ref TEXT NOT NULL DEFAULT '',
+  name_key {{text_c}} NOT NULL DEFAULT '',
+  email {{text_c}} NOT NULL DEFAULT '',
+  active BOOLEAN NOT NULL DEFAULT TRUE,
+  last_updated BIGINT NOT NULL,
+  last_sign_in BIGINT NOT NULL DEFAULT 0,
+  invitation_id TEXT NOT NULL DEFAULT '',
+  invitation_status TEXT NOT NULL DEFAULT '',
+  invitation_expires BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS member_directory_recent ON member_directory (project_id, last_updated DESC, membership_id);
+CREATE INDEX IF NOT EXISTS member_directory_name ON member_directory (project_id, name_key, membership_id);
+CREATE INDEX IF NOT EXISTS member_directory_email ON member_directory (project_id, email, membership_id);
+CREATE INDEX IF NOT EXISTS member_directory_sign_in ON member_directory (project_id, last_sign_in, membership_id);
+CREATE INDEX IF NOT EXISTS member_directory_user ON member_directory (user_ref);
+CREATE INDEX IF NOT EXISTS invitations_membership_created ON invitations (membership_id, created_at, id);
+DROP INDEX IF EXISTS invitations_membership`},
+	// 28: the admin console's sessions (store/console.go), by the hash of
+	// the browser's secret, with their expiry.
+	{28, `
+CREATE TABLE IF NOT EXISTS console_sessions (
+  id_hash TEXT PRIMARY KEY,
+  sealed TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires_at)`},
 }
 
 // medableLockoutWindow is how long Medable's wrong-password counts lasted

@@ -173,3 +173,40 @@ type InvitationQuery struct {
 	Limit        int
 	Offset       int
 }
+
+// MemberEntry is what the member directory keeps of a membership (besides
+// its user's email, which it reads from the User, and its last sign-in).
+type MemberEntry struct {
+	MembershipID string
+	ProjectID    string
+	UserRef      string // "User/…" or "ClientApplication/…"
+	Name         string // the profile's display
+	Active       bool
+	LastUpdated  time.Time
+}
+
+// MemberQuery selects a page of a project's member directory.
+type MemberQuery struct {
+	ProjectID string
+	Text      string // "" for all, else found (case-insensitively) in the name or the email
+	Active    *bool  // nil for all
+	// Invitation is "" for all, else the status of the membership's newest
+	// invitation (a stored state or InvitationExpired).
+	Invitation string
+	Now        time.Time // what "expired" is judged against
+	Sort       string    // a MemberSort… order ("" is MemberSortRecent)
+	Desc       bool
+	Limit      int
+	Offset     int
+}
+
+// MemberListing is one membership of a page of the member directory.
+type MemberListing struct {
+	MembershipID string
+	Email        string    // folded; "" for none
+	LastSignIn   time.Time // zero: never
+	// The membership's newest invitation ("" for none): its id, stored
+	// status (InvitationPending, …) and expiry.
+	InvitationID, InvitationStatus string
+	InvitationExpires              time.Time
+}

@@ -134,10 +134,17 @@ func invitationArrays(invs []*Invitation) []any {
 type pendingInserts struct {
 	recs        []*resources.Record
 	invitations []*Invitation
-	err         error // the first failed flush: the transaction's real error
+	// after are statements about the held-back rows (the member
+	// directory's), run in order once they are written.
+	after []func(ctx context.Context) error
+	err   error // the first failed flush: the transaction's real error
 }
 
 type pendingKey struct{}
+
+// flushingKey marks the context a flush runs its after statements in:
+// they run at once rather than being held back again.
+type flushingKey struct{}
 
 // maxPending is how many creates one statement carries.
 const maxPending = 100
@@ -145,12 +152,22 @@ const maxPending = 100
 // flush writes the transaction's held-back creates, if any.
 func (s *Store) flush(ctx context.Context) error {
 	p, _ := ctx.Value(pendingKey{}).(*pendingInserts)
-	if p == nil || len(p.recs)+len(p.invitations) == 0 {
+	if p == nil || len(p.recs)+len(p.invitations)+len(p.after) == 0 {
 		return nil
 	}
-	recs, invs := p.recs, p.invitations
-	p.recs, p.invitations = nil, nil
-	err := s.insertWith(ctx, recs, invs)
+	recs, invs, after := p.recs, p.invitations, p.after
+	p.recs, p.invitations, p.after = nil, nil, nil
+	var err error
+	if len(recs)+len(invs) > 0 {
+		err = s.insertWith(ctx, recs, invs)
+	}
+	ctx = context.WithValue(ctx, flushingKey{}, true)
+	for _, fn := range after {
+		if err != nil {
+			break
+		}
+		err = fn(ctx)
+	}
 	if err != nil && p.err == nil {
 		p.err = err
 	}
@@ -160,10 +177,21 @@ func (s *Store) flush(ctx context.Context) error {
 // deferred is ctx's held-back creates when ctx is a bulk transaction.
 func deferred(ctx context.Context) *pendingInserts {
 	p, _ := ctx.Value(pendingKey{}).(*pendingInserts)
-	if p == nil || !resources.InsertsDeferred(ctx) {
+	if p == nil || !resources.InsertsDeferred(ctx) || ctx.Value(flushingKey{}) != nil {
 		return nil
 	}
 	return p
+}
+
+// holdBack runs fn at once, or, in a bulk transaction, after the creates
+// held back so far are written (it may concern them), without writing
+// them before their time.
+func (s *Store) holdBack(ctx context.Context, fn func(ctx context.Context) error) error {
+	if p := deferred(ctx); p != nil {
+		p.after = append(p.after, fn)
+		return nil
+	}
+	return fn(ctx)
 }
 
 // deferInsert holds rec back when ctx is a bulk transaction.

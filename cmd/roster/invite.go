@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,12 +18,9 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-)
 
-// The columns a bulk-invite CSV may have (header names are matched without
-// regard to case); resourceType, firstName, lastName and one of email or
-// externalId are required.
-var inviteColumns = []string{"resourceType", "firstName", "lastName", "email", "externalId", "admin", "sendEmail"}
+	"github.com/rosterhq/roster/admin/invitecsv"
+)
 
 const inviteUsage = `usage: roster invite --server URL --token TOKEN --project ID --csv FILE [--out RESULT.csv]
 
@@ -43,21 +39,6 @@ type bulkInvite struct {
 	http                   *http.Client
 	// backoff is the wait before retry n (1-based) of a transient failure.
 	backoff func(n int) time.Duration
-}
-
-// inviteRow is one data row of the CSV.
-type inviteRow struct {
-	line   int
-	fields map[string]string
-	err    error // the row could not be read
-}
-
-// inviteResult is one line of the result CSV.
-type inviteResult struct {
-	line         int
-	outcome      string
-	membershipID string
-	err          string
 }
 
 // invite runs `roster invite`.
@@ -140,69 +121,24 @@ func progress(total int) *progressbar.ProgressBar {
 
 // readInviteCSV reads the whole file first, so the progress bar knows the
 // total and a malformed file fails before anything is sent.
-func readInviteCSV(path string) ([]inviteRow, error) {
-	raw, err := os.ReadFile(path)
+func readInviteCSV(path string) ([]invitecsv.Row, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))))
-	r.TrimLeadingSpace = true
-	header, err := r.Read()
+	defer f.Close()
+	rows, err := invitecsv.Read(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the header row: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	names := make([]string, len(header))
-	seen := map[string]bool{}
-	for i, h := range header {
-		name := ""
-		for _, c := range inviteColumns {
-			if strings.EqualFold(strings.TrimSpace(h), c) {
-				name = c
-			}
-		}
-		if name == "" {
-			return nil, fmt.Errorf("%s: unknown column %q (columns: %s)", path, h, strings.Join(inviteColumns, ", "))
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("%s: column %s appears twice", path, name)
-		}
-		seen[name], names[i] = true, name
-	}
-	for _, c := range []string{"resourceType", "firstName", "lastName"} {
-		if !seen[c] {
-			return nil, fmt.Errorf("%s: missing column %s", path, c)
-		}
-	}
-	if !seen["email"] && !seen["externalId"] {
-		return nil, fmt.Errorf("%s: needs an email or an externalId column", path)
-	}
-	var rows []inviteRow
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		line, _ := r.FieldPos(0)
-		row := inviteRow{line: line, fields: map[string]string{}}
-		if err != nil {
-			if !errors.Is(err, csv.ErrFieldCount) {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			row.err = fmt.Errorf("expected %d fields, found %d", len(names), len(rec))
-		} else {
-			for i, v := range rec {
-				row.fields[names[i]] = strings.TrimSpace(v)
-			}
-		}
-		rows = append(rows, row)
-	}
+	return rows, nil
 }
 
 // run invites the rows one after another, writing each result as it comes,
 // so an interrupted run still leaves what was done.
-func (b *bulkInvite) run(ctx context.Context, rows []inviteRow, out io.Writer, bar *progressbar.ProgressBar) (map[string]int, error) {
+func (b *bulkInvite) run(ctx context.Context, rows []invitecsv.Row, out io.Writer, bar *progressbar.ProgressBar) (map[string]int, error) {
 	w := csv.NewWriter(out)
-	_ = w.Write([]string{"row", "outcome", "membershipId", "error"})
+	_ = w.Write(invitecsv.ResultHeader)
 	counts := map[string]int{}
 	for _, row := range rows {
 		if err := ctx.Err(); err != nil {
@@ -210,8 +146,8 @@ func (b *bulkInvite) run(ctx context.Context, rows []inviteRow, out io.Writer, b
 			return counts, err
 		}
 		res := b.inviteOne(ctx, row)
-		counts[res.outcome]++
-		if err := w.Write([]string{strconv.Itoa(res.line), res.outcome, res.membershipID, res.err}); err != nil {
+		counts[res.Outcome]++
+		if err := w.Write(res.Record()); err != nil {
 			return counts, err
 		}
 		w.Flush()
@@ -234,23 +170,20 @@ func (b *bulkInvite) run(ctx context.Context, rows []inviteRow, out io.Writer, b
 // rowResult is a row's result; stop is set when the failure concerns every
 // row (credentials, project), so the run ends there.
 type rowResult struct {
-	inviteResult
+	invitecsv.Result
 	stop error
 }
 
 func failed(line int, format string, a ...any) rowResult {
-	return rowResult{inviteResult: inviteResult{line: line, outcome: "error", err: fmt.Sprintf(format, a...)}}
+	return rowResult{Result: invitecsv.Result{Line: line, Outcome: invitecsv.OutcomeError, Error: fmt.Sprintf(format, a...)}}
 }
 
 // inviteOne sends one row, retrying transient failures (the invite is an
 // upsert, so a retry after a lost answer is harmless).
-func (b *bulkInvite) inviteOne(ctx context.Context, row inviteRow) rowResult {
-	if row.err != nil {
-		return failed(row.line, "%v", row.err)
-	}
-	body, err := rowBody(row.fields)
+func (b *bulkInvite) inviteOne(ctx context.Context, row invitecsv.Row) rowResult {
+	body, err := row.Body()
 	if err != nil {
-		return failed(row.line, "%v", err)
+		return failed(row.Line, "%v", err)
 	}
 	for attempt := 1; ; attempt++ {
 		status, header, resp, err := b.post(ctx, body)
@@ -268,25 +201,14 @@ func (b *bulkInvite) inviteOne(ctx context.Context, row inviteRow) rowResult {
 			}
 		}
 		if err != nil {
-			return failed(row.line, "%v", err)
+			return failed(row.Line, "%v", err)
 		}
+		r := rowResult{Result: invitecsv.Answer(row.Line, status, header.Get("Roster-Invite-Outcome"), resp)}
 		switch status {
-		case http.StatusOK:
-			var m struct {
-				ID string `json:"id"`
-			}
-			_ = json.Unmarshal(resp, &m)
-			outcome := header.Get("Roster-Invite-Outcome")
-			if outcome == "" {
-				outcome = "created"
-			}
-			return rowResult{inviteResult: inviteResult{line: row.line, outcome: outcome, membershipID: m.ID}}
 		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-			r := failed(row.line, "%s", outcomeText(status, resp))
-			r.stop = fmt.Errorf("stopped at row %d: %s", row.line, outcomeText(status, resp))
-			return r
+			r.stop = fmt.Errorf("stopped at row %d: %s", row.Line, r.Error)
 		}
-		return failed(row.line, "%s", outcomeText(status, resp))
+		return r
 	}
 }
 
@@ -308,71 +230,4 @@ func (b *bulkInvite) post(ctx context.Context, body []byte) (int, http.Header, [
 		return 0, nil, nil, err
 	}
 	return resp.StatusCode, resp.Header, raw, nil
-}
-
-// rowBody is the invite request of a row.
-func rowBody(f map[string]string) ([]byte, error) {
-	body := map[string]any{"resourceType": f["resourceType"], "firstName": f["firstName"], "lastName": f["lastName"], "upsert": true}
-	if f["email"] != "" {
-		body["email"] = f["email"]
-	}
-	if f["externalId"] != "" {
-		body["externalId"] = f["externalId"]
-	}
-	if v := f["admin"]; v != "" {
-		admin, err := parseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("admin: %v", err)
-		}
-		body["membership"] = map[string]any{"admin": admin}
-	}
-	if v := f["sendEmail"]; v != "" {
-		send, err := parseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("sendEmail: %v", err)
-		}
-		body["sendEmail"] = send
-	}
-	return json.Marshal(body)
-}
-
-func parseBool(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "yes", "y", "1":
-		return true, nil
-	case "false", "no", "n", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("%q is not true or false", v)
-}
-
-// outcomeText summarizes an error answer: each OperationOutcome issue as
-// "expression: text", else the status.
-func outcomeText(status int, body []byte) string {
-	var oo struct {
-		Issue []struct {
-			Details struct {
-				Text string `json:"text"`
-			} `json:"details"`
-			Diagnostics string   `json:"diagnostics"`
-			Expression  []string `json:"expression"`
-		} `json:"issue"`
-	}
-	var parts []string
-	if json.Unmarshal(body, &oo) == nil {
-		for _, is := range oo.Issue {
-			text := is.Details.Text
-			if text == "" {
-				text = is.Diagnostics
-			}
-			if len(is.Expression) > 0 {
-				text = strings.Join(is.Expression, ",") + ": " + text
-			}
-			parts = append(parts, text)
-		}
-	}
-	if len(parts) == 0 {
-		return fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
-	}
-	return fmt.Sprintf("HTTP %d: %s", status, strings.Join(parts, "; "))
 }

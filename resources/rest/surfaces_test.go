@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rosterhq/roster/admin/console"
 	"github.com/rosterhq/roster/admin/hospital"
 	"github.com/rosterhq/roster/admin/medable"
 	"github.com/rosterhq/roster/admin/medallion"
@@ -287,6 +288,21 @@ func surfaceCases() []surfaceCase {
 			Expect(r.Header.Get("Location")).To(BeEmpty(), "an error is a page, never a redirect")
 			Expect(string(r.Body)).To(ContainSubstring(`<main data-state="error">`))
 			Expect(string(r.Body)).NotTo(ContainSubstring("<form"))
+			if k.name == "untyped" {
+				Expect(string(r.Body)).To(ContainSubstring("Something went wrong"))
+			}
+		},
+	}, {
+		name: "Admin console (/console/)", surface: console.Errors, path: "/console/projects/x/members",
+		real: map[string]func(w *errWorld) *fixtures.Response{
+			"unauthorized": func(*errWorld) *fixtures.Response { return form("console/signout", url.Values{}) },
+			"not found":    func(*errWorld) *fixtures.Response { return call("GET", "console/assets/nothing.js", "", nil) },
+		},
+		shape: func(r *fixtures.Response, k errKind, _ bool) {
+			Expect(r.Header.Get("Content-Type")).To(HavePrefix("text/html"))
+			Expect(r.Header.Get("Content-Security-Policy")).To(Equal(console.CSP))
+			Expect(r.Header.Get("Location")).To(BeEmpty(), "an error is a page, never a redirect")
+			Expect(string(r.Body)).To(ContainSubstring(`<p id="error" role="alert" aria-live="assertive" class="status error">`))
 			if k.name == "untyped" {
 				Expect(string(r.Body)).To(ContainSubstring("Something went wrong"))
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/samber/lo"
 
 	"github.com/rosterhq/roster/admin"
+	"github.com/rosterhq/roster/admin/console"
 	"github.com/rosterhq/roster/admin/hospital"
 	"github.com/rosterhq/roster/admin/medable"
 	"github.com/rosterhq/roster/admin/medallion"
@@ -43,7 +44,7 @@ var (
 	_ mail.Store            = (*store.Store)(nil)
 	_ mail.SenderStore      = (*store.Store)(nil)
 	_ mail.Lister           = (*store.Store)(nil)
-	_ admin.InvitationStore = (*store.Store)(nil)
+	_ admin.Store           = (*store.Store)(nil)
 	_ telemetry.Database    = (*store.Store)(nil)
 
 	_ auth.Meter  = (*telemetry.Metrics)(nil)
@@ -402,6 +403,9 @@ func (a *App) router() *echo.Echo {
 	medable.New(a.Resources, a.Auth, a.Admin, a.Config.BaseURL).Register(e)
 	medallion.Register(e, a.Admin, a.Auth, a.Resources)
 	hospital.Register(e, a.Admin, a.Auth, a.Resources)
+	// The console calls the API through e itself, in-process.
+	console.New(console.Options{API: e, Sessions: a.Store, BaseURL: a.Config.BaseURL, EnsureClient: a.ensureConsoleClient,
+		SecureCookies: a.Auth.SecureCookies, Now: a.Clock.Now}).Register(e)
 	if a.Config.TestMode {
 		a.registerTestMode(e)
 	}

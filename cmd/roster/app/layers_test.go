@@ -94,6 +94,10 @@ var _ = Describe("The dependency rule", func() {
 		Entry("mail and audit are infrastructure over store", []string{"mail", "audit"}, []string{"resources", "store"}, false),
 		Entry("auth never uses admin", []string{"auth"}, []string{"resources", "store", "mail", "audit"}, false),
 		Entry("admin and its dialects never use cmd or fixtures", []string{"admin"}, []string{"admin", "auth", "resources", "store", "mail", "audit"}, false),
+		// The console acts only through the public HTTP API: no use case,
+		// no auth internals, no store (only the typed errors and the error
+		// path's surface, and the CSV roster invite reads too).
+		Entry("the admin console uses no use case and no storage", []string{"admin/console"}, []string{"admin/invitecsv", "resources"}, false),
 		// Metrics, request ids and traces are infrastructure cmd wires in: the
 		// packages they count for declare a Meter, storage is read through
 		// telemetry.Database, so telemetry needs none of them.

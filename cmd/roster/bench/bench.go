@@ -501,6 +501,11 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 		if len(o.Ops) > 0 && !slices.Contains(o.Ops, op.name) {
 			continue
 		}
+		if op.prepare != nil {
+			if err := op.prepare(ctx, base, o, w, rep, out); err != nil {
+				return nil, err
+			}
+		}
 		for _, c := range o.Concurrency {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

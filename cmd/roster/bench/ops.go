@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -27,8 +28,10 @@ type world struct {
 	users    []string // emails of users with LoginPassword, for the login workload
 	// oidcClient is the public ClientApplication oidc-code-flow signs in through.
 	oidcClient string
-	run        string // per-run tag keeping generated emails unique
-	seq        atomic.Int64
+	// console is console-members' project and session (prepareConsole).
+	console *consoleWorld
+	run     string // per-run tag keeping generated emails unique
+	seq     atomic.Int64
 }
 
 // LoginPassword is the password of the users the login workload signs in.
@@ -43,6 +46,9 @@ type op struct {
 	baseline string
 	versus   string
 	roster   func(w *world) worker
+	// prepare, when set, makes what the workload needs beyond the
+	// population, once, before its first phase.
+	prepare func(ctx context.Context, base string, o *Options, w *world, rep *Report, out io.Writer) error
 }
 
 func (w *world) rnd(worker int) *rand.Rand {
@@ -197,6 +203,7 @@ var ops = []op{
 	}},
 	oidcCodeFlow,
 	userinfo,
+	consoleMembers,
 	{name: "mixed", roster: func(w *world) worker {
 		return mixedWorker(w)
 	}},
