@@ -22,11 +22,13 @@ import (
 // a project of ConsoleMembers members, as an admin pages, sorts, searches
 // and filters it.
 
-// ConsoleMembers is how many members the console workload's project has:
-// consoleInvited of them invited (pending invitations), the rest loaded.
+// ConsoleMembers is how many members the console workload's project has
+// (fewer when --resources is smaller, as in the benchmark's own spec): one
+// in consoleInvitedEvery of them invited (pending invitations), the rest
+// loaded.
 const (
-	ConsoleMembers = 10000
-	consoleInvited = 500
+	ConsoleMembers      = 10000
+	consoleInvitedEvery = 20
 	// consolePerBundle is how many members (a User, a Practitioner and a
 	// ProjectMembership each) one load Bundle carries.
 	consolePerBundle = 100
@@ -81,7 +83,8 @@ var consoleMembers = op{name: "console-members", prepare: prepareConsole, roster
 }}
 
 // prepareConsole makes the workload's project — its admin, ConsoleMembers
-// members, consoleInvited of them with pending invitations — and signs the
+// members (at most --resources), one in consoleInvitedEvery of them with
+// pending invitations — and signs the
 // admin in to the console through Roster's sign-in page.
 func prepareConsole(ctx context.Context, base string, o *Options, w *world, rep *Report, out io.Writer) error {
 	t0 := time.Now()
@@ -100,7 +103,9 @@ func prepareConsole(ctx context.Context, base string, o *Options, w *world, rep 
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(cl.buf.Bytes(), &p)
-	cw := &consoleWorld{project: p.ID, pages: (ConsoleMembers + 24) / 25}
+	members := min(ConsoleMembers, o.Resources)
+	invited := members / consoleInvitedEvery
+	cw := &consoleWorld{project: p.ID, pages: (members + 24) / 25}
 	adminEmail := "bench-console-admin-" + w.run + "@example.org"
 	s, _, err = cl.do(ctx, "POST", "admin/projects/"+cw.project+"/invite", "application/json", jsonBody(obj{
 		"resourceType": "Practitioner", "firstName": "Console", "lastName": "Admin", "email": adminEmail,
@@ -114,7 +119,7 @@ func prepareConsole(ctx context.Context, base string, o *Options, w *world, rep 
 	}
 
 	// The loaded members, a hundred to a transaction Bundle, four at once.
-	loaded := ConsoleMembers - consoleInvited
+	loaded := members - invited
 	jobs := make(chan []byte)
 	errs := make(chan error, 4)
 	var wg sync.WaitGroup
@@ -169,7 +174,7 @@ func prepareConsole(ctx context.Context, base string, o *Options, w *world, rep 
 		return err
 	default:
 	}
-	for i := range consoleInvited {
+	for i := range invited {
 		person := g.person()
 		s, _, err := cl.do(ctx, "POST", "admin/projects/"+cw.project+"/invite", "application/json", jsonBody(obj{
 			"resourceType": "Practitioner", "firstName": person.Given, "lastName": person.Family,
@@ -186,7 +191,7 @@ func prepareConsole(ctx context.Context, base string, o *Options, w *world, rep 
 	}
 	w.console = cw
 	fmt.Fprintf(out, "console-members: project %s with %d members (%d invited) made in %.1f s\n",
-		cw.project, ConsoleMembers, consoleInvited, time.Since(t0).Seconds())
+		cw.project, members, invited, time.Since(t0).Seconds())
 	return nil
 }
 
