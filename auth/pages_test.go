@@ -3,8 +3,6 @@ package auth_test
 import (
 	"context"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"time"
 
@@ -131,41 +129,10 @@ var _ = Describe("The set-password page", func() {
 })
 
 // chromium finds the browser for the page specs: /usr/bin/chromium (Debian)
-// or chromium on PATH.
-func chromium() string {
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	return ""
-}
-
-// newBrowser starts a headless Chromium with a fresh profile for one spec.
-// Without Chromium the spec is skipped, unless CI is set: then it fails.
+// newBrowser starts a headless Chromium for one spec (fixtures.Browser).
 func newBrowser() context.Context {
 	GinkgoHelper()
-	path := chromium()
-	if path == "" {
-		fixtures.Missing(GinkgoT(), "chromium", "apt-get install chromium")
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(GinkgoT().TempDir()),
-	)
-	ctx, cancel := chromedp.NewContext(actx)
-	DeferCleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	Expect(chromedp.Do(ctx)).To(Succeed(), "start chromium") // no timeout: it would stop the browser
-	return ctx
+	return fixtures.Browser(GinkgoT())
 }
 
 // read runs one browser query, which must succeed, and returns its result.
