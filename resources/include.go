@@ -147,9 +147,13 @@ func (s *Service) follow(ctx context.Context, c *Caller, q *Query, source string
 				ref.Types = append(ref.Types, t.Name)
 			}
 		}
-		if len(ref.Types) > 0 {
-			f.Refs = append(f.Refs, ref)
+		switch len(ref.Types) {
+		case 0:
+			continue
+		case len(types):
+			ref.Types = nil // any
 		}
+		f.Refs = append(f.Refs, ref)
 	}
 	if len(f.Refs) == 0 {
 		return nil, nil

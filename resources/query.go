@@ -118,7 +118,8 @@ type Follow struct {
 }
 
 // Ref is a reference parameter an include follows (its search rows'
-// code), and the types among Follow.Targets it may lead to.
+// code), and the types among Follow.Targets it may lead to: nil for any,
+// when the caller may search every type.
 type Ref struct {
 	Param string
 	Types []string

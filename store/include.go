@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,57 +14,72 @@ import (
 // Referenced returns the live resources the typ resources ids point at as
 // f says, each once: an :iterate round of _include in one statement.
 func (s *Store) Referenced(ctx context.Context, typ string, ids []string, f *resources.Follow) ([]*resources.Record, error) {
+	return s.referenced(ctx, typ, ids, f, 0)
+}
+
+// referenced is Referenced reading at most limit rows (0: all).
+func (s *Store) referenced(ctx context.Context, typ string, ids []string, f *resources.Follow, limit int) ([]*resources.Record, error) {
 	query, args := ReferencedSQL(typ, ids, f, s.postgres)
+	if limit > 0 {
+		query += " LIMIT " + strconv.Itoa(limit)
+	}
 	return s.collect(s.query(ctx, query, args...))
 }
 
 // ReferencedSQL is the statement Referenced sends, on PostgreSQL or on
-// SQLite. PostgreSQL gets the ids as one array, so the statement is the
-// same for any number of them.
+// SQLite. The ids come as one array, so the statement is the same for any
+// number of them.
 func ReferencedSQL(typ string, ids []string, f *resources.Follow, postgres bool) (string, []any) {
 	if postgres {
-		return followSQL(typ, "= ANY (?)", []any{ids}, f, pageColumns, postgres)
+		return followSQL(typ, "= ANY (?)", ids, f, pageColumns, postgres)
 	}
-	ph := make([]string, len(ids))
-	idArgs := make([]any, len(ids))
-	for i, id := range ids {
-		ph[i], idArgs[i] = "?", id
-	}
-	return followSQL(typ, "IN ("+strings.Join(ph, ", ")+")", idArgs, f, pageColumns, postgres)
+	list, _ := json.Marshal(ids)
+	return followSQL(typ, "IN (SELECT value FROM json_each(?))", string(list), f, pageColumns, postgres)
 }
 
 // followSQL selects the columns cols of the live resources f leads to
 // from the typ resources whose ids meet the condition ids (with its
-// arguments idArgs), each once. A reference row's value is "Type/id"; the
-// target's type is what comes before the first "/" and its id all that
-// follows, so absolute and versioned references name nothing. The
-// references are read from the search index's (type, id) entries, told
-// apart by their value (in the "C" collation: quick to compare), and each
-// target from the primary key. The types are chosen on the reference
+// argument idsArg, if any), each once. A reference row's value is
+// "Type/id"; the target's type is what comes before the first "/" and its
+// id all that follows, so absolute and versioned references name nothing.
+// The references are read from the search index's (type, id) entries,
+// told apart by their value (in the "C" collation: quick to compare), and
+// each target from the primary key. The types are chosen on the reference
 // rows: as a condition of the primary key's scan, a list of types was
 // sorted again for each target.
-func followSQL(typ, ids string, idArgs []any, f *resources.Follow, cols string, postgres bool) (string, []any) {
+//
+// On SQLite the statement binds no value that the samples ANALYZE keeps
+// of an index (sqlite_stat4) could weigh, nor one a partial index's
+// condition names: SQLite compiled such a statement a second time at
+// each execution, once the values were bound. So the type is inlined (a registry name, as the parameters and
+// types are), the ids come as one JSON array, and the project is no index
+// term ("+"); nor is the parameter, whose term made the (type, param,
+// value) index of four types look cheaper than (type, id), and every
+// reference row of the type was read.
+func followSQL(typ, ids string, idsArg any, f *resources.Follow, cols string, postgres bool) (string, []any) {
 	refType := func(v string) string { return "substr(" + v + ", 1, instr(" + v + ", '/') - 1)" }
 	refID := func(v string) string { return "substr(" + v + ", instr(" + v + ", '/') + 1)" }
+	source, param, project := "'"+typ+"'", "+s.param", "+r.project_id"
+	var args []any
 	if postgres {
 		// In the primary key's collation, so it serves the join.
 		refType = func(v string) string { return "split_part(" + v + `, '/', 1) COLLATE "default"` }
 		refID = func(v string) string { return "substr(" + v + ", strpos(" + v + `, '/') + 1) COLLATE "default"` }
+		source, param, project, args = "?", "s.param", "r.project_id", []any{typ}
 	}
-	// On SQLite the parameter is no index term ("+"): as one, it let the
-	// (type, param, value) index of a few types look better than the
-	// (type, id) one, and every reference of the type was read.
-	param := "+s.param"
-	if postgres {
-		param = "s.param"
-	}
-	// Registry names (parameter codes, types) are safe to inline.
 	var refs []string
 	for _, ref := range f.Refs {
-		refs = append(refs, "("+param+" = '"+ref.Param+"' AND "+refType("s.value")+" IN ('"+strings.Join(ref.Types, "', '")+"'))")
+		cond := param + " = '" + ref.Param + "'"
+		if len(ref.Types) > 0 {
+			cond += " AND " + refType("s.value") + " IN ('" + strings.Join(ref.Types, "', '") + "')"
+		}
+		refs = append(refs, "("+cond+")")
 	}
-	keys := "SELECT DISTINCT s.value FROM search_index s WHERE s.type = ? AND s.id " + ids + " AND (" + strings.Join(refs, " OR ") + ")"
-	args := append(append([]any{typ}, idArgs...), false)
+	keys := "SELECT DISTINCT s.value FROM search_index s WHERE s.type = " + source + " AND s.id " + ids + " AND (" + strings.Join(refs, " OR ") + ")"
+	if idsArg != nil {
+		args = append(args, idsArg)
+	}
+	args = append(args, false)
 	where := " WHERE r.deleted = ?"
 	// Targets share the search's project; a guard's filters narrow their
 	// type.
@@ -80,7 +96,7 @@ func followSQL(typ, ids string, idArgs []any, f *resources.Follow, cols string, 
 		where += " AND (r.type <> '" + t.Type + "' OR " + strings.Join(conds, " AND ") + ")"
 	}
 	if !f.Targets[0].All {
-		where += " AND r.project_id = ?"
+		where += " AND " + project + " = ?"
 		args = append(args, f.Targets[0].Project)
 	}
 	return "SELECT " + cols + " FROM (" + keys + ") k JOIN resources r ON r.type = " + refType("k.value") + " AND r.id = " + refID("k.value") + where, args

@@ -191,6 +191,9 @@ var _ = Describe("an _include's targets", func() {
 			f.Refs[1].Types = []string{"Patient"}
 			_, included, _ = page(members(1, f))
 			Expect(included).To(ConsistOf("Practitioner/b", "Patient/e"))
+			f.Refs[1].Types = nil // any
+			_, included, _ = page(members(1, f))
+			Expect(included).To(ConsistOf("Practitioner/b", "Patient/e"))
 		})
 
 		It("includes each resource once, however many matches point at it", func() {

@@ -290,23 +290,13 @@ const maxRune = "\U0010FFFF"
 
 // Search runs a parsed query from the indexed columns: each filter is a
 // semi-join on search_index served by its (project, type, param, value)
-// index. What q.Follow leads to comes in the page's statement (followPage).
+// index.
 func (s *Store) Search(ctx context.Context, q *resources.Query) (*resources.Page, error) {
 	where, args := searchWhere(q, s.postgres)
 	p := &resources.Page{Total: -1}
 	if q.Count > 0 {
-		page, pageArgs := searchSQL(q, s.postgres, where, args)
-		rows, err := s.query(ctx, page, pageArgs...)
-		if q.Follow == nil {
-			p.Matches, err = s.collect(rows, err)
-		} else {
-			err = scanFollowed(rows, err, followKeys(q), p)
-		}
-		if err != nil {
+		if err := s.page(ctx, q, where, args, p); err != nil {
 			return nil, err
-		}
-		if len(p.Matches) > q.Count {
-			p.Matches, p.More = p.Matches[:q.Count], true
 		}
 	}
 	if q.Total || q.Count == 0 {
@@ -317,28 +307,56 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) (*resources.Page
 	return p, nil
 }
 
+// page reads a page of q's matches, the rows meeting where, into p, and
+// what q.Follow leads to from them, at most MaxIncluded+Count+1 rows
+// (followPage). On PostgreSQL those come in the page's own statement
+// (followPage), a round trip less. On SQLite, which has no round trip to
+// save, that statement's CTE, union and sort cost more than a second
+// statement does.
+func (s *Store) page(ctx context.Context, q *resources.Query, where string, args []any, p *resources.Page) error {
+	query, qargs := searchSQL(q, s.postgres, where, args)
+	rows, err := s.query(ctx, query, qargs...)
+	if q.Follow != nil && s.postgres {
+		err = scanFollowed(rows, err, followKeys(q), p)
+	} else {
+		p.Matches, err = s.collect(rows, err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(p.Matches) > q.Count {
+		p.Matches, p.More = p.Matches[:q.Count], true
+	}
+	if q.Follow == nil || s.postgres || len(p.Matches) == 0 {
+		return nil
+	}
+	ids := make([]string, len(p.Matches))
+	for i, r := range p.Matches {
+		ids[i] = r.ID
+	}
+	p.Included, err = s.referenced(ctx, q.Type, ids, q.Follow, resources.MaxIncluded+q.Count+1)
+	return err
+}
+
 // SearchSQL is the statement Search sends for a page of q's matches, on
-// PostgreSQL or on SQLite.
+// PostgreSQL (with what q.Follow leads to) or on SQLite.
 func SearchSQL(q *resources.Query, postgres bool) (string, []any) {
 	where, args := searchWhere(q, postgres)
 	return searchSQL(q, postgres, where, args)
 }
 
 // searchSQL is the statement of a page of q's matches, the rows meeting
-// where (searchWhere), and one more when q.Next asks, with what q.Follow
-// leads to.
+// where (searchWhere), and one more when q.Next asks; on PostgreSQL, with
+// what q.Follow leads to.
 func searchSQL(q *resources.Query, postgres bool, where string, args []any) (string, []any) {
-	if !q.Next && q.Follow == nil {
-		return pageSQL(q, postgres, where, args, "")
-	}
 	page := *q
 	if q.Next {
 		page.Count++
 	}
-	if q.Follow == nil {
-		return pageSQL(&page, postgres, where, args, "")
+	if q.Follow != nil && postgres {
+		return followPage(&page, q.Count, postgres, where, args)
 	}
-	return followPage(&page, q.Count, postgres, where, args)
+	return pageSQL(&page, postgres, where, args, "")
 }
 
 // searchWhere is the condition on a resource row (alias "r") that q's
