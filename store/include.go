@@ -12,7 +12,8 @@ import (
 )
 
 // Referenced returns the live resources the typ resources ids point at as
-// f says, each once: an :iterate round of _include in one statement.
+// f says, each once, in one statement: an :iterate round of _include (and
+// on SQLite the first round too, see page).
 func (s *Store) Referenced(ctx context.Context, typ string, ids []string, f *resources.Follow) ([]*resources.Record, error) {
 	return s.referenced(ctx, typ, ids, f, 0)
 }
@@ -50,12 +51,13 @@ func ReferencedSQL(typ string, ids []string, f *resources.Follow, postgres bool)
 //
 // On SQLite the statement binds no value that the samples ANALYZE keeps
 // of an index (sqlite_stat4) could weigh, nor one a partial index's
-// condition names: SQLite compiled such a statement a second time at
-// each execution, once the values were bound. So the type is inlined (a registry name, as the parameters and
-// types are), the ids come as one JSON array, and the project is no index
-// term ("+"); nor is the parameter, whose term made the (type, param,
-// value) index of four types look cheaper than (type, id), and every
-// reference row of the type was read.
+// condition names: SQLite compiled such a statement a second time at each
+// execution, once the values were bound. So the type is inlined (a
+// registry name, as the parameters and types are), the ids come as one
+// JSON array, and the project is no index term ("+"); nor is the
+// parameter, whose term made the (type, param, value) index of four types
+// look cheaper than (type, id), and every reference row of the type was
+// read.
 func followSQL(typ, ids string, idsArg any, f *resources.Follow, cols string, postgres bool) (string, []any) {
 	refType := func(v string) string { return "substr(" + v + ", 1, instr(" + v + ", '/') - 1)" }
 	refID := func(v string) string { return "substr(" + v + ", instr(" + v + ", '/') + 1)" }
@@ -106,15 +108,15 @@ func followSQL(typ, ids string, idsArg any, f *resources.Follow, cols string, po
 // first, which keeps comparing them quick.
 const followColumns = "last_updated, id, type, project_id, version, deleted, content"
 
-// followPage is the statement of a page of q's matches (pageSQL, q.Count
-// rows) with what q.Follow leads to from the first count of them (the
-// others are the lookahead Query.Next reads), in one statement: the page
-// is a CTE, the included rows follow its rows, a column tells which is
-// which (included), and the page's sort keys order the matches. Some
-// included rows may be matches on the page, which the pipeline leaves out:
-// at most MaxIncluded+count+1 rows are included, enough to tell a page
-// that would include too many.
-func followPage(q *resources.Query, count int, postgres bool, where string, args []any) (string, []any) {
+// followPage is PostgreSQL's statement of a page of q's matches (pageSQL,
+// q.Count rows) with what q.Follow leads to from the first count of them
+// (the others are the lookahead Query.Next reads): the page is a CTE, the
+// included rows follow its rows, a column tells which is which
+// (included), and the page's sort keys order the matches. Some included
+// rows may be matches on the page, which the pipeline leaves out: at most
+// MaxIncluded+count+1 rows are included, enough to tell a page that would
+// include too many.
+func followPage(q *resources.Query, count int, where string, args []any) (string, []any) {
 	// A page in an order of q.Sort carries its sort keys' values, which
 	// only its own statement can compute, as columns k0, k1, ….
 	var keyExprs, keyCols, nulls string
@@ -131,14 +133,11 @@ func followPage(q *resources.Query, count int, postgres bool, where string, args
 		}
 		order = append(order, "id")
 	}
-	page, args := pageSQL(q, postgres, where, args, keyExprs)
-	onPage := "SELECT id FROM page ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(count)
-	ids := "IN (" + onPage + ")"
-	if postgres {
-		// An array the index scan takes in one go, not one scan per id.
-		ids = "= ANY (ARRAY(" + onPage + "))"
-	}
-	inc, incArgs := followSQL(q.Type, ids, nil, q.Follow, "r."+strings.ReplaceAll(followColumns, ", ", ", r."), postgres)
+	page, args := pageSQL(q, true, where, args, keyExprs)
+	// The page's ids as an array the index scan takes in one go, not one
+	// scan per id.
+	ids := "= ANY (ARRAY(SELECT id FROM page ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(count) + "))"
+	inc, incArgs := followSQL(q.Type, ids, nil, q.Follow, "r."+strings.ReplaceAll(followColumns, ", ", ", r."), true)
 	return "WITH page AS MATERIALIZED (" + page + ") SELECT 0 AS included, " + followColumns + keyCols + " FROM page" +
 			" UNION ALL SELECT 1, i.*" + nulls + " FROM (" + inc + " LIMIT " + strconv.Itoa(resources.MaxIncluded+count+1) + ") i" +
 			" ORDER BY included, " + strings.Join(order, ", "),

@@ -308,11 +308,10 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) (*resources.Page
 }
 
 // page reads a page of q's matches, the rows meeting where, into p, and
-// what q.Follow leads to from them, at most MaxIncluded+Count+1 rows
-// (followPage). On PostgreSQL those come in the page's own statement
-// (followPage), a round trip less. On SQLite, which has no round trip to
-// save, that statement's CTE, union and sort cost more than a second
-// statement does.
+// what q.Follow leads to from them, at most MaxIncluded+Count+1 rows. On
+// PostgreSQL those come in the page's own statement (followPage), a round
+// trip less. On SQLite, which has no round trip to save, that statement's
+// CTE, union and sort cost more than a second statement (Referenced).
 func (s *Store) page(ctx context.Context, q *resources.Query, where string, args []any, p *resources.Page) error {
 	query, qargs := searchSQL(q, s.postgres, where, args)
 	rows, err := s.query(ctx, query, qargs...)
@@ -354,7 +353,7 @@ func searchSQL(q *resources.Query, postgres bool, where string, args []any) (str
 		page.Count++
 	}
 	if q.Follow != nil && postgres {
-		return followPage(&page, q.Count, postgres, where, args)
+		return followPage(&page, q.Count, where, args)
 	}
 	return pageSQL(&page, postgres, where, args, "")
 }
