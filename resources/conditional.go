@@ -183,10 +183,11 @@ func (s *Service) matchOne(ctx context.Context, c *Caller, t *Type, q *Query) (*
 		return nil, err
 	}
 	q.Project, q.All = c.Project, c.System && c.Project == ""
-	recs, _, err := s.store.Search(ctx, q)
-	switch {
-	case err != nil:
+	p, err := s.store.Search(ctx, q)
+	if err != nil {
 		return nil, err
+	}
+	switch recs := p.Matches; {
 	case len(recs) > 1:
 		return nil, Precondition("multiple-matches", "More than one %s matches the criteria; make them more selective", t.Name)
 	case len(recs) == 1:

@@ -193,11 +193,11 @@ func (m *memStore) GetVersion(ctx context.Context, typ, id string, _ int64) (*re
 	return m.Get(ctx, typ, id)
 }
 
-func (m *memStore) Search(context.Context, *resources.Query) ([]*resources.Record, int, error) {
-	return nil, 0, nil
+func (m *memStore) Search(context.Context, *resources.Query) (*resources.Page, error) {
+	return &resources.Page{}, nil
 }
 
-func (m *memStore) Referenced(context.Context, string, string, []string, []*resources.Query) ([]*resources.Record, error) {
+func (m *memStore) Referenced(context.Context, string, []string, *resources.Follow) ([]*resources.Record, error) {
 	return nil, nil
 }
 

@@ -51,12 +51,14 @@ const MaxIncluded = MaxCount
 // maxIncludeRounds bounds how many rounds :iterate includes take.
 const maxIncludeRounds = 5
 
-// Include returns the resources q's _include and _revinclude parameters add
-// to matches, a page of q's results: each as a search of its type by the
-// caller would show it (another project's, or a type the caller may not
-// search, stays out), none twice and none a match. :iterate includes then
-// apply to what the previous round added, until a round adds nothing.
-func (s *Service) Include(ctx context.Context, q *Query, matches []*Record) ([]*Record, error) {
+// include returns what q's _include and _revinclude parameters add to
+// matches, a page of q's results, of which followed, what the store read
+// with the page for q.Follow, is the first round's forward includes: each
+// as a search of its type by the caller would show it (another project's,
+// or a type the caller may not search, stays out), none twice and none a
+// match. :iterate includes then apply to what the previous round added,
+// until a round adds nothing.
+func (s *Service) include(ctx context.Context, q *Query, matches, followed []*Record) ([]*Record, error) {
 	if len(q.Includes) == 0 || len(matches) == 0 {
 		return nil, nil
 	}
@@ -64,12 +66,23 @@ func (s *Service) Include(ctx context.Context, q *Query, matches []*Record) ([]*
 	for _, r := range matches {
 		seen[r.Type+"/"+r.ID] = true
 	}
-	var out []*Record
+	var out, added []*Record
+	add := func(recs []*Record) {
+		for _, r := range recs {
+			if k := r.Type + "/" + r.ID; !seen[k] {
+				seen[k] = true
+				added = append(added, r)
+			}
+		}
+	}
 	base := matches
 	for round := 0; len(base) > 0 && round < maxIncludeRounds; round++ {
-		var added []*Record
+		added = nil
+		if round == 0 {
+			add(followed)
+		}
 		for _, inc := range q.Includes {
-			if round > 0 && !inc.Iterate {
+			if round == 0 && !inc.Reverse || round > 0 && !inc.Iterate {
 				continue
 			}
 			var recs []*Record
@@ -82,12 +95,7 @@ func (s *Service) Include(ctx context.Context, q *Query, matches []*Record) ([]*
 			if err != nil {
 				return nil, err
 			}
-			for _, r := range recs {
-				if k := r.Type + "/" + r.ID; !seen[k] {
-					seen[k] = true
-					added = append(added, r)
-				}
-			}
+			add(recs)
 		}
 		if len(out)+len(added) > MaxIncluded {
 			return nil, tooManyIncluded()
@@ -101,10 +109,66 @@ func tooManyIncluded() error {
 	return Invalid("_include", "_include and _revinclude would add more than %d resources to the page: ask for a smaller page (_count)", MaxIncluded)
 }
 
+// follow resolves for the store the forward includes among incs that
+// follow the references of source resources: their parameters, and the
+// caller's search of each type they may lead to (q's project, a guard's
+// narrowing); a type the caller may not search adds nothing. nil when
+// nothing may be included.
+func (s *Service) follow(ctx context.Context, c *Caller, q *Query, source string, incs []Include) (*Follow, error) {
+	types := Types()
+	targets := map[string]*Query{} // nil: a type the caller may not search
+	searchable := func(t *Type) (bool, error) {
+		if target, ok := targets[t.Name]; ok {
+			return target != nil, nil
+		}
+		target := &Query{Type: t.Name, Project: q.Project, All: q.All}
+		err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: target}, false)
+		if IsKind(err, KindForbidden, KindNotFound) {
+			target, err = nil, nil
+		}
+		targets[t.Name] = target
+		return target != nil, err
+	}
+	f := &Follow{}
+	for _, inc := range incs {
+		if inc.Reverse || inc.Source != source {
+			continue
+		}
+		ref := Ref{Param: inc.Param.Code}
+		for _, t := range types {
+			if inc.Target != "" && t.Name != inc.Target || inc.Param.Target != "" && t.Name != inc.Param.Target {
+				continue
+			}
+			ok, err := searchable(t)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				ref.Types = append(ref.Types, t.Name)
+			}
+		}
+		switch len(ref.Types) {
+		case 0:
+			continue
+		case len(types):
+			ref.Types = nil // any
+		}
+		f.Refs = append(f.Refs, ref)
+	}
+	if len(f.Refs) == 0 {
+		return nil, nil
+	}
+	for _, t := range types {
+		if target := targets[t.Name]; target != nil {
+			f.Targets = append(f.Targets, target)
+		}
+	}
+	return f, nil
+}
+
 // forwardInclude reads the resources inc.Param of the inc.Source resources
-// of base points at, in one statement (Store.Referenced): of each type the
-// reference may lead to that the caller may search, as a search of it
-// would show them (q's project, a guard's narrowing).
+// of base points at, in one statement (Store.Referenced), as follow
+// resolves them.
 func (s *Service) forwardInclude(ctx context.Context, q *Query, inc Include, base []*Record) ([]*Record, error) {
 	var ids []string
 	for _, rec := range base {
@@ -119,25 +183,11 @@ func (s *Service) forwardInclude(ctx context.Context, q *Query, inc Include, bas
 	if c == nil {
 		return nil, Unauthorized("Unauthorized")
 	}
-	var targets []*Query
-	for _, t := range Types() {
-		if inc.Target != "" && t.Name != inc.Target || inc.Param.Target != "" && t.Name != inc.Param.Target {
-			continue
-		}
-		target := &Query{Type: t.Name, Project: q.Project, All: q.All}
-		err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: target}, false)
-		if IsKind(err, KindForbidden, KindNotFound) {
-			continue // a type the caller may not search adds nothing
-		}
-		if err != nil {
-			return nil, err
-		}
-		targets = append(targets, target)
+	f, err := s.follow(ctx, c, q, inc.Source, []Include{inc})
+	if f == nil || err != nil {
+		return nil, err
 	}
-	if len(targets) == 0 {
-		return nil, nil
-	}
-	return s.store.Referenced(ctx, inc.Source, inc.Param.Code, ids, targets)
+	return s.store.Referenced(ctx, inc.Source, ids, f)
 }
 
 // revInclude searches the inc.Source resources whose inc.Param points at a

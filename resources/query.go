@@ -95,6 +95,34 @@ type Query struct {
 	// ignored, for links; Ignored names what it ignored.
 	RawQuery url.Values
 	Ignored  []string
+
+	// Set by the pipeline for the store (Service.SearchPage). Next asks
+	// whether a page follows this one (Page.More): the store reads one
+	// match more than Count. Follow is answered with the page, in the
+	// page's own statement (Page.Included).
+	Next   bool
+	Follow *Follow
+}
+
+// Follow is the first round of a search's forward _includes, resolved for
+// the store: the resources the page's matches point at through Refs (not
+// the lookahead row Next reads), each once, as the caller's search of its
+// type would show it (Targets). Those that are matches on the page are
+// the pipeline's to leave out.
+type Follow struct {
+	Refs []Ref
+	// Targets holds one query per type a Ref may lead to that the caller
+	// may search: the search's project (every project with All) and a
+	// guard's narrowing, if any, in Filters.
+	Targets []*Query
+}
+
+// Ref is a reference parameter an include follows (its search rows'
+// code), and the types among Follow.Targets it may lead to: nil for any,
+// when the caller may search every type.
+type Ref struct {
+	Param string
+	Types []string
 }
 
 // accepted are result parameters Roster accepts and that need no action:

@@ -44,6 +44,17 @@ type IndexRow struct {
 	Num    int64 // dates: start of the covered interval, UTC microseconds
 }
 
+// Page is a page of a search's results.
+type Page struct {
+	Matches []*Record
+	// Included is what _include and _revinclude add (search mode
+	// "include"), each once and none a match; from the store, what
+	// Query.Follow leads to.
+	Included []*Record
+	Total    int  // the number of matches; -1 unless counted (Query.Total, or Count 0)
+	More     bool // a next page exists (when Query.Next asked)
+}
+
 // HistoryQuery selects versions for a history Bundle.
 type HistoryQuery struct {
 	Type    string
@@ -69,12 +80,12 @@ type Store interface {
 	Replace(ctx context.Context, rec *Record) error
 	Get(ctx context.Context, typ, id string) (*Record, error)
 	GetVersion(ctx context.Context, typ, id string, version int64) (*Record, error)
-	Search(ctx context.Context, q *Query) (recs []*Record, total int, err error)
-	// Referenced returns the live resources the reference parameter param
-	// of the typ resources ids points at (by their literal "Type/id"
-	// references), each of the type of one of targets and meeting its
-	// filters, in its project unless All.
-	Referenced(ctx context.Context, typ, param string, ids []string, targets []*Query) ([]*Record, error)
+	// Search answers a page of q's matches, and with it what q.Follow
+	// leads to.
+	Search(ctx context.Context, q *Query) (*Page, error)
+	// Referenced returns the live resources the typ resources ids point at
+	// as f says (by their literal "Type/id" references), each once.
+	Referenced(ctx context.Context, typ string, ids []string, f *Follow) ([]*Record, error)
 	History(ctx context.Context, q *HistoryQuery) ([]*Record, error)
 }
 
@@ -653,21 +664,57 @@ func (s *Service) remove(ctx context.Context, c *Caller, t *Type, cur *Record) e
 // Search runs q in the caller's project (every project for the super
 // admin), and any chain of it within the same.
 func (s *Service) Search(ctx context.Context, q *Query) ([]*Record, int, error) {
-	c, t, err := callerAndType(ctx, q.Type)
+	q.Next, q.Follow = false, nil
+	if _, err := s.scope(ctx, q); err != nil {
+		return nil, 0, err
+	}
+	p, err := s.store.Search(ctx, q)
 	if err != nil {
 		return nil, 0, err
 	}
+	return p.Matches, p.Total, nil
+}
+
+// SearchPage runs q as Search does for one page of a searchset: the
+// matches, whether a next page exists, and what q's _include and
+// _revinclude parameters add (include). The first round of forward
+// includes comes in the page's own statement.
+func (s *Service) SearchPage(ctx context.Context, q *Query) (*Page, error) {
+	c, err := s.scope(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	q.Next, q.Follow = true, nil
+	if q.Count > 0 {
+		if q.Follow, err = s.follow(ctx, c, q, q.Type, q.Includes); err != nil {
+			return nil, err
+		}
+	}
+	p, err := s.store.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if p.Included, err = s.include(ctx, q, p.Matches, p.Included); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// scope checks that the caller may run q and scopes it: the caller's
+// project (every project for the super admin), and any chain of it the same.
+func (s *Service) scope(ctx context.Context, q *Query) (*Caller, error) {
+	c, t, err := callerAndType(ctx, q.Type)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.authorize(ctx, c, t, c.Project, Access{Type: t.Name, Project: c.Project, Query: q}, false); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	q.Project, q.All = c.Project, c.SuperAdmin && !c.System
 	if c.System && c.Project == "" {
 		q.All = true
 	}
-	if err := s.authorizeChains(ctx, c, q); err != nil {
-		return nil, 0, err
-	}
-	return s.store.Search(ctx, q)
+	return c, s.authorizeChains(ctx, c, q)
 }
 
 // SearchTyped runs q and decodes the matches.

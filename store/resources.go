@@ -289,31 +289,73 @@ const (
 const maxRune = "\U0010FFFF"
 
 // Search runs a parsed query from the indexed columns: each filter is a
-// semi-join on search_index served by its (project, type, param, value) index.
-func (s *Store) Search(ctx context.Context, q *resources.Query) ([]*resources.Record, int, error) {
+// semi-join on search_index served by its (project, type, param, value)
+// index.
+func (s *Store) Search(ctx context.Context, q *resources.Query) (*resources.Page, error) {
 	where, args := searchWhere(q, s.postgres)
-	var recs []*resources.Record
+	p := &resources.Page{Total: -1}
 	if q.Count > 0 {
-		page, pageArgs := pageSQL(q, s.postgres, where, args)
-		var err error
-		if recs, err = s.collect(s.query(ctx, page, pageArgs...)); err != nil {
-			return nil, 0, err
+		if err := s.page(ctx, q, where, args, p); err != nil {
+			return nil, err
 		}
 	}
-	total := -1
 	if q.Total || q.Count == 0 {
-		if err := s.queryRow(ctx, "SELECT COUNT(*) FROM resources r"+where, args...).Scan(&total); err != nil {
-			return nil, 0, translate(err)
+		if err := s.queryRow(ctx, "SELECT COUNT(*) FROM resources r"+where, args...).Scan(&p.Total); err != nil {
+			return nil, translate(err)
 		}
 	}
-	return recs, total, nil
+	return p, nil
+}
+
+// page reads a page of q's matches, the rows meeting where, into p, and
+// what q.Follow leads to from them, at most MaxIncluded+Count+1 rows. On
+// PostgreSQL those come in the page's own statement (followPage), a round
+// trip less. On SQLite, which has no round trip to save, that statement's
+// CTE, union and sort cost more than a second statement (Referenced).
+func (s *Store) page(ctx context.Context, q *resources.Query, where string, args []any, p *resources.Page) error {
+	query, qargs := searchSQL(q, s.postgres, where, args)
+	rows, err := s.query(ctx, query, qargs...)
+	if q.Follow != nil && s.postgres {
+		err = scanFollowed(rows, err, followKeys(q), p)
+	} else {
+		p.Matches, err = s.collect(rows, err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(p.Matches) > q.Count {
+		p.Matches, p.More = p.Matches[:q.Count], true
+	}
+	if q.Follow == nil || s.postgres || len(p.Matches) == 0 {
+		return nil
+	}
+	ids := make([]string, len(p.Matches))
+	for i, r := range p.Matches {
+		ids[i] = r.ID
+	}
+	p.Included, err = s.referenced(ctx, q.Type, ids, q.Follow, resources.MaxIncluded+q.Count+1)
+	return err
 }
 
 // SearchSQL is the statement Search sends for a page of q's matches, on
-// PostgreSQL or on SQLite.
+// PostgreSQL (with what q.Follow leads to) or on SQLite.
 func SearchSQL(q *resources.Query, postgres bool) (string, []any) {
 	where, args := searchWhere(q, postgres)
-	return pageSQL(q, postgres, where, args)
+	return searchSQL(q, postgres, where, args)
+}
+
+// searchSQL is the statement of a page of q's matches, the rows meeting
+// where (searchWhere), and one more when q.Next asks; on PostgreSQL, with
+// what q.Follow leads to.
+func searchSQL(q *resources.Query, postgres bool, where string, args []any) (string, []any) {
+	page := *q
+	if q.Next {
+		page.Count++
+	}
+	if q.Follow != nil && postgres {
+		return followPage(&page, q.Count, where, args)
+	}
+	return pageSQL(&page, postgres, where, args, "")
 }
 
 // searchWhere is the condition on a resource row (alias "r") that q's
@@ -348,8 +390,9 @@ func searchWhere(q *resources.Query, postgres bool) (string, []any) {
 }
 
 // pageSQL is the statement of a page of q's matches, the rows meeting
-// where (searchWhere), and its arguments.
-func pageSQL(q *resources.Query, postgres bool, where string, args []any) (string, []any) {
+// where (searchWhere), and its arguments. keys adds columns to a page in
+// an order of q.Sort (followPage's sort keys).
+func pageSQL(q *resources.Query, postgres bool, where string, args []any, keys string) (string, []any) {
 	if page, pageArgs, ok := rowPage(q, postgres); ok {
 		return page, pageArgs
 	}
@@ -362,7 +405,7 @@ func pageSQL(q *resources.Query, postgres bool, where string, args []any) (strin
 		return "SELECT " + pageColumns + " FROM (SELECT r.id, r.last_updated FROM resources r" + where + orderSQL(q) +
 			" LIMIT ? OFFSET ?)" + pageRows, append(pageArgs, q.Type)
 	}
-	return "SELECT " + pageColumns + " FROM resources r" + where + orderSQL(q) + " LIMIT ? OFFSET ?", pageArgs
+	return "SELECT " + pageColumns + keys + " FROM resources r" + where + orderSQL(q) + " LIMIT ? OFFSET ?", pageArgs
 }
 
 // rowPage is the page statement of a search in the default order on
@@ -694,10 +737,23 @@ func likeEscape(s string) string {
 }
 
 func orderSQL(q *resources.Query) string {
-	if len(q.Sort) == 0 {
-		return " ORDER BY r.last_updated DESC, r.id"
-	}
 	var parts []string
+	for _, k := range sortKeys(q) {
+		parts = append(parts, k.expr+k.dir)
+	}
+	return " ORDER BY " + strings.Join(parts, ", ")
+}
+
+// sortKey is one term of a page's order: an expression on the resource
+// row r, and its direction.
+type sortKey struct{ expr, dir string }
+
+// sortKeys is q's order, the resource's id last.
+func sortKeys(q *resources.Query) []sortKey {
+	if len(q.Sort) == 0 {
+		return []sortKey{{"r.last_updated", " DESC"}, {"r.id", ""}}
+	}
+	var keys []sortKey
 	for _, k := range q.Sort {
 		dir := " ASC"
 		if k.Desc {
@@ -705,9 +761,9 @@ func orderSQL(q *resources.Query) string {
 		}
 		switch k.Code {
 		case "_id":
-			parts = append(parts, "r.id"+dir)
+			keys = append(keys, sortKey{"r.id", dir})
 		case "_lastUpdated":
-			parts = append(parts, "r.last_updated"+dir)
+			keys = append(keys, sortKey{"r.last_updated", dir})
 		default:
 			col := "value"
 			if p, ok := lookupParam(q.Type, k.Code); ok && p.Type == resources.ParamDate {
@@ -727,10 +783,10 @@ func orderSQL(q *resources.Query) string {
 			value := "(SELECT " + agg + "(s." + col + ") FROM search_index s WHERE s.type = r.type AND s.id = r.id AND " + params + ")"
 			// A resource without the value sorts as if it were the largest,
 			// as PostgreSQL does by default and SQLite does not.
-			parts = append(parts, "("+value+" IS NULL)"+dir, value+dir)
+			keys = append(keys, sortKey{"(" + value + " IS NULL)", dir}, sortKey{value, dir})
 		}
 	}
-	return " ORDER BY " + strings.Join(parts, ", ") + ", r.id"
+	return append(keys, sortKey{"r.id", ""})
 }
 
 func lookupParam(typ, code string) (*resources.SearchParam, bool) {

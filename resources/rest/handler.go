@@ -333,32 +333,20 @@ func (h *Handler) searchset(ctx context.Context, t *resources.Type, params url.V
 	if err != nil {
 		return nil, err
 	}
-	// One row more than the page tells whether a next page exists.
-	page := q.Count
-	if page > 0 {
-		q.Count++
-	}
-	recs, total, err := h.svc.Search(ctx, q)
-	q.Count = page
-	if err != nil {
-		return nil, err
-	}
-	more := len(recs) > page
-	recs = recs[:min(len(recs), page)]
-	included, err := h.svc.Include(ctx, q, recs)
+	p, err := h.svc.SearchPage(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	b := &Bundle{ResourceType: "Bundle", Type: "searchset"}
-	if total >= 0 {
-		b.Total = &total
+	if p.Total >= 0 {
+		b.Total = &p.Total
 	}
-	b.Link = h.pageLinks("fhir/R4/"+t.Name, q.RawQuery, q.Count, q.Offset, more)
-	b.Entry = make([]BundleEntry, 0, len(recs)+len(included))
-	for _, rec := range recs {
+	b.Link = h.pageLinks("fhir/R4/"+t.Name, q.RawQuery, q.Count, q.Offset, p.More)
+	b.Entry = make([]BundleEntry, 0, len(p.Matches)+len(p.Included))
+	for _, rec := range p.Matches {
 		b.Entry = append(b.Entry, h.searchEntry(rec, "match", q.Summary, q.Elements))
 	}
-	for _, rec := range included {
+	for _, rec := range p.Included {
 		b.Entry = append(b.Entry, h.searchEntry(rec, "include", q.Summary, nil))
 	}
 	if len(q.Ignored) > 0 {

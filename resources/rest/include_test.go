@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"net/http"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -107,6 +108,18 @@ var _ = Describe("_include and _revinclude", func() {
 			Expect(links(b)["next"].Query().Get("_include")).To(Equal("ProjectMembership:profile"))
 		})
 
+		It("keeps the order a sort asks for", func() {
+			for _, sort := range []string{"name", "-name"} {
+				got := byMode(search(t.Token, "RelatedPerson", "_sort="+sort+"&_include=RelatedPerson:patient"))
+				want := f.refs("RelatedPerson/{byron}", "RelatedPerson/{sara}")
+				if sort == "-name" {
+					slices.Reverse(want)
+				}
+				Expect(got["match"]).To(Equal(want))
+				Expect(got["include"]).To(ConsistOf(f.refs("Patient/{ada}", "Patient/{alan}")))
+			}
+		})
+
 		It("answers a batch's search entry with its includes", func() {
 			r := call("POST", "fhir/R4/", t.Token, bundleOf("batch",
 				entry("GET", f.expand("RelatedPerson?_id={byron}&_include=RelatedPerson:patient"), nil, "")))
@@ -131,6 +144,30 @@ var _ = Describe("_include and _revinclude", func() {
 			Entry("an unknown modifier", "ProjectMembership", "_include:deep=ProjectMembership:profile", "_include:deep"),
 			Entry("_revinclude with an unknown parameter", "Practitioner", "_revinclude=ProjectMembership:colour", "_revinclude"),
 		)
+	})
+
+	Describe("a resource both included and matched", func() {
+		It("is a match on the page, and included when it is past the page", func() {
+			t := newTenant()
+			doc := create(t.Token, person("Practitioner", "Selfref", []string{"Doc"}, nil))["id"].(string)
+			user := create(t.Token, map[string]any{"resourceType": "User", "firstName": "Self", "lastName": "Ref",
+				"email": "selfref." + t.Project[:8] + "@example.com", "project": ref("Project", t.Project)})["id"].(string)
+			m1 := "ProjectMembership/" + create(t.Token, membership(user, "Practitioner/"+doc, nil))["id"].(string)
+			m2 := "ProjectMembership/" + create(t.Token, membership(user, m1, nil))["id"].(string)
+			m3 := "ProjectMembership/" + create(t.Token, membership(user, m2, nil))["id"].(string)
+
+			// Newest first: m3 (pointing at m2), m2 (at m1), m1 (at the
+			// Practitioner), then the tenant admin's own membership.
+			b := search(t.Token, "ProjectMembership", "_include=ProjectMembership:profile&_count=2")
+			got := byMode(b)
+			Expect(got["match"]).To(Equal([]string{m3, m2}))
+			Expect(got["include"]).To(Equal([]string{m1}), "m2 is a match; m1, past the page, is included")
+			Expect(links(b)).To(HaveKey("next"))
+
+			got = byMode(search(t.Token, "ProjectMembership", "_include=ProjectMembership:profile&_count=3"))
+			Expect(got["match"]).To(Equal([]string{m3, m2, m1}))
+			Expect(got["include"]).To(Equal([]string{"Practitioner/" + doc}))
+		})
 	})
 
 	Describe("across projects", func() {
