@@ -13,8 +13,9 @@ import (
 // Roster and the baseline as its children, loads a population through
 // transaction Bundles, runs every workload once at c=1 and open-loop, and
 // writes its JSON; then measures read and create with metrics off and on
-// (one round, the "on" server scraped). No figure is asserted, only that
-// everything answered 2xx.
+// (one round on two servers side by side, which accept the run's token
+// because they share its base URL; the "on" one scraped). No figure is
+// asserted, only that everything answered 2xx.
 var _ = Describe("roster bench", func() {
 	It("runs every workload against Roster and the baseline and writes the JSON report", func() {
 		db := newTestDatabase()
@@ -53,12 +54,14 @@ var _ = Describe("roster bench", func() {
 				VersusRatioCPU     float64 `json:"versusRatioCpu"`
 			} `json:"rows"`
 			MetricsCost []struct {
-				Op       string  `json:"op"`
-				OffOps   float64 `json:"offThroughput"`
-				OnOps    float64 `json:"onThroughput"`
-				Errors   int64   `json:"errors"`
-				Scrapes  int     `json:"scrapes"`
-				RatioOps float64 `json:"ratioThroughput"`
+				Op        string  `json:"op"`
+				OffOps    float64 `json:"offThroughput"`
+				OnOps     float64 `json:"onThroughput"`
+				Errors    int64   `json:"errors"`
+				Scrapes   int     `json:"scrapes"`
+				RatioOps  float64 `json:"ratioThroughput"`
+				Pooled    float64 `json:"pooledRatioThroughput"`
+				PooledCPU float64 `json:"pooledRatioCpu"`
 			} `json:"metricsCost"`
 		}
 		Expect(json.Unmarshal(raw, &rep)).To(Succeed())
@@ -99,13 +102,15 @@ var _ = Describe("roster bench", func() {
 			Expect(seen).To(HaveKey(op+"/open"), "open-loop %s", op)
 		}
 
-		Expect(stdout).To(ContainSubstring("metrics cost: c=2, 1 rounds"))
+		Expect(stdout).To(ContainSubstring("metrics cost: c=2, 1 rounds of off and on, two servers side by side"))
 		Expect(rep.MetricsCost).To(HaveLen(2))
 		for _, m := range rep.MetricsCost {
 			Expect(m.Op).To(BeElementOf("read", "create"))
 			Expect(m.OffOps).To(BeNumerically(">", 0), m.Op)
 			Expect(m.OnOps).To(BeNumerically(">", 0), m.Op)
 			Expect(m.RatioOps).To(BeNumerically(">", 0), m.Op)
+			Expect(m.Pooled).To(BeNumerically(">", 0), m.Op)
+			Expect(m.PooledCPU).To(BeNumerically(">", 0), m.Op)
 			Expect(m.Errors).To(BeZero(), m.Op)
 			Expect(m.Scrapes).To(BeNumerically(">", 0), "the metrics-on server was scraped")
 		}

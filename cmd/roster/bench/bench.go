@@ -309,8 +309,16 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// start runs a child and waits for its /healthz; it returns the time that took.
+// start runs a child on addr ("" a free port) and waits for its /healthz;
+// it returns the time that took.
 func (o *Options) start(ctx context.Context, kind, addr string, env []string) (*child, time.Duration, error) {
+	return o.startAs(ctx, kind, addr, "", env)
+}
+
+// startAs is start with base as the child's ROSTER_BASE_URL ("" its own
+// URL). Tokens name the base URL as their issuer and audience, so a second
+// server is to accept the first's tokens only under the first's base URL.
+func (o *Options) startAs(ctx context.Context, kind, addr, base string, env []string) (*child, time.Duration, error) {
 	if addr == "" {
 		a, err := freeAddr()
 		if err != nil {
@@ -319,7 +327,10 @@ func (o *Options) start(ctx context.Context, kind, addr string, env []string) (*
 		addr = a
 	}
 	c := &child{url: "http://" + addr + "/", done: make(chan struct{}), err: &tailBuffer{}}
-	c.cmd = o.Spawn(kind, append(env, "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+c.url))
+	if base == "" {
+		base = c.url
+	}
+	c.cmd = o.Spawn(kind, append(slices.Clone(env), "ROSTER_ADDR="+addr, "ROSTER_BASE_URL="+base))
 	c.cmd.Stderr = c.err
 	t0 := time.Now()
 	if err := c.cmd.Start(); err != nil {
@@ -553,8 +564,10 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 		}
 	}
 
+	var peakBefore int64 // the peak RSS of the server measureMetricsCost stops
 	if o.MetricsCost > 0 && srv != nil {
-		rep.MetricsCost, srv, err = o.measureMetricsCost(ctx, srv, serverEnv, token, w, out)
+		_, peakBefore = procMemory(srv.pid())
+		rep.MetricsCost, srv, err = o.measureMetricsCost(ctx, srv, runEnv, token, w, out)
 		if err != nil {
 			return nil, err
 		}
@@ -592,7 +605,7 @@ func Run(ctx context.Context, o *Options, out io.Writer) (*Report, error) {
 	if srv != nil {
 		time.Sleep(time.Second)
 		rss, peak := procMemory(srv.pid())
-		rep.RSSIdleMB, rep.RSSPeakMB = mb(rss), mb(peak)
+		rep.RSSIdleMB, rep.RSSPeakMB = mb(rss), mb(max(peak, peakBefore))
 		// Restart on the loaded database: start-up time and a fresh process's memory.
 		srv.stop()
 		var took time.Duration

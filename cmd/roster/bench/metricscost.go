@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// MetricsCost is one workload measured with Roster's metrics off and on,
-// the two alternating over the rounds of one run.
+// MetricsCost is one workload measured with Roster's metrics off and on:
+// two servers side by side on the run's database, measured in turn.
 type MetricsCost struct {
 	Op          string  `json:"op"`
 	Concurrency int     `json:"concurrency"`
@@ -25,12 +25,17 @@ type MetricsCost struct {
 	Errors      int64   `json:"errors"`
 	Scrapes     int     `json:"scrapes"` // of the "on" server's /metrics, answered 200
 	// RatioThroughput and RatioCPU are the medians over the rounds of on
-	// over off, each round's two measured a few seconds apart: throughput
+	// over off, each round's two windows measured back to back: throughput
 	// (0.97 = 3 % fewer operations per second with metrics on) and the
-	// server's CPU per operation (1.03 = 3 % more). Medians of paired
-	// rounds, so drift in the machine's load falls on both sides alike.
+	// server's CPU per operation (1.03 = 3 % more).
 	RatioThroughput float64 `json:"ratioThroughput"`
 	RatioCPU        float64 `json:"ratioCpu"`
+	// PooledRatioThroughput and PooledRatioCPU are the same ratios of the
+	// sums over all rounds (OnOps/OffOps, OnCPUus/OffCPUus): every window
+	// weighs by its operations, so one noisy round moves them less than it
+	// moves a median of few rounds.
+	PooledRatioThroughput float64 `json:"pooledRatioThroughput"`
+	PooledRatioCPU        float64 `json:"pooledRatioCpu"`
 	// The rounds' own ratios, whose spread shows how far the machine's
 	// noise reaches.
 	RoundRatiosThroughput []float64 `json:"roundRatiosThroughput"`
@@ -46,7 +51,7 @@ var metricsCostOps = []string{"read", "create"}
 // own cost is not flattered.
 const scrapeEvery = time.Second
 
-// costSample is one phase of the metrics cost.
+// costSample is one window of the metrics cost.
 type costSample struct {
 	ops, errors    int64
 	secs, cpu, p50 float64 // cpu: µs in the window
@@ -55,50 +60,102 @@ type costSample struct {
 func (s costSample) rate() float64  { return float64(s.ops) / s.secs }
 func (s costSample) perOp() float64 { return s.cpu / float64(s.ops) }
 
-// measureMetricsCost restarts the server (on the same address: the token
-// names it) with metrics off and on in turn — off first in even rounds, on
-// first in odd ones — o.MetricsCost rounds, and runs each of
-// metricsCostOps closed-loop at o.MetricsCostC in each configuration. It
-// returns the server it leaves running.
-func (o *Options) measureMetricsCost(ctx context.Context, srv *child, serverEnv []string, token string, w *world, out io.Writer) ([]MetricsCost, *child, error) {
+// measureMetricsCost measures the cost of metrics on two fresh servers
+// side by side on the run's database, one with metrics off and one with
+// them on, not on one server restarted with each setting: a restart's cold
+// caches, and whatever the database does meanwhile (autovacuum, a
+// checkpoint, tables grown by the creates), would fall on one side of an
+// effect of a few per cent. In each of o.MetricsCost rounds, each of
+// metricsCostOps runs closed-loop at o.MetricsCostC on one server and then
+// on the other, back to back, the order alternating from one pair of
+// windows to the next (off, on, on, off, …), so drift falls on both sides
+// alike. The "on" server is scraped only during its own windows: the
+// scrapes' cost is its own, never taken from the "off" side's CPU.
+//
+// The run's server srv is stopped meanwhile (its pool's connections count
+// against PostgreSQL's max_connections, and it should take no CPU from the
+// pair) and started again after, on its address with env; measureMetricsCost
+// returns it.
+func (o *Options) measureMetricsCost(ctx context.Context, srv *child, env []string, token string, w *world, out io.Writer) ([]MetricsCost, *child, error) {
 	addr := strings.TrimSuffix(strings.TrimPrefix(srv.url, "http://"), "/")
-	// samples[op][round][on]
+	base := srv.url
+	srv.stop()
+	rows, scrapes, err := o.metricsCostPair(ctx, base, env, token, w)
+	srv, _, serr := o.start(ctx, "server", addr, env)
+	if serr != nil {
+		return nil, nil, serr
+	}
+	if err != nil {
+		return nil, srv, err
+	}
+	fmt.Fprintf(out, "\nmetrics cost: c=%d, %d rounds of off and on, two servers side by side, windows back to back in alternating order;"+
+		" on scraped every %s in its windows (%d scrapes)\n×: median of the rounds' on/off; Σ: on/off of the sums over the rounds\n",
+		o.MetricsCostC, o.MetricsCost, scrapeEvery, scrapes)
+	fmt.Fprintf(out, "%-10s %10s %10s %7s %7s %13s %12s %12s %7s %7s %13s %8s %8s %5s\n",
+		"operation", "off ops/s", "on ops/s", "×ops", "Σops", "rounds", "off cpu µs", "on cpu µs", "×cpu", "Σcpu", "rounds", "off p50", "on p50", "err")
+	for _, r := range rows {
+		fmt.Fprintf(out, "%-10s %10.0f %10.0f %7.3f %7.3f %13s %12.0f %12.0f %7.3f %7.3f %13s %8.2f %8.2f %5d\n",
+			r.Op, r.OffOps, r.OnOps, r.RatioThroughput, r.PooledRatioThroughput, spread(r.RoundRatiosThroughput),
+			r.OffCPUus, r.OnCPUus, r.RatioCPU, r.PooledRatioCPU, spread(r.RoundRatiosCPU), r.OffP50ms, r.OnP50ms, r.Errors)
+	}
+	return rows, srv, nil
+}
+
+// metricsCostPair starts the two servers under base (the bench's token
+// names it), measures the rounds and stops them; it returns the rows and
+// how many scrapes were answered.
+func (o *Options) metricsCostPair(ctx context.Context, base string, env []string, token string, w *world) ([]MetricsCost, int, error) {
+	env = withoutEnv(env, "ROSTER_METRICS_ADDR", "ROSTER_BENCH_PPROF")
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, 0, err
+	}
+	var pair [2]*child // by side: off, on
+	defer func() {
+		for _, c := range pair {
+			c.stop()
+		}
+	}()
+	for i, m := range []string{"", metricsAddr} {
+		if pair[i], _, err = o.startAs(ctx, "server", "", base, append(slices.Clone(env), "ROSTER_METRICS_ADDR="+m)); err != nil {
+			return nil, 0, err
+		}
+	}
+	// A fresh server's first run of a workload pays for what the later
+	// ones find ready (connections, prepared statements, caches): each
+	// server runs each workload once, unmeasured, before the rounds.
+	for _, c := range pair {
+		for _, name := range metricsCostOps {
+			closedLoop(ctx, c.url, token, o.MetricsCostC, 0, o.Warmup, findOp(name).roster(w), cpuMeter{})
+		}
+	}
+	// samples[op][round][side]
 	samples := map[string][][2]costSample{}
 	scrapes := 0
-	for r := 0; r < o.MetricsCost; r++ {
-		for _, name := range metricsCostOps {
-			samples[name] = append(samples[name], [2]costSample{})
-		}
-		for _, on := range []bool{r%2 == 1, r%2 == 0} {
-			metricsAddr := ""
-			if on {
-				a, err := freeAddr()
-				if err != nil {
-					return nil, srv, err
+	for r := range o.MetricsCost {
+		for i, name := range metricsCostOps {
+			var round [2]costSample
+			first := (r + i) % 2
+			for _, s := range []int{first, 1 - first} {
+				stopScraping := func() int { return 0 }
+				if s == 1 {
+					stopScraping = scrape(metricsAddr)
 				}
-				metricsAddr = a
-			}
-			srv.stop()
-			var err error
-			if srv, _, err = o.start(ctx, "server", addr, append(slices.Clone(serverEnv), "ROSTER_METRICS_ADDR="+metricsAddr)); err != nil {
-				return nil, nil, err
-			}
-			stopScraping := scrape(metricsAddr)
-			for _, name := range metricsCostOps {
-				m := closedLoop(ctx, srv.url, token, o.MetricsCostC, o.Warmup, o.Duration, findOp(name).roster(w), cpuMeter{serverPID: srv.pid()})
+				m := closedLoop(ctx, pair[s].url, token, o.MetricsCostC, o.Warmup, o.Duration, findOp(name).roster(w), cpuMeter{serverPID: pair[s].pid()})
+				n := stopScraping()
+				if ctx.Err() != nil {
+					return nil, 0, ctx.Err()
+				}
 				if m.ops == 0 {
-					return nil, srv, fmt.Errorf("metrics cost: no %s answered (%s)", name, m.firstErr)
+					return nil, 0, fmt.Errorf("metrics cost: no %s answered (%s)", name, m.firstErr)
 				}
-				samples[name][r][side(on)] = costSample{ops: m.ops, errors: m.errors, secs: m.elapsed.Seconds(), cpu: us(m.cpu), p50: ms(m.pct(0.5))}
+				if s == 1 && n == 0 {
+					return nil, 0, fmt.Errorf("metrics cost: /metrics at %s never answered 200", metricsAddr)
+				}
+				scrapes += n
+				round[s] = costSample{ops: m.ops, errors: m.errors, secs: m.elapsed.Seconds(), cpu: us(m.cpu), p50: ms(m.pct(0.5))}
 			}
-			n := stopScraping()
-			if on && n == 0 {
-				return nil, srv, fmt.Errorf("metrics cost: /metrics at %s never answered 200", metricsAddr)
-			}
-			scrapes += n
-			if ctx.Err() != nil {
-				return nil, srv, ctx.Err()
-			}
+			samples[name] = append(samples[name], round)
 		}
 	}
 	var rows []MetricsCost
@@ -120,27 +177,19 @@ func (o *Options) measureMetricsCost(ctx context.Context, srv *child, serverEnv 
 		row.OffCPUus, row.OnCPUus = total[0].perOp(), total[1].perOp()
 		row.OffP50ms, row.OnP50ms = median(p50s[0]), median(p50s[1])
 		row.RatioThroughput, row.RatioCPU = median(ratios), median(cpuRatios)
+		row.PooledRatioThroughput, row.PooledRatioCPU = row.OnOps/row.OffOps, row.OnCPUus/row.OffCPUus
 		row.RoundRatiosThroughput, row.RoundRatiosCPU = ratios, cpuRatios
 		rows = append(rows, row)
 	}
-	fmt.Fprintf(out, "\nmetrics cost: c=%d, %d rounds of off and on, on scraped every %s (%d scrapes); ×: median of the rounds' on/off\n",
-		o.MetricsCostC, o.MetricsCost, scrapeEvery, scrapes)
-	fmt.Fprintf(out, "%-10s %10s %10s %7s %13s %12s %12s %7s %13s %8s %8s %5s\n",
-		"operation", "off ops/s", "on ops/s", "×ops", "rounds", "off cpu µs", "on cpu µs", "×cpu", "rounds", "off p50", "on p50", "err")
-	for _, r := range rows {
-		fmt.Fprintf(out, "%-10s %10.0f %10.0f %7.3f %13s %12.0f %12.0f %7.3f %13s %8.2f %8.2f %5d\n",
-			r.Op, r.OffOps, r.OnOps, r.RatioThroughput, spread(r.RoundRatiosThroughput), r.OffCPUus, r.OnCPUus, r.RatioCPU,
-			spread(r.RoundRatiosCPU), r.OffP50ms, r.OnP50ms, r.Errors)
-	}
-	return rows, srv, nil
+	return rows, scrapes, nil
 }
 
-// side is the index of a configuration in a round: 0 off, 1 on.
-func side(on bool) int {
-	if on {
-		return 1
-	}
-	return 0
+// withoutEnv is env without the settings of keys.
+func withoutEnv(env []string, keys ...string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(keys, k)
+	})
 }
 
 // spread is the range of v, "0.91–1.07".
