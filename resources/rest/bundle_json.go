@@ -82,15 +82,12 @@ func (e *BundleEntry) appendJSON(dst []byte) ([]byte, error) {
 		field("resource")
 		dst = append(dst, e.Resource...)
 	}
-	if e.Search != nil && e.Search.Mode == "match" {
-		// Every entry of a searchset: spare the marshal.
+	if e.Search != nil {
+		// Every entry of a searchset: spare the marshal (BundleSearch
+		// holds its mode only).
 		field("search")
-		dst = append(dst, `{"mode":"match"}`...)
-	} else if e.Search != nil {
-		field("search")
-		if dst, err = appendMarshal(dst, e.Search); err != nil {
-			return nil, err
-		}
+		dst = append(dst, `{"mode":`...)
+		dst = append(appendString(dst, e.Search.Mode), '}')
 	}
 	for _, part := range []struct {
 		name string
@@ -117,7 +114,14 @@ func appendMarshal(dst []byte, v any) ([]byte, error) {
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does.
+// The strings here (URLs, ids, modes) are mostly printable ASCII that
+// needs no escape, which is appended as it is.
 func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	return append(append(append(dst, '"'), s...), '"')
 }

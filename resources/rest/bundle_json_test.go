@@ -18,6 +18,16 @@ func TestStoredBundleBytesMatchEncodingJSON(t *testing.T) {
 			Entry: []BundleEntry{
 				{FullURL: "http://x/fhir/R4/Patient/p1", Resource: stored, Search: &BundleSearch{Mode: "match"}},
 				{FullURL: "http://x/fhir/R4/Patient/p2", Resource: stored, Search: &BundleSearch{Mode: "include"}},
+				{FullURL: "http://x/\"q\"", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/a\\b", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/<", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/>", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/&", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/\u00e9", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/\u2028", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/\x01", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/\xff", Search: &BundleSearch{Mode: "outcome"}},
+				{FullURL: "http://x/\x7f", Search: &BundleSearch{Mode: "outcome"}},
 			}},
 		{ResourceType: "Bundle", Type: "history", Link: []BundleLink{{Relation: "self", URL: "u"}},
 			Entry: []BundleEntry{
@@ -40,6 +50,30 @@ func TestStoredBundleBytesMatchEncodingJSON(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("bundle %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// BenchmarkSearchsetBytes writes a page of 20 matches and 20 included
+// resources, as the search-include workload's answer.
+func BenchmarkSearchsetBytes(b *testing.B) {
+	stored := bytes.Repeat([]byte("x"), 600)
+	stored = append(append([]byte(`{"resourceType":"Patient","text":"`), stored...), `"}`...)
+	total := 40
+	bundle := &Bundle{ResourceType: "Bundle", Type: "searchset", Total: &total,
+		Link: []BundleLink{{Relation: "self", URL: "http://x/fhir/R4/ProjectMembership?_count=20&_include=ProjectMembership:profile"}}}
+	for i := range 40 {
+		mode := "match"
+		if i >= 20 {
+			mode = "include"
+		}
+		bundle.Entry = append(bundle.Entry, BundleEntry{FullURL: "http://x/fhir/R4/Patient/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+			Resource: stored, Search: &BundleSearch{Mode: mode}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bundle.appendJSON(make([]byte, 0, 40*800)); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
