@@ -315,6 +315,24 @@ var _ = Describe("Medable accounts", func() {
 			Expect(children(f)).To(Equal(map[string]string{"email": "cortex.invalidArgument.required", "password": "cortex.invalidArgument.required"}))
 		})
 
+		It("refuses, in Medable's words, an account that signs in with a second factor, and starts no session", func() {
+			mail := email("mfa")
+			Expect(srv.AddMember(o.ID, mail, "Mia", "Factor", fixtures.AdminPassword, false)).To(Succeed())
+			tok, err := srv.LoginFull(mail, fixtures.AdminPassword, o.ID)
+			Expect(err).NotTo(HaveOccurred())
+			_, _, err = srv.EnrollMFA(tok.AccessToken, srv.App.Clock.Now())
+			Expect(err).NotTo(HaveOccurred())
+
+			dev := newDevice()
+			f := expectFault(dev.do("POST", o.base()+"accounts/login", map[string]any{"email": mail, "password": fixtures.AdminPassword}),
+				403, "cortex.accessDenied.unspecified")
+			Expect(f["reason"]).To(ContainSubstring("second factor"))
+			Expect(dev.do("GET", o.base()+"accounts/me", nil).Status).To(Equal(403))
+			// A wrong password still reads as any refused sign-in.
+			expectFault(newDevice().do("POST", o.base()+"accounts/login", map[string]any{"email": mail, "password": "wrong-password"}),
+				403, "cortex.accessDenied.invalidCredentials")
+		})
+
 		It("signs a practitioner member in too: accounts are any member of the org", func() {
 			mail := email("doc")
 			Expect(srv.AddMember(o.ID, mail, "Greg", "House", fixtures.AdminPassword, false)).To(Succeed())

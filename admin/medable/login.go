@@ -92,7 +92,8 @@ func (h *Handler) login(c echo.Context) error {
 // fresh registration) remembers the location without a code. The core's
 // answers come back in Medable's words: an unknown location is kNewLocation
 // (its code just mailed) or kUnverifiedLocation (one still pending), a
-// refused code a locationToken fault.
+// refused code a locationToken fault, an account with a second factor
+// (which Medable's login cannot carry) kAccessDenied.
 func (h *Handler) signIn(c echo.Context, org *resources.Project, email, password string, loc location, trusted bool) (*account, error) {
 	ctx := c.Request().Context()
 	resp, err := h.auth.Login(ctx, auth.LoginRequest{Email: email, Password: password, ProjectID: org.ID,
@@ -107,6 +108,11 @@ func (h *Handler) signIn(c echo.Context, org *resources.Project, email, password
 		return nil, fault(ErrNewLocation, "", "")
 	case resp.VerificationRequired:
 		return nil, fault(ErrUnverifiedLocation, "A verification code was sent: sign in again with location.verificationToken", "")
+	case resp.MFARequired, resp.MFAEnrollRequired:
+		// Medable's login has no field for an authenticator's code; the
+		// password was right, so saying so tells nothing a guesser could use.
+		return nil, fault(ErrAccessDenied, "This account signs in with a second factor, which this API cannot take: "+
+			"sign in through /auth/login or the sign-in page", "")
 	}
 	code := resp.Code
 	if code == "" && len(resp.Memberships) > 0 {
