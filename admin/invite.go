@@ -92,6 +92,10 @@ type InviteRequest struct {
 	ForceNewMembership bool `json:"forceNewMembership,omitempty"`
 	// Patient is the Patient a new RelatedPerson relates to.
 	Patient *resources.Reference `json:"patient,omitempty"`
+	// MFARequired makes a User the invite creates enroll a second factor
+	// at its first sign-in (User.mfaRequired, as Medplum); an existing
+	// user keeps its own setting.
+	MFARequired bool `json:"mfaRequired,omitempty"`
 
 	// AccessPolicy, Access and Admin are Medplum's older top-level forms of
 	// the membership fields; Membership's win.
@@ -493,6 +497,9 @@ func (inv *invitation) createUser(ctx context.Context) error {
 		return nil
 	}
 	u := &resources.User{FirstName: req.FirstName, LastName: req.LastName, Email: req.Email}
+	if req.MFARequired {
+		u.MfaRequired = ptr(true)
+	}
 	u.ResourceType = "User"
 	recProject := ""
 	if inv.scopeRef != "" {
@@ -839,6 +846,7 @@ func decodeInvite(body []byte) (InviteRequest, error) {
 	field("scope", &req.Scope, "a string")
 	field("upsert", &req.Upsert, "a boolean")
 	field("forceNewMembership", &req.ForceNewMembership, "a boolean")
+	field("mfaRequired", &req.MFARequired, "a boolean")
 	field("patient", &req.Patient, "a Reference")
 	field("accessPolicy", &req.AccessPolicy, "a Reference")
 	field("access", &req.Access, "an array of access entries")

@@ -144,6 +144,7 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 			Entry("password longer than 72 bytes", edit("password", strings.Repeat("é", 37)), "password"),
 			Entry("scope neither project nor server", edit("scope", "galaxy"), "scope"),
 			Entry("a field of the wrong type", edit("firstName", 42), "firstName"),
+			Entry("mfaRequired not a boolean", edit("mfaRequired", "yes"), "mfaRequired"),
 			Entry("several bad fields at once", func(b map[string]any) map[string]any {
 				return map[string]any{"password": "x"}
 			}, "resourceType", "firstName", "lastName", "email", "password"),
@@ -328,6 +329,32 @@ var _ = Describe("POST /admin/projects/{projectId}/invite", func() {
 			Expect(ms[0].Kind).To(Equal(admin.MailKindWelcome))
 			Expect(ms[0].Text).NotTo(ContainSubstring("setpassword"))
 			Expect(ms[0].Text).To(ContainSubstring(srv.App.Config.AppURL + "signin"))
+		})
+	})
+
+	When("mfaRequired is true", func() {
+		JustBeforeEach(act)
+
+		BeforeEach(func() { body = with(body, "password", "lib3rty0rDe4th!", "mfaRequired", true) })
+		It("makes the new user enroll a second factor at the first sign-in, before any code", func() {
+			Expect(resp.Status).To(Equal(200), string(resp.Body))
+			r, err := srv.Do("POST", "auth/login", "", map[string]any{"email": email, "password": "lib3rty0rDe4th!",
+				"codeChallenge": strings.Repeat("c", 43), "codeChallengeMethod": "S256"})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Status).To(Equal(200), string(r.Body))
+			Expect(r.JSON()).To(HaveKeyWithValue("mfaEnrollRequired", true))
+			Expect(r.JSON()).NotTo(HaveKey("code"))
+			Expect(users(srv, email)).To(ConsistOf(HaveKeyWithValue("mfaRequired", true)))
+		})
+
+		It("leaves an existing user's own setting alone, as Medplum does", func() {
+			other := emailFor("other")
+			first := invite(srv, p.Token, p.ID, with(practitioner(other), "password", "lib3rty0rDe4th!"))
+			Expect(first.Status).To(Equal(200), string(first.Body))
+			np := newProject(srv)
+			again := invite(srv, np.Token, np.ID, with(practitioner(other), "mfaRequired", true))
+			Expect(again.Status).To(Equal(200), string(again.Body))
+			Expect(users(srv, other)).To(ConsistOf(Not(HaveKey("mfaRequired"))))
 		})
 	})
 
