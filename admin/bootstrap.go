@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -82,6 +83,15 @@ func (s *Service) Bootstrap(ctx context.Context, admin *FirstAdmin) (*BootstrapR
 		u.ResourceType = "User"
 		urec, err := s.res.CreateIn(ctx, u, prec.ID)
 		if err != nil {
+			return err
+		}
+		// The super admin owns the project, as Medplum's seed makes it: no
+		// other admin of it can remove the super admin's membership.
+		if err := json.Unmarshal(prec.Content, p); err != nil {
+			return err
+		}
+		p.Owner, p.Meta = &resources.Reference{Reference: "User/" + urec.ID, Display: email}, nil
+		if _, err := s.res.Update(ctx, p, prec.ID, prec.ETag()); err != nil {
 			return err
 		}
 		prac := &resources.Practitioner{Name: []resources.HumanName{{Given: []string{"Super"}, Family: "Admin"}},

@@ -258,6 +258,19 @@ var _ = Describe("Member administration", func() {
 			Expect(r.Status).To(Equal(200), string(r.Body))
 		})
 
+		It("shows the super admin as the owner of the Default project made at first start", func() {
+			def := srv.App.Bootstrap.ProjectID
+			r := do(srv, "GET", "admin/projects/"+def, srv.AdminToken, nil)
+			Expect(r.Status).To(Equal(200), string(r.Body))
+			var roles []any
+			for _, m := range r.JSON()["members"].([]any) {
+				if mm := m.(map[string]any); mm["user"] == "User/"+srv.App.Bootstrap.UserID {
+					roles = append(roles, mm["role"])
+				}
+			}
+			Expect(roles).To(Equal([]any{"owner"}))
+		})
+
 		It("refuses to delete the project owner's membership", func() {
 			owned := newProject(srv)
 			proj := do(srv, "GET", "fhir/R4/Project/"+owned.ID, srv.AdminToken, nil).JSON()

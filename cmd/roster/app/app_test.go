@@ -179,6 +179,7 @@ var _ = Describe("Bootstrap", func() {
 		project, _, err := resources.ReadTyped[*resources.Project](ctx, a.Resources, "Project", b.ProjectID)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(project.Name).To(Equal("Default"))
+		Expect(project.Owner).To(HaveValue(HaveField("Reference", "User/"+b.UserID)), "the super admin owns it")
 		Expect(a.DefaultProject(context.Background())).To(Equal(b.ProjectID))
 
 		user, _, err := resources.ReadTyped[*resources.User](ctx, a.Resources, "User", b.UserID)
