@@ -153,7 +153,7 @@ var _ = Describe("The console in a browser", Label("browser"), func() {
 			chromedp.Click(chromedp.CSS("#confirm-ok")),
 			chromedp.WaitNotVisible(chromedp.CSS("#confirm")),
 		)
-		Eventually(func() string { return read(browser, chromedp.Text(chromedp.CSS("#status"))) }).
+		Eventually(poll(browser, chromedp.Text(chromedp.CSS("#status")))).
 			Should(ContainSubstring("the old link no longer works"))
 		Expect(read(browser, chromedp.Evaluate[int](`window.rosterMarker`))).To(Equal(42), "no page load")
 
@@ -340,7 +340,7 @@ var _ = Describe("The console in a browser", Label("browser"), func() {
 		Expect(read(browser, chromedp.Evaluate[string](`getComputedStyle(document.activeElement).outlineWidth`))).To(Equal("3px"))
 		browse(browser, chromedp.Focus(chromedp.CSS("#q")), chromedp.SendKeys(chromedp.CSS("#q"), "ben"+kb.Enter),
 			chromedp.WaitVisible(chromedp.CSS("#count")))
-		Eventually(func() string { return read(browser, chromedp.Text(chromedp.CSS("#count"))) }).Should(Equal("Showing 1–1 of 1 members"))
+		Eventually(poll(browser, chromedp.Text(chromedp.CSS("#count")))).Should(Equal("Showing 1–1 of 1 members"))
 	})
 
 	It("lists the projects of someone who administers two, and signs out", func() {

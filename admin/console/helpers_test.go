@@ -151,6 +151,12 @@ func read[T any](ctx context.Context, q chromedp.Action[T]) T {
 	return v
 }
 
+// poll is a browser query for Eventually, which retries it while it fails:
+// a page that is still navigating has no context to run it in.
+func poll[T any](ctx context.Context, q chromedp.Action[T]) func() (T, error) {
+	return func() (T, error) { return chromedp.Run(within(ctx), q) }
+}
+
 // within bounds one browser step.
 func within(ctx context.Context) context.Context {
 	c, cancel := context.WithTimeout(ctx, 60*time.Second)
