@@ -116,7 +116,10 @@ const followColumns = "last_updated, id, type, project_id, version, deleted, con
 // rows may be matches on the page, which the pipeline leaves out: at most
 // MaxIncluded+count+1 rows are included, enough to tell a page that would
 // include too many.
-func followPage(q *resources.Query, count int, where string, args []any) (string, []any) {
+//
+// When the targets may come from the cache (cacheable), the statement
+// reads the change log from the horizon from instead (logChanges).
+func followPage(q *resources.Query, count int, where string, args []any, from uint64) (string, []any) {
 	// A page in an order of q.Sort carries its sort keys' values, which
 	// only its own statement can compute, as columns k0, k1, ….
 	var keyExprs, keyCols, nulls string
@@ -134,13 +137,17 @@ func followPage(q *resources.Query, count int, where string, args []any) (string
 		order = append(order, "id")
 	}
 	page, args := pageSQL(q, true, where, args, keyExprs)
+	matches := "WITH page AS MATERIALIZED (" + page + ") SELECT 0 AS included, " + followColumns + keyCols + " FROM page"
+	sorted := " ORDER BY included, " + strings.Join(order, ", ")
+	if cacheable(q.Follow) {
+		log, logArgs := logChanges(from, nulls)
+		return matches + log + sorted, slices.Concat(args, logArgs)
+	}
 	// The page's ids as an array the index scan takes in one go, not one
 	// scan per id.
 	ids := "= ANY (ARRAY(SELECT id FROM page ORDER BY " + strings.Join(order, ", ") + " LIMIT " + strconv.Itoa(count) + "))"
 	inc, incArgs := followSQL(q.Type, ids, nil, q.Follow, "r."+strings.ReplaceAll(followColumns, ", ", ", r."), true)
-	return "WITH page AS MATERIALIZED (" + page + ") SELECT 0 AS included, " + followColumns + keyCols + " FROM page" +
-			" UNION ALL SELECT 1, i.*" + nulls + " FROM (" + inc + " LIMIT " + strconv.Itoa(resources.MaxIncluded+count+1) + ") i" +
-			" ORDER BY included, " + strings.Join(order, ", "),
+	return matches + " UNION ALL SELECT 1, i.*" + nulls + " FROM (" + inc + " LIMIT " + strconv.Itoa(resources.MaxIncluded+count+1) + ") i" + sorted,
 		slices.Concat(args, incArgs)
 }
 
@@ -153,8 +160,9 @@ func followKeys(q *resources.Query) int {
 }
 
 // scanFollowed reads followPage's rows into p: the matches, in order, and
-// the included resources; keys is followKeys.
-func scanFollowed(rows *sql.Rows, err error, keys int, p *resources.Page) error {
+// the included resources, or into log what it read of the change log;
+// keys is followKeys.
+func scanFollowed(rows *sql.Rows, err error, keys int, p *resources.Page, log *changeLog) error {
 	if err != nil {
 		return err
 	}
@@ -173,6 +181,10 @@ func scanFollowed(rows *sql.Rows, err error, keys int, p *resources.Page) error 
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return err
+		}
+		if included >= 2 {
+			log.scan(included, lu, rec.ID, rec.Type)
+			continue
 		}
 		fillRecord(rec, lu, content)
 		if included == 1 {

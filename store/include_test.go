@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -24,11 +26,26 @@ var _ = Describe("an _include's targets", func() {
 		ctx  = context.Background()
 		base = time.Now().Add(-time.Hour).Truncate(time.Second)
 	)
-	// put stores a resource last updated at seconds past base.
+	// put stores a resource last updated at seconds past base, its
+	// reference rows in its content too (where the include cache finds
+	// them): an AuditEvent's entity as entity[].what, any other as a
+	// single Reference.
 	put := func(typ, id, project string, at int, index ...resources.IndexRow) {
 		GinkgoHelper()
+		content := map[string]any{"resourceType": typ, "id": id}
+		for _, r := range index {
+			switch {
+			case r.Param == "entity":
+				entities, _ := content["entity"].([]any)
+				content["entity"] = append(entities, map[string]any{"what": map[string]any{"reference": r.Value}})
+			case strings.Contains(r.Value, "/"):
+				content[r.Param] = map[string]any{"reference": r.Value}
+			}
+		}
+		b, err := json.Marshal(content)
+		Expect(err).NotTo(HaveOccurred())
 		rec := &resources.Record{Type: typ, ID: id, Project: project, Version: 1, LastUpdated: base.Add(time.Duration(at) * time.Second),
-			Content: fmt.Appendf(nil, `{"resourceType":%q,"id":%q}`, typ, id), Index: index}
+			Content: b, Index: index}
 		Expect(s.Insert(ctx, rec)).To(Succeed())
 	}
 	row := func(param, value string) resources.IndexRow { return resources.IndexRow{Param: param, Value: value} }
@@ -228,7 +245,7 @@ var _ = Describe("an _include's targets", func() {
 			Expect(s.InTx(ctx, func(ctx context.Context) error {
 				for i := range resources.MaxIncluded + 5 {
 					id := fmt.Sprintf("many-%d", i)
-					index = append(index, row("profile", "Practitioner/"+id))
+					index = append(index, row("entity", "Practitioner/"+id))
 					rec := &resources.Record{Type: "Practitioner", ID: id, Project: "p1", Version: 1, LastUpdated: base,
 						Content: fmt.Appendf(nil, `{"resourceType":"Practitioner","id":%q}`, id)}
 					if err := s.Insert(ctx, rec); err != nil {
@@ -237,8 +254,9 @@ var _ = Describe("an _include's targets", func() {
 				}
 				return nil
 			})).To(Succeed())
-			put("ProjectMembership", "m0", "p1", 9, index...)
-			_, included, _ := page(members(1, profiles()))
+			put("AuditEvent", "ev", "p1", 9, index...)
+			q := &resources.Query{Type: "AuditEvent", Project: "p1", Count: 1, Follow: follow("entity", in("Practitioner"))}
+			_, included, _ := page(q)
 			Expect(included).To(HaveLen(resources.MaxIncluded + 2))
 		})
 	})

@@ -15,7 +15,7 @@ import (
 // has shipped, add the next.
 type migration struct {
 	version int
-	sql     string // statements separated by ";\n"; {{text_c}} and friends expand per dialect; a statement starting {{postgres}} runs on PostgreSQL only
+	sql     string // statements separated by ";\n"; {{text_c}} and friends expand per dialect; a statement starting {{postgres}} runs on PostgreSQL only, {{sqlite}} on SQLite only
 }
 
 // goSteps are the parts of migrations that SQL alone cannot take on both
@@ -392,6 +392,28 @@ CREATE INDEX IF NOT EXISTS upstream_states_created ON upstream_states (created_a
 	// under IdentifierParam): indexMetaAndIdentifiers (in goSteps) writes
 	// those search rows for the resources stored before, which have any.
 	{20, ``},
+	// 26: the change log of updates and deletes (store/changes.go): each
+	// one's resource and new version, in commit order — on PostgreSQL by
+	// the writing transaction's id, on SQLite (one writer at a time) by
+	// a sequence — from which every process keeps its cache of included
+	// resources true.
+	{26, `{{postgres}}CREATE TABLE IF NOT EXISTS changes (
+  xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  at BIGINT NOT NULL
+);
+{{postgres}}CREATE INDEX IF NOT EXISTS changes_xid ON changes (xid);
+{{postgres}}CREATE INDEX IF NOT EXISTS changes_at ON changes (at);
+{{sqlite}}CREATE TABLE IF NOT EXISTS changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  at BIGINT NOT NULL
+);
+{{sqlite}}CREATE INDEX IF NOT EXISTS changes_at ON changes (at)`},
 	// 27: the member directory (store/members.go): a project's members
 	// filtered by name, email, activity and invitation status, and sorted
 	// by name, email, last sign-in or last change, a page at a time from
@@ -680,7 +702,8 @@ func (s *Store) statements(sql string) []string {
 	var out []string
 	for _, stmt := range strings.Split(sql, ";\n") {
 		stmt, pgOnly := strings.CutPrefix(stmt, "{{postgres}}")
-		if strings.TrimSpace(stmt) == "" || pgOnly && !s.postgres {
+		stmt, sqliteOnly := strings.CutPrefix(stmt, "{{sqlite}}")
+		if strings.TrimSpace(stmt) == "" || pgOnly && !s.postgres || sqliteOnly && s.postgres {
 			continue
 		}
 		out = append(out, s.expand(stmt))

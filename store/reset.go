@@ -35,14 +35,19 @@ func (s *Store) Reset(ctx context.Context) error {
 			}
 		}
 		if s.postgres {
-			_, err := s.exec(ctx, "TRUNCATE "+strings.Join(tables, ", "))
-			return err
-		}
-		for _, t := range tables {
-			if _, err := s.exec(ctx, "DELETE FROM "+t); err != nil {
+			if _, err := s.exec(ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
 				return err
 			}
+		} else {
+			for _, t := range tables {
+				if _, err := s.exec(ctx, "DELETE FROM "+t); err != nil {
+					return err
+				}
+			}
 		}
-		return nil
+		// Ids and versions start again: every process's include cache
+		// must forget what it holds.
+		_, err = s.exec(ctx, "INSERT INTO changes (type, id, version, at) VALUES (?, '', 0, ?)", flushMarker, s.nowMicro())
+		return err
 	})
 }

@@ -93,10 +93,11 @@ func (s *Store) Insert(ctx context.Context, rec *resources.Record) error {
 }
 
 // Replace writes the next version of a resource, or marks it deleted, and
-// moves the version it supersedes to the history table. The version check
-// happens in the UPDATE itself, so two concurrent writers of the same
-// version cannot both win.
+// moves the version it supersedes to the history table; the change log
+// (changes.go) records it. The version check happens in the UPDATE itself,
+// so two concurrent writers of the same version cannot both win.
 func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
+	s.pruneChanges()
 	if s.postgres && len(rec.Unique) == 0 {
 		if !s.inTx(ctx) {
 			return s.replaces.do(ctx, rec, s.replaceGroup)
@@ -121,6 +122,10 @@ func (s *Store) Replace(ctx context.Context, rec *resources.Record) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return resources.Precondition("conflict", "%s/%s was changed by another request", rec.Type, rec.ID)
+		}
+		if _, err := s.exec(ctx, "INSERT INTO changes (type, id, version, at) VALUES (?, ?, ?, ?)",
+			rec.Type, rec.ID, rec.Version, rec.LastUpdated.UnixMicro()); err != nil {
+			return err
 		}
 		if _, err := s.exec(ctx, "DELETE FROM unique_keys WHERE type = ? AND id = ?", rec.Type, rec.ID); err != nil {
 			return err
@@ -308,15 +313,20 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) (*resources.Page
 }
 
 // page reads a page of q's matches, the rows meeting where, into p, and
-// what q.Follow leads to from them, at most MaxIncluded+Count+1 rows. On
-// PostgreSQL those come in the page's own statement (followPage), a round
-// trip less. On SQLite, which has no round trip to save, that statement's
-// CTE, union and sort cost more than a second statement (Referenced).
+// what q.Follow leads to from them, at most MaxIncluded+Count+1 rows.
+// Those come from the include cache (followCached) unless a guard narrows
+// a target type; then, on PostgreSQL, in the page's own statement
+// (followPage), a round trip less, and on SQLite, which has no round trip
+// to save and where that statement's CTE, union and sort cost more, in a
+// second statement (Referenced). On PostgreSQL the page's statement reads
+// the change log for the cache.
 func (s *Store) page(ctx context.Context, q *resources.Query, where string, args []any, p *resources.Page) error {
-	query, qargs := searchSQL(q, s.postgres, where, args)
+	from := s.included.from()
+	query, qargs := searchSQL(q, s.postgres, where, args, from)
 	rows, err := s.query(ctx, query, qargs...)
+	var log changeLog
 	if q.Follow != nil && s.postgres {
-		err = scanFollowed(rows, err, followKeys(q), p)
+		err = scanFollowed(rows, err, followKeys(q), p, &log)
 	} else {
 		p.Matches, err = s.collect(rows, err)
 	}
@@ -326,7 +336,19 @@ func (s *Store) page(ctx context.Context, q *resources.Query, where string, args
 	if len(p.Matches) > q.Count {
 		p.Matches, p.More = p.Matches[:q.Count], true
 	}
-	if q.Follow == nil || s.postgres || len(p.Matches) == 0 {
+	if q.Follow == nil || len(p.Matches) == 0 {
+		return nil
+	}
+	if cacheable(q.Follow) {
+		if !s.postgres {
+			if log.rows, log.next, err = s.readChanges(ctx, from); err != nil {
+				return err
+			}
+		}
+		p.Included, err = s.followCached(ctx, q.Type, p.Matches, q.Follow, log)
+		return err
+	}
+	if s.postgres {
 		return nil
 	}
 	ids := make([]string, len(p.Matches))
@@ -341,19 +363,19 @@ func (s *Store) page(ctx context.Context, q *resources.Query, where string, args
 // PostgreSQL (with what q.Follow leads to) or on SQLite.
 func SearchSQL(q *resources.Query, postgres bool) (string, []any) {
 	where, args := searchWhere(q, postgres)
-	return searchSQL(q, postgres, where, args)
+	return searchSQL(q, postgres, where, args, 0)
 }
 
 // searchSQL is the statement of a page of q's matches, the rows meeting
 // where (searchWhere), and one more when q.Next asks; on PostgreSQL, with
 // what q.Follow leads to.
-func searchSQL(q *resources.Query, postgres bool, where string, args []any) (string, []any) {
+func searchSQL(q *resources.Query, postgres bool, where string, args []any, from uint64) (string, []any) {
 	page := *q
 	if q.Next {
 		page.Count++
 	}
 	if q.Follow != nil && postgres {
-		return followPage(&page, q.Count, where, args)
+		return followPage(&page, q.Count, where, args, from)
 	}
 	return pageSQL(&page, postgres, where, args, "")
 }

@@ -49,6 +49,9 @@ type Store struct {
 	now func() time.Time
 	// hook, when set, is told of each statement exec, query and queryRow run.
 	hook StatementHook
+
+	// included is this process's cache of included resources (changes.go).
+	included includeCache
 }
 
 // StatementHook is told of a statement as it starts: it returns the context

@@ -216,7 +216,7 @@ func (s *Store) deferInsert(ctx context.Context, rec *resources.Record) (bool, e
 // it is always rewritten. The version check is the UPDATE's, and nothing
 // else is written when it matched no row. Every sub-statement sees the
 // table as it was before the statement, so h moves the replaced version,
-// as it was, to the history table.
+// as it was, to the history table; c logs the change (changes.go).
 const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_updated = $2::bigint, deleted = $3::boolean, content = $4::text,
   method = $13::text WHERE type = $5::text AND id = $6::text AND version = $7::bigint RETURNING project_id),
  v AS (SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) AS v(param, system, value, num, last_updated)),
@@ -226,6 +226,7 @@ const sqlReplace = `WITH u AS (UPDATE resources SET version = $1::bigint, last_u
    AND v.last_updated = s.last_updated)),
  h AS (INSERT INTO resource_history (` + versionColumns + `) SELECT ` + versionColumns + ` FROM resources
   WHERE type = $5::text AND id = $6::text AND version = $7::bigint AND EXISTS (SELECT 1 FROM u)),
+ c AS (INSERT INTO changes (type, id, version, at) SELECT $5::text, $6::text, $1::bigint, $2::bigint FROM u),
  ix AS (INSERT INTO search_index (` + indexColumns + `) SELECT $5::text, $6::text, u.project_id, v.param, v.system, v.value, v.num, v.last_updated FROM u, v
   WHERE NOT EXISTS (SELECT 1 FROM search_index s WHERE s.type = $5::text AND s.id = $6::text
    AND s.param = v.param AND s.system = v.system AND s.value = v.value COLLATE "C" AND s.num = v.num AND s.last_updated = v.last_updated))

@@ -1,11 +1,14 @@
 package rest_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/rosterhq/roster/fixtures"
 )
 
 // byMode are the "Type/id"s of a searchset's entries, by search mode.
@@ -229,5 +232,59 @@ var _ = Describe("_include and _revinclude", func() {
 				outcome(call("GET", fhir("Practitioner?_has:ProjectMembership:profile:active=true"), member, nil), http.StatusForbidden)
 			})
 		})
+	})
+})
+
+// Roster's processes sharing a database each keep a cache of included
+// resources; a write one of them commits is on the next page any of them
+// answers.
+var _ = Describe("_include with several processes on one database", Ordered, func() {
+	var (
+		other *fixtures.Server
+		t     tenant
+		f     fixture
+	)
+	BeforeAll(func() {
+		other = fixtures.Start(GinkgoT(), fixtures.Options{Beside: srv})
+		DeferCleanup(other.Close)
+		t = newTenant()
+		f = clinic(t)
+	})
+	// profiles are the names and versions of the Practitioners srv
+	// includes with the doctor's and the nurse's memberships.
+	profiles := func() []string {
+		GinkgoHelper()
+		out := []string{}
+		for _, e := range entries(search(t.Token, "ProjectMembership", f.expand("_id={m-doc},{m-nurse}&_include=ProjectMembership:profile"))) {
+			res := e["resource"].(map[string]any)
+			if e["search"].(map[string]any)["mode"] == "include" {
+				name := res["name"].([]any)[0].(map[string]any)["family"]
+				out = append(out, fmt.Sprintf("%s v%s", name, res["meta"].(map[string]any)["versionId"]))
+			}
+		}
+		return out
+	}
+	// write sends a request to the other process as its super admin.
+	write := func(method, path string, body any, want int, headers ...string) {
+		GinkgoHelper()
+		r, err := other.Do(method, fhir(path), other.AdminToken, body, headers...)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Status).To(Equal(want), string(r.Body))
+	}
+
+	It("shows a profile another process updated", func() {
+		Expect(profiles()).To(ConsistOf("Chalmers v1", "Windsor v1"))
+		doc := body(call("GET", fhir(f.expand("Practitioner/{doc}")), t.Token, nil))
+		doc["name"] = []any{map[string]any{"family": "Chalmers-Moore", "given": []any{"Peter"}}}
+		write("PUT", f.expand("Practitioner/{doc}"), doc, http.StatusOK)
+		Expect(profiles()).To(ConsistOf("Chalmers-Moore v2", "Windsor v1"))
+	})
+
+	It("shows a profile another process patched, and leaves out one it deleted", func() {
+		write("PATCH", f.expand("Practitioner/{nurse}"), []any{map[string]any{"op": "replace", "path": "/name/0/family", "value": "Windsor-Hale"}}, http.StatusOK,
+			"Content-Type", "application/json-patch+json")
+		Expect(profiles()).To(ConsistOf("Chalmers-Moore v2", "Windsor-Hale v2"))
+		write("DELETE", f.expand("Practitioner/{doc}"), nil, http.StatusOK)
+		Expect(profiles()).To(ConsistOf("Windsor-Hale v2"))
 	})
 })
