@@ -63,6 +63,8 @@ type includeCache struct {
 
 	refs      refMemo
 	lastPrune atomic.Int64
+	// pruning is the prune in flight, which Close waits for.
+	pruning sync.WaitGroup
 }
 
 // change is a change-log row.
@@ -238,7 +240,7 @@ func logChanges(h uint64, nulls string) (string, []any) {
 // readChanges is SQLite's read of the change log from the horizon h: its
 // rows and the next horizon.
 func (s *Store) readChanges(ctx context.Context, h uint64) ([]change, uint64, error) {
-	rows, err := s.query(ctx, "SELECT seq, type, id, version FROM changes WHERE seq >= ? ORDER BY seq", int64(h))
+	rows, err := s.query(ctx, "SELECT seq, type, id, version FROM changes INDEXED BY changes_seq WHERE seq >= ? ORDER BY seq", int64(h))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -349,17 +351,35 @@ func (s *Store) byKeys(ctx context.Context, typ string, ids []string) ([]*resour
 }
 
 // pruneChanges deletes the change log's rows older than changeRetention,
-// at most once a minute per process, beside the request that calls it.
+// at most once a minute per process (the first a minute after Open),
+// beside the request that calls it.
 func (s *Store) pruneChanges() {
 	now := s.now()
 	last := s.included.lastPrune.Load()
 	if now.UnixMicro()-last < time.Minute.Microseconds() || !s.included.lastPrune.CompareAndSwap(last, now.UnixMicro()) {
 		return
 	}
+	s.included.pruning.Add(1)
 	go func() {
+		defer s.included.pruning.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, _ = s.exec(ctx, "DELETE FROM changes WHERE at < ?", now.Add(-changeRetention).UnixMicro())
+		before := now.Add(-changeRetention).UnixMicro()
+		if s.postgres {
+			_, _ = s.exec(ctx, "DELETE FROM changes WHERE at < ?", before)
+			return
+		}
+		// Oldest first, a batch at a time, so the one writer is not held
+		// long; the log's order is its rows' age.
+		for {
+			res, err := s.exec(ctx, "DELETE FROM changes WHERE seq IN (SELECT seq FROM changes INDEXED BY changes_seq ORDER BY seq LIMIT 1000) AND at < ?", before)
+			if err != nil {
+				return
+			}
+			if n, _ := res.RowsAffected(); n < 1000 {
+				return
+			}
+		}
 	}()
 }
 

@@ -143,6 +143,7 @@ func Open(opts Options) (*Store, error) {
 	if st.now == nil {
 		st.now = time.Now
 	}
+	st.included.lastPrune.Store(st.now().UnixMicro())
 	if !pg {
 		// SQLite lets one writer in at a time. Transactions share one
 		// connection, so they queue here, in order, instead of sleeping in
@@ -213,6 +214,7 @@ func withGenericPlans(dsn string) string {
 
 // Close closes the connection pool.
 func (s *Store) Close() error {
+	s.included.pruning.Wait()
 	if s.wsqlDB != s.sqlDB {
 		_ = s.wsqlDB.Close()
 	}
