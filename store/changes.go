@@ -15,15 +15,15 @@ import (
 // The resources a page's _include parameters add come from a cache in
 // each process, kept true by the change log (migration 26): every update
 // and delete writes its resource and new version there in its own
-// transaction, and a search with includes reads, in the statement that
-// reads its page, the log's rows its process has not applied yet. So the
-// cache never holds a version older than one the page's statement could
-// see, on one process or many: a write another process committed before
-// the page was read is applied before the page's includes are looked up.
-// Creates log nothing: a resource no one could read could not be cached.
-// Without the log, reading the targets again by key cost the database
-// half as much as the page itself (docs/performance.md, "Where an include
-// page's cost goes").
+// transaction, and a search with includes reads the log's rows its
+// process has not applied yet, in the statement that reads its page
+// (PostgreSQL) or right after it (SQLite). So the cache never holds a
+// version older than one the page's statement could see, on one process
+// or many: a write another process committed before the page was read is
+// applied before the page's includes are looked up. Creates log nothing:
+// a resource no one could read could not be cached. Reading the targets
+// again by key instead cost the database more than the page itself
+// (docs/performance.md, "Where an include page's cost goes").
 //
 // The log is positioned by the writing transaction's id on PostgreSQL and
 // by a sequence on SQLite, where one writer commits at a time. A process
