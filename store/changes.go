@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,12 +163,17 @@ func (c *includeCache) put(recs []*resources.Record, epoch uint64) {
 	}
 }
 
+// entryBytes is what an entry costs beside its content, so entries of
+// deleted resources, which have none, count too.
+const entryBytes = 256
+
 func (c *includeCache) add(k string, rec *resources.Record) {
-	if c.entries == nil || c.size+len(rec.Content) > includeCacheBytes {
+	n := len(rec.Content) + entryBytes
+	if c.entries == nil || c.size+n > includeCacheBytes {
 		c.oldEntries, c.entries, c.size = c.entries, make(map[string]*resources.Record, len(c.entries)), 0
 	}
 	c.entries[k] = rec
-	c.size += len(rec.Content)
+	c.size += n
 }
 
 // from is the horizon a request reads the log from.
@@ -333,12 +339,7 @@ func leadsTo(ref resources.Ref, typ string) bool {
 		_, ok := resources.Lookup(typ)
 		return ok
 	}
-	for _, t := range ref.Types {
-		if t == typ {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(ref.Types, typ)
 }
 
 // byKeys reads the current rows of the typ resources ids, deleted or not.

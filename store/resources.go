@@ -321,7 +321,10 @@ func (s *Store) Search(ctx context.Context, q *resources.Query) (*resources.Page
 // second statement (Referenced). On PostgreSQL the page's statement reads
 // the change log for the cache.
 func (s *Store) page(ctx context.Context, q *resources.Query, where string, args []any, p *resources.Page) error {
-	from := s.included.from()
+	var from uint64
+	if q.Follow != nil {
+		from = s.included.from()
+	}
 	query, qargs := searchSQL(q, s.postgres, where, args, from)
 	rows, err := s.query(ctx, query, qargs...)
 	var log changeLog
