@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -344,11 +343,8 @@ func leadsTo(ref resources.Ref, typ string) bool {
 
 // byKeys reads the current rows of the typ resources ids, deleted or not.
 func (s *Store) byKeys(ctx context.Context, typ string, ids []string) ([]*resources.Record, error) {
-	if s.postgres {
-		return s.collect(s.query(ctx, "SELECT "+recordColumns+" FROM resources WHERE type = ? AND id = ANY (?)", typ, ids))
-	}
-	list, _ := json.Marshal(ids)
-	return s.collect(s.query(ctx, "SELECT "+recordColumns+" FROM resources WHERE type = ? AND id IN (SELECT value FROM json_each(?))", typ, string(list)))
+	in, arg := inList(ids, s.postgres)
+	return s.collect(s.query(ctx, "SELECT "+recordColumns+" FROM resources WHERE type = ? AND id "+in, typ, arg))
 }
 
 // pruneChanges deletes the change log's rows older than changeRetention,

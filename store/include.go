@@ -28,14 +28,21 @@ func (s *Store) referenced(ctx context.Context, typ string, ids []string, f *res
 }
 
 // ReferencedSQL is the statement Referenced sends, on PostgreSQL or on
-// SQLite. The ids come as one array, so the statement is the same for any
-// number of them.
+// SQLite; the ids come as one array (inList).
 func ReferencedSQL(typ string, ids []string, f *resources.Follow, postgres bool) (string, []any) {
+	in, arg := inList(ids, postgres)
+	return followSQL(typ, in, arg, f, pageColumns, postgres)
+}
+
+// inList is the condition "is one of ids" as a column's suffix, and its
+// one argument: an array on PostgreSQL, a JSON array on SQLite, so the
+// statement is the same for any number of ids.
+func inList(ids []string, postgres bool) (string, any) {
 	if postgres {
-		return followSQL(typ, "= ANY (?)", ids, f, pageColumns, postgres)
+		return "= ANY (?)", ids
 	}
 	list, _ := json.Marshal(ids)
-	return followSQL(typ, "IN (SELECT value FROM json_each(?))", string(list), f, pageColumns, postgres)
+	return "IN (SELECT value FROM json_each(?))", string(list)
 }
 
 // followSQL selects the columns cols of the live resources f leads to
